@@ -1,0 +1,46 @@
+"""Storage backends chosen by one URL (``memory://``, ``redis://...``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from backends.base import Backend
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def _memory(url: str) -> Backend:
+    from backends.memory import MemoryBackend
+
+    return MemoryBackend(url)
+
+
+def _redis(url: str) -> Backend:
+    from backends.redis import RedisBackend
+
+    return RedisBackend(url)
+
+
+SCHEMES = {"memory": _memory, "redis": _redis, "rediss": _redis, "unix": _redis}
+
+
+def backend_from_url(url: str) -> Backend:
+    """Build the backend a URL names; an unknown scheme lists the known ones."""
+    scheme = urlsplit(url).scheme.lower()
+    factory = SCHEMES.get(scheme)
+    if factory is None:
+        known = ", ".join(f"{s}://" for s in SCHEMES)
+        raise ValueError(f"unknown backend URL scheme '{scheme}://' in BPM_BACKEND (known: {known})")
+    return factory(url)
+
+
+__all__ = ["Backend", "backend_from_url"]
+
+
+def init_app(app: Flask) -> Backend:
+    """Create the configured backend and keep it in ``app.extensions``."""
+    backend = app.config.get("BPM_BACKEND_INSTANCE") or backend_from_url(app.config["BPM_BACKEND"])
+    app.extensions["bpm_backend"] = backend
+    return backend

@@ -1,0 +1,1 @@
+"""A small BPMN 2.0 process runtime: model, engine, expressions and use cases."""

@@ -1,0 +1,175 @@
+"""Deployment of BPMN files and the per-worker cache of parsed definitions.
+
+Definitions live in the backend (so every worker sees the same versions); each
+worker keeps the parsed specs in memory and drops them when the backend's cache
+generation moves (``refreshCache`` or ``classAction`` on any worker bumps it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from backends.base import Backend, Definition
+from bpm.errors import InvalidDefinition, ProcessNotFound
+from bpm.model.parser import ParsedFile, parse_bpmn
+from bpm.model.spec import ProcessSpec
+
+BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
+
+
+def is_bpmn_file(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(BPMN_SUFFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class DeployReport:
+    """What one deployment run did: the definitions it touched and the files it refused."""
+
+    deployed: tuple[Definition, ...]
+    errors: tuple[dict[str, object], ...]
+    skipped: tuple[dict[str, str], ...] = ()
+
+
+class Deployer:
+    """Parses BPMN files and stores their processes as versioned definitions."""
+
+    def __init__(self, backend: Backend, now_ms: Callable[[], int], max_bytes: int) -> None:
+        self.backend = backend
+        self.now_ms = now_ms
+        self.max_bytes = max_bytes
+
+    def deploy_bytes(self, data: bytes, *, file: str, app_name: str = "") -> tuple[Definition, ...]:
+        """Deploy every executable process of one file. Raises InvalidDefinition."""
+        parsed = parse_bpmn(data, file=file, max_bytes=self.max_bytes)
+        return self._store(parsed, data, file=file, app_name=app_name)
+
+    def _store(self, parsed: ParsedFile, data: bytes, *, file: str, app_name: str) -> tuple[Definition, ...]:
+        digest = hashlib.sha256(data).hexdigest()
+        xml = data.decode("utf-8", errors="replace")
+        stored = []
+        for spec in parsed.processes:
+            definition = Definition(
+                key=spec.key,
+                version=0,
+                name=spec.name,
+                xml=xml,
+                content_hash=digest,
+                deploy_time=self.now_ms(),
+                file=file,
+                app_name=app_name,
+                version_tag=spec.version_tag,
+            )
+            stored.append(self.backend.deploy(definition)[0])
+        return tuple(stored)
+
+    def deploy_files(self, paths: Iterable[Path]) -> DeployReport:
+        """Deploy each file; a file that fails is reported and does not stop the others."""
+        deployed: list[Definition] = []
+        errors: list[dict[str, object]] = []
+        skipped: list[dict[str, str]] = []
+        for path in paths:
+            try:
+                data = path.read_bytes()
+                parsed = parse_bpmn(data, file=path.name, max_bytes=self.max_bytes)
+                deployed.extend(self._store(parsed, data, file=path.name, app_name=""))
+                skipped.extend({"file": path.name, "key": k, "reason": r} for k, r in parsed.skipped)
+            except InvalidDefinition as exc:
+                errors.append({"file": path.name, "message": exc.message, "code": exc.code})
+            except OSError as exc:
+                errors.append({"file": path.name, "message": f"cannot read file: {exc.strerror}", "code": "IO_ERROR"})
+        return DeployReport(tuple(deployed), tuple(errors), tuple(skipped))
+
+
+class DefinitionCache:
+    """This worker's parsed definitions, rebuilt when the backend's generation moves."""
+
+    def __init__(self, backend: Backend, max_bytes: int) -> None:
+        self.backend = backend
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._generation: int | None = None
+        self._records: dict[str, list[Definition]] = {}
+        self._specs: dict[str, ProcessSpec] = {}
+
+    def refresh_if_stale(self) -> None:
+        """One backend read: reload the definition list when another worker changed it."""
+        generation = self.backend.cache_generation()
+        if generation != self._generation:
+            self.reload(generation)
+
+    def reload(self, generation: int | None = None) -> None:
+        generation = self.backend.cache_generation() if generation is None else generation
+        records: dict[str, list[Definition]] = {}
+        for definition in sorted(self.backend.definitions(), key=lambda d: (d.key, d.version)):
+            records.setdefault(definition.key, []).append(definition)
+        with self._lock:
+            self._records = records
+            self._specs = {}
+            self._generation = generation
+
+    def latest(self) -> list[Definition]:
+        return [versions[-1] for versions in self._records.values()]
+
+    def versions(self, key: str) -> list[Definition]:
+        return list(self._records.get(key, []))
+
+    def find(
+        self,
+        *,
+        name: str | None = None,
+        key: str | None = None,
+        app_name: str | None = None,
+        version: str | None = None,
+    ) -> Definition:
+        """The definition a start request names: by key, or by name then key. Raises ProcessNotFound."""
+        keys = self._keys_for(name=name, key=key)
+        if app_name:
+            in_app = [k for k in keys if any(d.app_name == app_name for d in self._records[k])]
+            keys = in_app or keys
+        wanted = key or name or ""
+        if not keys:
+            raise ProcessNotFound(f"no deployed process is named '{wanted}'")
+        versions = self._records[keys[0]]
+        if version in (None, ""):
+            return versions[-1]
+        for definition in reversed(versions):
+            if str(definition.version) == str(version).strip() or definition.version_tag == version:
+                return definition
+        raise ProcessNotFound(f"process '{wanted}' has no version '{version}'")
+
+    def _keys_for(self, *, name: str | None, key: str | None) -> list[str]:
+        if key is not None:
+            return [key] if key in self._records else []
+        by_name = [k for k, v in self._records.items() if v[-1].name == name]
+        if by_name:
+            return sorted(by_name)
+        return [name] if name in self._records else []
+
+    def get(self, definition_id: str) -> Definition:
+        key, _, version = definition_id.rpartition(":")
+        for definition in self._records.get(key, []):
+            if str(definition.version) == version:
+                return definition
+        stored = self.backend.definition(key, int(version)) if version.isdigit() else None
+        if stored is None:
+            raise ProcessNotFound(f"process definition '{definition_id}' does not exist")
+        return stored
+
+    def spec(self, definition: Definition) -> ProcessSpec:
+        """The parsed spec of one definition, parsed at most once per worker and generation."""
+        cache_key = definition.definition_id
+        spec = self._specs.get(cache_key)
+        if spec is None:
+            parsed = parse_bpmn(definition.xml.encode("utf-8"), file=definition.file, max_bytes=self.max_bytes)
+            for candidate in parsed.processes:
+                if candidate.key == definition.key:
+                    spec = candidate
+            if spec is None:
+                raise ProcessNotFound(f"process '{definition.key}' is missing from its stored XML")
+            with self._lock:
+                self._specs[cache_key] = spec
+        return spec

@@ -1,0 +1,424 @@
+"""The use cases: start, claim, unclaim, complete, assign, queries, variables, refresh.
+
+This is the one place where the engine meets the backend. Nothing here knows
+about Flask or Redis: callers pass plain values and get records or raise
+:class:`bpm.errors.BpmError` subclasses.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from backends.base import Backend, Definition, Identity, Instance, Principals, Step, Task, TaskQuery
+from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
+from bpm.engine import Engine, NewTask, StepResult
+from bpm.errors import (
+    ConcurrentModification,
+    InstanceNotFound,
+    InvalidDefinition,
+    NotCandidate,
+    ProcessNotFound,
+    TaskAlreadyClaimed,
+    TaskNotActive,
+    TaskNotFound,
+    ValidationError,
+)
+
+MAX_STEP_RETRIES = 20
+
+
+def epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ClassActionTarget:
+    """One entry of ``classAction``'s ``fileNames``, or its ``processName``."""
+
+    raw: str
+    key: str | None = None
+    name: str | None = None
+    app_name: str | None = None
+    version: str | None = None
+    file: str | None = None
+
+
+def parse_class_action_name(raw: str) -> ClassActionTarget:
+    """``<uniqueId>.<appName>.<processName>.<snapVersion>.jar`` or ``<file>.bpmn``."""
+    text = raw.strip()
+    lower = text.lower()
+    if lower.endswith((".bpmn", ".bpmn20.xml", ".xml")):
+        return ClassActionTarget(raw, file=Path(text).name)
+    if lower.endswith(".jar"):
+        parts = text[:-4].split(".")
+        if len(parts) >= 4:
+            return ClassActionTarget(
+                raw, key=parts[0], app_name=parts[1] or None, name=".".join(parts[2:-1]), version=parts[-1] or None
+            )
+        return ClassActionTarget(raw, key=parts[0])
+    return ClassActionTarget(raw, name=text)
+
+
+class Runtime:
+    """The use cases of the process runtime, against one backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        process_dir: str | Path | None = None,
+        *,
+        now_ms: Callable[[], int] = epoch_ms,
+        max_bpmn_bytes: int = 5 * 1024 * 1024,
+    ) -> None:
+        self.backend = backend
+        self.process_dir = Path(process_dir) if process_dir else None
+        self.now_ms = now_ms
+        self.engine = Engine(backend.new_id, now_ms)
+        self.cache = DefinitionCache(backend, max_bpmn_bytes)
+        self.deployer = Deployer(backend, now_ms, max_bpmn_bytes)
+
+    # -- deployment and caches --------------------------------------------------------
+
+    def process_files(self) -> list[Path]:
+        if self.process_dir is None or not self.process_dir.is_dir():
+            return []
+        return sorted(p for p in self.process_dir.iterdir() if is_bpmn_file(p))
+
+    def deploy_directory(self) -> DeployReport:
+        """Deploy every file of the process folder (new versions only where content changed)."""
+        report = self.deployer.deploy_files(self.process_files())
+        self.backend.bump_cache_generation()
+        self.cache.reload()
+        return report
+
+    def deploy(self, data: bytes, *, file: str, app_name: str = "") -> list[Definition]:
+        """Deploy one uploaded BPMN file. Raises InvalidDefinition; stores nothing then."""
+        deployed = self.deployer.deploy_bytes(data, file=file, app_name=app_name)
+        self.backend.bump_cache_generation()
+        self.cache.reload()
+        return list(deployed)
+
+    def refresh_cache(self) -> dict[str, Any]:
+        """Reload from the process folder and the backend; invalidate every worker's cache."""
+        report = self.deploy_directory()
+        return {
+            "processes": [self._summary(d) for d in sorted(self.cache.latest(), key=lambda d: d.key)],
+            "errors": [{"file": e["file"], "message": e["message"]} for e in report.errors],
+        }
+
+    def process_definitions(self) -> list[Definition]:
+        self.cache.refresh_if_stale()
+        return sorted(self.cache.latest(), key=lambda d: d.key)
+
+    @staticmethod
+    def _summary(definition: Definition) -> dict[str, Any]:
+        return {"key": definition.key, "name": definition.name, "version": definition.version}
+
+    def class_action(
+        self, file_names: Iterable[str], event: str = "refresh", process_name: str | None = None
+    ) -> dict[str, Any]:
+        """Refresh, first-deploy ('generate') or fetch ('file') specific processes."""
+        self.cache.refresh_if_stale()
+        targets = [parse_class_action_name(n) for n in file_names if n and n.strip()]
+        if process_name:
+            targets.append(ClassActionTarget(process_name, name=process_name))
+        if not targets:
+            raise ValidationError("classAction needs 'fileNames' or 'processName'")
+        errors: list[str] = []
+        if event in ("refresh", "generate"):
+            self._deploy_targets(targets, only_new=event == "generate", errors=errors)
+        found = self._resolve_targets(targets)
+        if not found:
+            names = ", ".join(t.raw for t in targets)
+            raise ProcessNotFound(f"none of the named processes exists: {names}")
+        files = [self._file_entry(d) for d in found] if event == "file" else []
+        return {
+            "responseStatus": "FAILURE" if errors else "SUCCESS",
+            "process": [self._summary(d) for d in found],
+            "files": files,
+            "exception": "; ".join(errors),
+        }
+
+    def _deploy_targets(self, targets: list[ClassActionTarget], *, only_new: bool, errors: list[str]) -> None:
+        paths: list[Path] = []
+        for target in targets:
+            path = self._source_file(target)
+            if path is None or (only_new and self._resolve_targets([target])):
+                continue
+            paths.append(path)
+        report = self.deployer.deploy_files(dict.fromkeys(paths))
+        errors.extend(f"{e['file']}: {e['message']}" for e in report.errors)
+        self.backend.bump_cache_generation()
+        self.cache.reload()
+
+    def _source_file(self, target: ClassActionTarget) -> Path | None:
+        files = self.process_files()
+        if target.file:
+            return next((p for p in files if p.name == target.file), None)
+        for definition in self._resolve_targets([target]):
+            match = next((p for p in files if p.name == definition.file), None)
+            if match:
+                return match
+        wanted = target.key or target.name
+        return next((p for p in files if p.name.split(".")[0] == wanted), None)
+
+    def _resolve_targets(self, targets: list[ClassActionTarget]) -> list[Definition]:
+        found: dict[str, Definition] = {}
+        for target in targets:
+            if target.file:
+                for definition in self.cache.latest():
+                    if definition.file == target.file:
+                        found[definition.definition_id] = definition
+                continue
+            try:
+                definition = self.cache.find(
+                    name=target.name if target.key is None else None,
+                    key=target.key,
+                    app_name=target.app_name,
+                    version=None,
+                )
+            except ProcessNotFound:
+                continue
+            found[definition.definition_id] = definition
+        return list(found.values())
+
+    @staticmethod
+    def _file_entry(definition: Definition) -> dict[str, Any]:
+        return {
+            "fileName": definition.file,
+            "key": definition.key,
+            "name": definition.name,
+            "version": definition.version,
+            "xml": definition.xml,
+        }
+
+    # -- instances --------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        process_name: str | None = None,
+        unique_id: str | None = None,
+        app_name: str | None = None,
+        snap_version: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        user: str | None = None,
+    ) -> str:
+        """Start an instance of the named process; return its id. Raises ProcessNotFound."""
+        self.cache.refresh_if_stale()
+        if unique_id:
+            definition = self.cache.find(key=unique_id, app_name=app_name, version=snap_version)
+        elif process_name:
+            definition = self.cache.find(name=process_name, app_name=app_name, version=snap_version)
+        else:
+            raise ValidationError("'processName' or 'uniqueId' is required")
+        spec = self.cache.spec(definition)
+        result = self.engine.start(spec, variables or {}, initiator=user)
+        now = self.now_ms()
+        instance = Instance(
+            id=self.backend.new_id(),
+            definition_id=definition.definition_id,
+            process_key=definition.key,
+            process_name=spec.label,
+            state=result.state,
+            create_time=now,
+            create_by=user or "",
+            app_name=app_name or definition.app_name,
+            ended=result.ended,
+            end_time=now if result.ended else None,
+        )
+        self.backend.create_instance(instance, self._tasks(instance, result.created, now))
+        return instance.id
+
+    def _tasks(self, instance: Instance, created: list[NewTask], now: int) -> list[Task]:
+        return [
+            Task(
+                id=new.id,
+                name=new.name,
+                description=new.description,
+                instance_id=instance.id,
+                definition_id=instance.definition_id,
+                process_name=instance.process_name,
+                create_time=now,
+                create_by=instance.create_by,
+                due_date=new.due_date,
+                priority=new.priority,
+                assignee=new.assignee,
+                task_definition_key=new.element_id,
+                candidate_users=list(new.candidate_users),
+                candidate_groups=list(new.candidate_groups),
+                candidate_roles=list(new.candidate_roles),
+                form_key=new.form_key,
+            )
+            for new in created
+        ]
+
+    def instance(self, instance_id: str) -> Instance:
+        found = self.backend.instance(instance_id)
+        if found is None:
+            raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
+        return found
+
+    def instance_tasks(self, instance_id: str) -> list[Task]:
+        return self.backend.instance_tasks(instance_id)
+
+    # -- tasks ------------------------------------------------------------------------
+
+    def principals(self, user: str, identity: Identity | None = None) -> Principals:
+        """The user's name, groups and roles (from ``identity`` or the identity store)."""
+        return (identity or self.backend.identity(user)).principals()
+
+    def claim(self, task_id: str, user: str, identity: Identity | None = None) -> Task:
+        """Make ``user`` the assignee. Raises TaskNotFound, TaskNotActive, TaskAlreadyClaimed, NotCandidate."""
+        return self.backend.claim(task_id, user, self.principals(user, identity))
+
+    def unclaim(self, task_id: str, user: str | None) -> Task:
+        return self.backend.unclaim(task_id, user)
+
+    def complete(
+        self,
+        task_id: str,
+        user: str,
+        variables: Mapping[str, Any] | None = None,
+        identity: Identity | None = None,
+    ) -> None:
+        """Complete a task and run the instance on to its next wait states, atomically.
+
+        Retries when a concurrent step changed the instance meanwhile, so two tasks of
+        one instance completed at once both count.
+        """
+        principals: Principals | None = None
+        for _ in range(MAX_STEP_RETRIES):
+            task, instance = self._task_and_instance(task_id)
+            if principals is None and task.assignee is None and task.has_candidates:
+                principals = self.principals(user, identity)
+            self._check_may_complete(task, user, principals)
+            result = self._engine_complete(instance, task_id, variables)
+            try:
+                self.backend.apply_step(self._step(instance, result, task_id, user))
+                return
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification(f"task '{task_id}' could not be completed: its instance kept changing")
+
+    def _task_and_instance(self, task_id: str) -> tuple[Task, Instance]:
+        pair = self.backend.task_and_instance(task_id)
+        if pair is None:
+            raise TaskNotFound(f"task '{task_id}' does not exist")
+        return pair
+
+    @staticmethod
+    def _check_may_complete(task: Task, user: str, principals: Principals | None) -> None:
+        if not task.active:
+            raise TaskNotActive(f"task '{task.id}' is {task.status}")
+        if task.assignee is not None and task.assignee != user:
+            raise TaskAlreadyClaimed(f"task '{task.id}' is claimed by another user")
+        if task.assignee is None and principals is not None and not principals.is_candidate_for(task):
+            raise NotCandidate(f"user '{user}' is not a candidate for task '{task.id}'")
+
+    def _engine_complete(
+        self, instance: Instance, task_id: str, variables: Mapping[str, Any] | None
+    ) -> StepResult:
+        self.cache.refresh_if_stale()
+        spec = self.cache.spec(self.cache.get(instance.definition_id))
+        return self.engine.complete_task(spec, instance.state, task_id, variables)
+
+    def _step(self, instance: Instance, result: StepResult, task_id: str | None, user: str | None) -> Step:
+        now = self.now_ms()
+        updated = replace(
+            instance,
+            state=result.state,
+            rev=instance.rev + 1,
+            ended=result.ended,
+            end_time=now if result.ended and not instance.ended else instance.end_time,
+        )
+        return Step(
+            instance=updated,
+            created=self._tasks(updated, result.created, now),
+            cancelled=list(result.cancelled),
+            complete_task=task_id,
+            completed_by=user,
+            now=now,
+        )
+
+    def cancel_instance(self, instance_id: str) -> None:
+        """End an instance at once, cancelling its open tasks."""
+        for _ in range(MAX_STEP_RETRIES):
+            instance = self.instance(instance_id)
+            if instance.ended:
+                return
+            try:
+                self.backend.apply_step(self._step(instance, self.engine.cancel(instance.state), None, None))
+                return
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification(f"process instance '{instance_id}' kept changing")
+
+    def task_variables(self, task_id: str, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """The instance's variables overlaid by the task's local ones (optionally only ``names``)."""
+        task, instance = self._task_and_instance(task_id)
+        variables = copy.deepcopy(instance.state.get("vars", {}))
+        variables.update(copy.deepcopy(task.variables))
+        if names is not None:
+            wanted = list(names)
+            return {n: variables[n] for n in wanted if n in variables}
+        return variables
+
+    def assign(self, task_id: str, users: list[str]) -> Task:
+        users = [u for u in dict.fromkeys(users) if u]
+        if not users:
+            raise ValidationError("at least one 'user' is required", data={"user": ["Missing data for required field."]})
+        return self.backend.assign(task_id, users)
+
+    def assign_instance(self, instance_id: str, user: str) -> list[str]:
+        return self.backend.assign_instance(instance_id, user)
+
+    def query_tasks(
+        self,
+        *,
+        users: Iterable[str] = (),
+        groups: Iterable[str] = (),
+        roles: Iterable[str] = (),
+        include_assigned: bool = False,
+        sort: str = "priority",
+        order: str | None = None,
+        start: int = 0,
+        size: int = 100,
+        identities: Mapping[str, Identity] | None = None,
+    ) -> tuple[list[Task], int]:
+        """To-do lists and group/role queues (see API.md route 6)."""
+        users = list(dict.fromkeys(users))
+        known = dict(identities or {})
+        missing = [u for u in users if u not in known]
+        for identity in self.backend.identities(missing) if missing else []:
+            known[identity.user] = identity
+        all_groups = set(groups).union(*(known[u].groups for u in users))
+        all_roles = set(roles).union(*(known[u].roles for u in users))
+        query = TaskQuery(
+            assignees=frozenset(users),
+            candidates=Principals(frozenset(users), frozenset(all_groups), frozenset(all_roles)),
+            include_assigned=include_assigned,
+            sort=sort,
+            order=order,
+            start=start,
+            size=size,
+        )
+        return self.backend.query_tasks(query)
+
+    # -- identity store ---------------------------------------------------------------
+
+    def identity(self, user: str) -> Identity:
+        return self.backend.identity(user)
+
+    def set_identity(self, user: str, groups: Iterable[str], roles: Iterable[str]) -> Identity:
+        identity = Identity(user, frozenset(g for g in groups if g), frozenset(r for r in roles if r))
+        self.backend.set_identity(identity)
+        return identity
+
+
+__all__ = ["InvalidDefinition", "Runtime", "parse_class_action_name"]
