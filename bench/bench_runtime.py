@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends.base import Backend, Instance, Task  # noqa: E402
-from backends.memory import MemoryBackend  # noqa: E402
-from bpm.runtime import Runtime  # noqa: E402
+from backends.base import Backend, Instance, Task
+from backends.memory import MemoryBackend
+from bpm.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,7 +67,7 @@ def median_query_ms(runtime: Runtime, repeats: int = 200) -> float:
     samples = []
     for _ in range(repeats):
         began = time.perf_counter()
-        tasks, total = runtime.query_tasks(users=["clerk"])
+        _tasks, total = runtime.query_tasks(users=["clerk"])
         samples.append((time.perf_counter() - began) * 1000)
     assert total == 20, total
     return statistics.median(samples)
