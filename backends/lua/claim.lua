@@ -1,0 +1,36 @@
+-- claim: ARGV[2] task id, ARGV[3] user, ARGV[4] the claimer's principals as JSON
+-- {"candidate_users": [..], "candidate_groups": [..], "candidate_roles": [..]},
+-- or "" for no candidate check. KEYS[1] the task hash.
+local task_id, user, principals = ARGV[2], ARGV[3], ARGV[4]
+local _, task = load_task(task_id)
+local failed = require_active(task_id, task)
+if failed then
+  return failed
+end
+if task.assignee == user then
+  return {"OK", redis.call("HGETALL", KEYS[1])}
+end
+if task.assignee then
+  return {"TASK_ALREADY_CLAIMED", task_id, task.assignee}
+end
+if principals ~= "" and has_candidates(task) then
+  local wanted = cjson.decode(principals)
+  local match = false
+  for _, index in ipairs(CANDIDATE_INDEXES) do
+    local mine = {}
+    for _, name in ipairs(wanted[index[1]] or {}) do
+      mine[name] = true
+    end
+    for _, name in ipairs(names(task, index[1])) do
+      if mine[name] then
+        match = true
+      end
+    end
+  end
+  if not match then
+    return {"NOT_CANDIDATE", task_id, user}
+  end
+end
+redis.call("HSET", KEYS[1], "assignee", user)
+redis.call("SADD", key("assignee", user), task_id)
+return {"OK", redis.call("HGETALL", KEYS[1])}

@@ -1,0 +1,17 @@
+-- unclaim: ARGV[2] task id, ARGV[3] "1" when ARGV[4] (a user) must be the
+-- assignee, else "0". KEYS[1] the task hash.
+local task_id, check, user = ARGV[2], ARGV[3], ARGV[4]
+local _, task = load_task(task_id)
+local failed = require_active(task_id, task)
+if failed then
+  return failed
+end
+if not task.assignee then
+  return {"TASK_NOT_CLAIMED", task_id, ""}
+end
+if check == "1" and task.assignee ~= user then
+  return {"TASK_ALREADY_CLAIMED", task_id, task.assignee}
+end
+redis.call("HDEL", KEYS[1], "assignee")
+redis.call("SREM", key("assignee", task.assignee), task_id)
+return {"OK", redis.call("HGETALL", KEYS[1])}
