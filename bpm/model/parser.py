@@ -64,9 +64,9 @@ _DTD_MESSAGE = "DTDs and entity declarations are not allowed"
 _DTD_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
 _E = TypeVar("_E", bound=InvalidDefinition)
 _LOOPS = frozenset({"multiInstanceLoopCharacteristics", "standardLoopCharacteristics"})
-#: A plain name in a ``potentialOwner`` expression is a candidate of this kind.
-#: NB: Camunda/Activiti treat a plain name as a *group*; this project's brief says user.
-POTENTIAL_OWNER_DEFAULT_KIND = "group"  # as Camunda and Activiti: a plain name is a group
+#: A plain name in a ``potentialOwner`` expression is a candidate of this kind
+#: (a group, as in Camunda and Activiti).
+POTENTIAL_OWNER_DEFAULT_KIND = "group"
 
 #: BPMN children of a process or subprocess that are read elsewhere or ignored.
 TOLERATED = frozenset(
