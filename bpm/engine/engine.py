@@ -99,8 +99,12 @@ class Engine:
         if not spec.start_ids:
             raise Unprocessable(f"process '{spec.key}' has no none start event")
         start = spec.element(spec.start_ids[0])
-        if isinstance(start, StartEvent) and start.initiator and initiator is not None:
-            state["vars"][start.initiator] = initiator
+        if isinstance(start, StartEvent) and start.initiator:
+            # as in Camunda: an unknown starter is null (an unassigned task), not a missing variable
+            if initiator is not None:
+                state["vars"][start.initiator] = initiator
+            else:
+                state["vars"].setdefault(start.initiator, None)
         run = _Run(self, spec, state)
         run.spawn(start.id, ROOT, None)
         return run.finish()

@@ -1,0 +1,113 @@
+"""The application factory: configuration layers, backend, runtime, API, CORS.
+
+``app:create_app()`` is the WSGI entry point (gunicorn, ``flask --app app run``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_cors import CORS
+
+import backends
+from bpm.api import init_api
+from bpm.runtime import Runtime
+
+MIB = 1024 * 1024
+HERE = Path(__file__).resolve().parent
+
+DEFAULTS: dict[str, Any] = {
+    "BPM_BACKEND": "memory://",
+    "BPM_PROCESS_DIR": "processes",
+    "BPM_DEPLOY_ON_START": True,
+    "BPM_MAX_BODY_BYTES": 1 * MIB,
+    "BPM_MAX_BPMN_BYTES": 5 * MIB,
+    "BPM_CORS_ORIGINS": "",
+    "BPM_LOG_LEVEL": None,
+    "API_TITLE": "BPM Process Runtime",
+    "API_VERSION": "1.0.0",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+}
+
+#: the documented environment variables and how to read each
+ENVIRONMENT: dict[str, Any] = {
+    "BPM_BACKEND": str,
+    "BPM_PROCESS_DIR": str,
+    "BPM_DEPLOY_ON_START": lambda v: v.strip().lower() not in ("0", "false", "no", "off", ""),
+    "BPM_MAX_BODY_BYTES": int,
+    "BPM_CORS_ORIGINS": str,
+    "BPM_LOG_LEVEL": lambda v: v.strip().upper(),
+}
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, convert in ENVIRONMENT.items():
+        if name in environ:
+            try:
+                values[name] = convert(environ[name])
+            except ValueError as exc:
+                raise ValueError(f"environment variable {name}={environ[name]!r} is not valid: {exc}") from exc
+    return values
+
+
+def _process_dir(value: str | os.PathLike[str]) -> Path:
+    """The process folder; a relative one missing here falls back to the one next to app.py."""
+    path = Path(value)
+    if not path.is_absolute() and not path.is_dir() and (HERE / path).is_dir():
+        return HERE / path
+    return path
+
+
+def _deploy_process_folder(app: Flask, runtime: Runtime) -> None:
+    """Deploy every file of the process folder; a bad file is logged, never fatal."""
+    try:
+        report = runtime.deploy_directory()
+    except Exception:  # start-up survives an unreachable backend or a parser bug
+        app.logger.exception("deploying the process folder %s failed", runtime.process_dir)
+        return
+    for error in report.errors:
+        app.logger.error("cannot deploy %s: %s", error["file"], error["message"])
+    for definition in report.deployed:
+        app.logger.info("deployed %s from %s", definition.definition_id, definition.file)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the service: defaults, then environment, then FLASK_* variables, then ``config``."""
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(_from_environment(os.environ))
+    app.config.from_prefixed_env()
+    app.config.from_mapping(config or {})
+    if "MAX_CONTENT_LENGTH" not in (config or {}):
+        app.config["MAX_CONTENT_LENGTH"] = int(app.config["BPM_MAX_BODY_BYTES"])
+    if app.config["BPM_LOG_LEVEL"]:
+        app.logger.setLevel(app.config["BPM_LOG_LEVEL"])
+
+    backend = backends.init_app(app)
+    runtime = Runtime(
+        backend,
+        _process_dir(app.config["BPM_PROCESS_DIR"]),
+        max_bpmn_bytes=int(app.config["BPM_MAX_BPMN_BYTES"]),
+    )
+    app.extensions["bpm_runtime"] = runtime
+    if app.config["BPM_DEPLOY_ON_START"]:
+        _deploy_process_folder(app, runtime)
+
+    init_api(app)
+    origins = [o.strip() for o in str(app.config["BPM_CORS_ORIGINS"]).split(",") if o.strip()]
+    if origins:
+        CORS(app, origins=origins, expose_headers=["X-Request-Id"])
+    return app
+
+
+if __name__ == "__main__":
+    create_app().run(host="0.0.0.0", port=int(os.environ.get("PORT", "5000")))

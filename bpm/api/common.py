@@ -1,0 +1,132 @@
+"""What every resource module shares: the Blueprint with our body parser, the runtime, id checks."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, NoReturn
+
+import flask_smorest
+from flask import Request, current_app, request
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+
+from bpm.errors import InstanceNotFound, TaskNotFound, ValidationError
+from bpm.runtime import Runtime
+
+BASE_PATH = "/BPMREST/service/runtime"
+MAX_JSON_DEPTH = 64
+BODY_LIMIT_SLACK = 64 * 1024
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+
+
+def get_runtime() -> Runtime:
+    """The use cases of the current app (built by ``create_app``)."""
+    runtime: Runtime = current_app.extensions["bpm_runtime"]
+    return runtime
+
+
+def limit_request_body() -> None:
+    """Refuse an oversized body up front (413), on every route, whether or not it reads it.
+
+    A view class may name a bigger limit in ``max_body_config`` (a config key), plus
+    :data:`BODY_LIMIT_SLACK` for multipart framing.
+    """
+    view = current_app.view_functions.get(request.endpoint or "")
+    key = getattr(getattr(view, "view_class", None), "max_body_config", None)
+    if key:
+        request.max_content_length = int(current_app.config[key]) + BODY_LIMIT_SLACK
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A client-supplied value made safe to quote in a message (printable, bounded)."""
+    text = "".join(c if c.isprintable() else "?" for c in value[:limit])
+    return text + "..." if len(value) > limit else text
+
+
+def valid_task_id(value: str) -> str:
+    """A task id from the path; any other shape is an unknown task (never a 500)."""
+    if not ID_PATTERN.fullmatch(value):
+        raise TaskNotFound(f"task '{shown(value)}' does not exist")
+    return value
+
+
+def valid_instance_id(value: str) -> str:
+    """An instance id from the path; any other shape is an unknown instance."""
+    if not ID_PATTERN.fullmatch(value):
+        raise InstanceNotFound(f"process instance '{shown(value)}' does not exist")
+    return value
+
+
+def _invalid_json(reason: str) -> NoReturn:
+    raise ValidationError(
+        f"the request body is not valid JSON ({reason})", data={"body": [f"Invalid JSON body: {reason}."]}
+    )
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Decode a JSON body strictly: no NaN/Infinity, no overflowing numbers, bounded nesting."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        _invalid_json(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits, NaN
+        _invalid_json(str(exc).split("\n")[0][:120])
+    if _too_deep(value, MAX_JSON_DEPTH):
+        _invalid_json(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+class JsonBodyParser(FlaskParser):
+    """webargs' Flask parser, stricter about bodies and answering 400 instead of 422.
+
+    An empty body is no body (every optional body may be left out, with or without a
+    Content-Type); a non-empty body must say it is JSON (else 415).
+    """
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req: Request) -> Any:
+        raw = req.get_data(cache=True)
+        if not raw.strip():
+            return core.missing
+        if not is_json_request(req):
+            raise UnsupportedMediaType(
+                f"the request body must be JSON (Content-Type application/json), not '{shown(req.mimetype or 'none')}'"
+            )
+        return parse_json_body(raw)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with :class:`JsonBodyParser`."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()

@@ -1,0 +1,239 @@
+"""Marshmallow schemas of every request body, query string and response of the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import EXCLUDE, INCLUDE, fields, validate, validates_schema
+
+from backends.base import SORT_FIELDS
+from bpm.api.envelope import envelope_schema
+
+MAX_PAGE_SIZE = 1000
+NAME = validate.Length(min=1, max=200)
+
+
+class QuerySchema(ma.Schema):
+    """Base of query-string schemas: parameters nobody asked for are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+# -- query strings --------------------------------------------------------------------
+
+
+class UserQuerySchema(QuerySchema):
+    user = fields.String(metadata={"description": "the acting user"})
+
+
+class RequiredUserQuerySchema(QuerySchema):
+    user = fields.String(required=True, metadata={"description": "the acting user (required)"})
+
+
+class StartQuerySchema(UserQuerySchema):
+    appName = fields.String(metadata={"description": "app the process is deployed under"})
+    snapVersion = fields.String(metadata={"description": "version number or version tag (default: latest)"})
+
+
+class UsersQuerySchema(QuerySchema):
+    user = fields.List(fields.String(), metadata={"description": "one user (assignee) or several (candidates)"})
+
+
+class TaskListQuerySchema(QuerySchema):
+    user = fields.List(fields.String(), metadata={"description": "to-do list of these users"})
+    group = fields.List(fields.String(), metadata={"description": "queue of these candidate groups"})
+    role = fields.List(fields.String(), metadata={"description": "queue of these candidate roles"})
+    includeAssigned = fields.Boolean(
+        load_default=False, metadata={"description": "group/role queues also list assigned tasks"}
+    )
+    start = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={"description": "first record"})
+    size = fields.Integer(
+        load_default=100, validate=validate.Range(min=1, max=MAX_PAGE_SIZE), metadata={"description": "page size"}
+    )
+    sort = fields.String(load_default="priority", validate=validate.OneOf(SORT_FIELDS))
+    order = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("asc", "desc")))
+
+
+class DeploymentQuerySchema(QuerySchema):
+    appName = fields.String(load_default="", validate=validate.Length(max=200))
+    fileName = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,199}$", error="Not a plain file name."),
+        metadata={"description": "file name to record (default: the upload's name, or upload.bpmn)"},
+    )
+
+
+# -- request bodies -------------------------------------------------------------------
+
+
+class StartBodySchema(ma.Schema):
+    """Route 1: which process to start, and the business object."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    processName = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "BPMN name (else key) of the process"}
+    )
+    uniqueId = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "BPMN id (key) of the process"}
+    )
+    appName = fields.String(validate=validate.Length(max=200))
+    snapVersion = fields.String(validate=validate.Length(max=200))
+    object = fields.Dict(
+        keys=fields.String(), allow_none=True, metadata={"description": "the business object: name -> JSON value"}
+    )
+
+    @validates_schema
+    def _needs_a_process(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("processName") and not data.get("uniqueId"):
+            raise ma.ValidationError("'processName' or 'uniqueId' is required.", field_name="processName")
+
+
+class ObjectBodySchema(ma.Schema):
+    """A free JSON object (business object / process variables), possibly empty."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class VariablesBodySchema(ma.Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    names = fields.List(fields.String(), metadata={"description": "return only these variables"})
+
+
+class ClassActionBodySchema(ma.Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    fileNames = fields.List(
+        fields.String(validate=validate.Length(max=400)),
+        metadata={"description": "<uniqueId>.<appName>.<processName>.<snapVersion>.jar or <file>.bpmn"},
+    )
+    event = fields.String(load_default="refresh", validate=validate.OneOf(("refresh", "file", "generate")))
+    processName = fields.String(validate=validate.Length(max=200))
+
+    @validates_schema
+    def _needs_a_target(self, data: dict[str, Any], **_: Any) -> None:
+        if not any(n and n.strip() for n in data.get("fileNames") or ()) and not data.get("processName"):
+            raise ma.ValidationError("'fileNames' or 'processName' is required.", field_name="fileNames")
+
+
+class IdentityBodySchema(ma.Schema):
+    groups = fields.List(fields.String(validate=NAME), load_default=list)
+    roles = fields.List(fields.String(validate=NAME), load_default=list)
+
+
+# -- response payloads ----------------------------------------------------------------
+
+
+class TaskSchema(ma.Schema):
+    """A task as API.md lists it: the 15 original fields, then ours; never the variables."""
+
+    id = fields.String()
+    name = fields.String()
+    description = fields.String()
+    instance_id = fields.String(data_key="instanceId")
+    definition_id = fields.String(data_key="definitionId", metadata={"description": "<processKey>:<version>"})
+    process_name = fields.String(data_key="processName")
+    create_time = fields.Integer(data_key="createTime", metadata={"description": "epoch ms"})
+    create_by = fields.String(data_key="createBy")
+    due_date = fields.Integer(data_key="dueDate", allow_none=True, metadata={"description": "epoch ms"})
+    priority = fields.Integer(metadata={"description": "1-99, default 50"})
+    assignee = fields.String(allow_none=True)
+    owner = fields.String(allow_none=True)
+    parent_task_id = fields.String(data_key="parentTaskId", allow_none=True)
+    loadlink_entity_id = fields.String(data_key="loadlinkEntityId")
+    loadlink_param = fields.String(data_key="loadlinkParam")
+    task_definition_key = fields.String(data_key="taskDefinitionKey", metadata={"description": "BPMN element id"})
+    candidate_users = fields.List(fields.String(), data_key="candidateUsers")
+    candidate_groups = fields.List(fields.String(), data_key="candidateGroups")
+    candidate_roles = fields.List(fields.String(), data_key="candidateRoles")
+
+
+class InstanceSchema(ma.Schema):
+    id = fields.String()
+    definitionId = fields.String()
+    processName = fields.String()
+    createBy = fields.String()
+    createTime = fields.Integer()
+    ended = fields.Boolean()
+    endTime = fields.Integer(allow_none=True)
+    variables = fields.Dict(keys=fields.String())
+    activeTasks = fields.List(fields.String(), metadata={"description": "ids of the active tasks"})
+
+
+class DefinitionSchema(ma.Schema):
+    key = fields.String(metadata={"description": "BPMN process id"})
+    name = fields.String()
+    version = fields.Integer()
+    definition_id = fields.String(data_key="definitionId")
+    file = fields.String()
+    app_name = fields.String(data_key="appName")
+    version_tag = fields.String(data_key="versionTag", allow_none=True)
+
+
+class ProcessSummarySchema(ma.Schema):
+    key = fields.String()
+    name = fields.String()
+    version = fields.Integer()
+
+
+class FileErrorSchema(ma.Schema):
+    file = fields.String()
+    message = fields.String()
+
+
+class RefreshSchema(ma.Schema):
+    processes = fields.List(fields.Nested(ProcessSummarySchema))
+    errors = fields.List(fields.Nested(FileErrorSchema))
+
+
+class ProcessFileSchema(ma.Schema):
+    fileName = fields.String()
+    key = fields.String()
+    name = fields.String()
+    version = fields.Integer()
+    xml = fields.String()
+
+
+class ClassActionSchema(ma.Schema):
+    responseStatus = fields.String(metadata={"description": "SUCCESS or FAILURE"})
+    process = fields.List(fields.Nested(ProcessSummarySchema))
+    files = fields.List(fields.Nested(ProcessFileSchema), metadata={"description": "event 'file' only"})
+    exception = fields.String()
+
+
+class IdentitySchema(ma.Schema):
+    user = fields.String()
+    groups = fields.Method("_groups")
+    roles = fields.Method("_roles")
+
+    def _groups(self, identity: Any) -> list[str]:
+        return sorted(identity.groups)
+
+    def _roles(self, identity: Any) -> list[str]:
+        return sorted(identity.roles)
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String(metadata={"description": "UP"})
+    backend = fields.String(metadata={"description": "backend URL scheme"})
+
+
+# -- envelopes ------------------------------------------------------------------------
+
+EmptyEnvelope = envelope_schema("EmptyEnvelope", fields.String(metadata={"description": '""'}))
+IdEnvelope = envelope_schema("IdEnvelope", fields.String(metadata={"description": "the new instance id"}))
+IdListEnvelope = envelope_schema("IdListEnvelope", fields.List(fields.String()))
+TaskListEnvelope = envelope_schema("TaskListEnvelope", fields.List(fields.Nested(TaskSchema)))
+VariablesEnvelope = envelope_schema("VariablesEnvelope", fields.Dict(keys=fields.String()))
+InstanceEnvelope = envelope_schema("InstanceEnvelope", fields.Nested(InstanceSchema))
+DefinitionListEnvelope = envelope_schema("DefinitionListEnvelope", fields.List(fields.Nested(DefinitionSchema)))
+RefreshEnvelope = envelope_schema("RefreshEnvelope", fields.Nested(RefreshSchema))
+ClassActionEnvelope = envelope_schema("ClassActionEnvelope", fields.Nested(ClassActionSchema))
+IdentityEnvelope = envelope_schema("IdentityEnvelope", fields.Nested(IdentitySchema))
+HealthEnvelope = envelope_schema("HealthEnvelope", fields.Nested(HealthSchema))

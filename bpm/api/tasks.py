@@ -1,0 +1,121 @@
+"""Tasks: to-do lists and queues, claim/unclaim, complete, variables, assign."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from bpm.api.auth import acting_user
+from bpm.api.common import BASE_PATH, Blueprint, get_runtime, valid_task_id
+from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.schemas import (
+    EmptyEnvelope,
+    ObjectBodySchema,
+    RequiredUserQuerySchema,
+    TaskListEnvelope,
+    TaskListQuerySchema,
+    UsersQuerySchema,
+    VariablesBodySchema,
+    VariablesEnvelope,
+)
+from bpm.errors import ValidationError
+
+blp = Blueprint("tasks", __name__, url_prefix=f"{BASE_PATH}/tasks", description="User tasks")
+
+NOT_FOUND = "TASK_NOT_FOUND: no such task"
+NOT_ACTIVE = "TASK_ALREADY_CLAIMED (someone else holds it) or TASK_NOT_ACTIVE (completed or cancelled)"
+
+
+def _names(values: list[str] | None) -> list[str]:
+    return [v.strip() for v in values or () if v and v.strip()]
+
+
+@blp.route("")
+class TaskList(MethodView):
+    @blp.arguments(TaskListQuerySchema, location="query")
+    @blp.response(200, TaskListEnvelope)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """To-do lists of users and queues of groups/roles (union); paged, totalRecordCount = all matches."""
+        users, groups, roles = (_names(query.get(k)) for k in ("user", "group", "role"))
+        if not (users or groups or roles):
+            raise ValidationError(
+                "one of the query parameters 'user', 'group' or 'role' is required",
+                data={"user": ["One of user, group or role is required."]},
+            )
+        tasks, total = get_runtime().query_tasks(
+            users=users,
+            groups=groups,
+            roles=roles,
+            include_assigned=query["includeAssigned"],
+            sort=query["sort"],
+            order=query["order"],
+            start=query["start"],
+            size=query["size"],
+        )
+        return envelope(tasks, total)
+
+
+@blp.route("/<task_id>/claim")
+class ClaimTask(MethodView):
+    @blp.arguments(RequiredUserQuerySchema, location="query")
+    @blp.response(200, EmptyEnvelope)
+    @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="NOT_CANDIDATE: the user is not a candidate")
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description=NOT_ACTIVE)
+    def post(self, query: dict[str, Any], task_id: str) -> dict[str, Any]:
+        """Make the user the assignee of an open task (idempotent for the same user)."""
+        user = acting_user(query.get("user"))
+        get_runtime().claim(valid_task_id(task_id), user)
+        return envelope("")
+
+
+@blp.route("/<task_id>/unclaim")
+class UnclaimTask(MethodView):
+    @blp.arguments(RequiredUserQuerySchema, location="query")
+    @blp.response(200, EmptyEnvelope)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description=f"{NOT_ACTIVE}, or TASK_NOT_CLAIMED")
+    def post(self, query: dict[str, Any], task_id: str) -> dict[str, Any]:
+        """The assignee gives the task back to its candidates."""
+        user = acting_user(query.get("user"))
+        get_runtime().unclaim(valid_task_id(task_id), user)
+        return envelope("")
+
+
+@blp.route("/<task_id>/complete")
+class CompleteTask(MethodView):
+    @blp.arguments(ObjectBodySchema, required=False, description="entries merged into the process variables")
+    @blp.arguments(RequiredUserQuerySchema, location="query")
+    @blp.response(200, EmptyEnvelope)
+    @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="NOT_CANDIDATE: the user is not a candidate")
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description=NOT_ACTIVE)
+    @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="EXPRESSION_ERROR: nothing was changed")
+    def post(self, variables: dict[str, Any], query: dict[str, Any], task_id: str) -> dict[str, Any]:
+        """Complete a task and run the instance on to its next wait states."""
+        user = acting_user(query.get("user"))
+        get_runtime().complete(valid_task_id(task_id), user, variables)
+        return envelope("")
+
+
+@blp.route("/<task_id>/variables")
+class TaskVariables(MethodView):
+    @blp.arguments(VariablesBodySchema, required=False)
+    @blp.response(200, VariablesEnvelope)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
+    def post(self, body: dict[str, Any], task_id: str) -> dict[str, Any]:
+        """The variables visible to the task (instance variables overlaid by the task's own)."""
+        return envelope(get_runtime().task_variables(valid_task_id(task_id), body.get("names")))
+
+
+@blp.route("/<task_id>/assign")
+class AssignTask(MethodView):
+    @blp.arguments(UsersQuerySchema, location="query")
+    @blp.response(200, EmptyEnvelope)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="TASK_NOT_ACTIVE: completed or cancelled")
+    def post(self, query: dict[str, Any], task_id: str) -> dict[str, Any]:
+        """One user: the assignee (the previous one becomes owner); several: the candidates."""
+        get_runtime().assign(valid_task_id(task_id), _names(query.get("user")))
+        return envelope("")
