@@ -6,7 +6,7 @@ and, for Redis, the median latency of the ``tasks?user=`` query (through the
 use case, as the API calls it) while the store holds 10k, 100k and 1M open
 tasks of other users. Not a test: run it by hand.
 
-    python3 bench/bench_runtime.py [--redis redis://127.0.0.1:6379/0] [--sizes 10000,100000,1000000]
+    python3 bench/bench_runtime.py [--redis redis://127.0.0.1:6379/9] [--sizes 10000,100000,1000000]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def own_todo_list(runtime: Runtime) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--memory-sizes", default="10000,100000")

@@ -33,8 +33,58 @@ class SequenceFlow:
 
 
 @dataclass(frozen=True, slots=True)
+class EventDefinition:
+    """One event definition of an event: what it waits for or throws.
+
+    ``kind`` is ``timer``, ``message``, ``signal``, ``error``, ``escalation`` or
+    ``terminate``. ``ref`` is the message or signal *name*, or the error or
+    escalation *code*, resolved from the top-level declaration its ``...Ref``
+    names (None for a catch-all error or escalation). Timers carry exactly one
+    of ``time_date``, ``time_duration``, ``time_cycle`` (templates giving ISO 8601
+    text). ``variable`` names where a caught error's code/message go
+    (``camunda:errorCodeVariable``), ``message_variable`` its message.
+    """
+
+    kind: str
+    ref: str | None = None
+    time_date: Evaluable | None = None
+    time_duration: Evaluable | None = None
+    time_cycle: Evaluable | None = None
+    variable: str | None = None
+    message_variable: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSpec:
+    """Loop characteristics of an activity: multi-instance or a standard loop.
+
+    Multi-instance: ``cardinality`` (a template giving an int) or ``collection``
+    (an expression giving a list: ``camunda:collection`` as ``${list}`` or a bare
+    variable name, or the standard ``loopDataInputRef``), ``element_variable``
+    (``camunda:elementVariable`` / ``inputDataItem`` name), and an optional
+    ``completion_condition``. Standard loop: ``loop_condition``, ``test_before``,
+    ``maximum``.
+    """
+
+    kind: str  # "multi" | "standard"
+    sequential: bool = False
+    cardinality: Evaluable | None = None
+    collection: Evaluable | None = None
+    element_variable: str | None = None
+    completion_condition: Evaluable | None = None
+    loop_condition: Evaluable | None = None
+    test_before: bool = False
+    maximum: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Element:
-    """A flow node. ``tag`` is the BPMN local tag name (``task``, ``manualTask`` ...)."""
+    """A flow node. ``tag`` is the BPMN local tag name (``task``, ``manualTask`` ...).
+
+    ``boundary`` lists the ids of the boundary events attached to this activity,
+    ``loop`` its loop characteristics.
+    """
 
     id: str
     tag: str
@@ -45,6 +95,8 @@ class Element:
     default: str | None = None
     documentation: str = ""
     line: int | None = None
+    boundary: tuple[str, ...] = ()
+    loop: LoopSpec | None = None
 
     @property
     def label(self) -> str:
@@ -53,14 +105,115 @@ class Element:
 
 @dataclass(frozen=True, slots=True)
 class StartEvent(Element):
-    """A none start event. ``initiator`` names the variable that receives the starter."""
+    """A start event: none, or with an ``event`` (timer, message, signal; error and
+    escalation in event subprocesses). ``initiator`` names the variable that receives
+    the starter; ``interrupting`` matters in event subprocesses."""
 
     initiator: str | None = None
+    event: EventDefinition | None = None
+    interrupting: bool = True
+    form_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EndEvent(Element):
+    """An end event: none, terminate, or throwing an error, escalation, message or signal."""
+
     terminate: bool = False
+    event: EventDefinition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IntermediateCatchEvent(Element):
+    """Waits for its ``event`` (timer, message, signal)."""
+
+    event: EventDefinition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IntermediateThrowEvent(Element):
+    """A none throw event (``event`` None) or one throwing a signal, message or escalation."""
+
+    event: EventDefinition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BoundaryEvent(Element):
+    """An event attached to activity ``attached_to``; interrupting when ``cancel_activity``."""
+
+    attached_to: str = ""
+    cancel_activity: bool = True
+    event: EventDefinition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InclusiveGateway(Element):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EventBasedGateway(Element):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveTask(Element):
+    """Waits for the message named ``message``."""
+
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalTask(Element):
+    """Service work done by an external worker: ``serviceTask``, ``sendTask``,
+    ``businessRuleTask`` (``tag`` tells which), fetched by ``topic`` (``camunda:topic``,
+    ``zeebe:taskDefinition type``, else the element id)."""
+
+    topic: str = ""
+    retries: int = 3
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptTask(Element):
+    """A script for the safe evaluator: expressions and ``name = expression`` lines.
+
+    ``language`` as written (None, ``feel``, ``juel``, ``python`` ... are run;
+    ``groovy``/``javascript`` are reported, never executed). ``result_variable`` gets
+    the value of the last expression.
+    """
+
+    script: str = ""
+    language: str | None = None
+    result_variable: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VariableMapping:
+    """One ``camunda:in``/``camunda:out``: ``source`` variable or ``source_expression`` to ``target``."""
+
+    target: str
+    source: str | None = None
+    source_expression: Evaluable | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallActivity(Element):
+    """Calls the process whose key is ``called_element`` (a template).
+
+    ``binding``: ``latest`` (default), ``version`` (``version`` holds the number) or
+    ``versionTag``. ``in_all``/``out_all`` pass every variable (``variables="all"``);
+    ``inputs``/``outputs`` are single mappings.
+    """
+
+    called_element: Evaluable | None = None
+    binding: str = "latest"
+    version: str | None = None
+    in_all: bool = False
+    out_all: bool = False
+    inputs: tuple[VariableMapping, ...] = ()
+    outputs: tuple[VariableMapping, ...] = ()
+    business_key: Evaluable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +245,16 @@ class UserTask(Element):
 
 @dataclass(frozen=True, slots=True)
 class SubProcess(Element):
-    """An embedded subprocess; its children have ``scope == self.id``."""
+    """An embedded subprocess; its children have ``scope == self.id``.
+
+    ``start_ids`` are its none start events. ``triggered_by_event`` marks an event
+    subprocess (its one start event has an ``event``; it has no flows in or out).
+    ``event_subprocesses`` lists the event subprocesses directly inside it.
+    """
 
     start_ids: tuple[str, ...] = ()
+    triggered_by_event: bool = False
+    event_subprocesses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +271,10 @@ class ProcessSpec:
     version_tag: str | None = None
     file: str | None = None
     extras: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: event subprocesses at process level
+    event_subprocesses: tuple[str, ...] = ()
+    #: start events with an event definition at process level (timer, message, signal)
+    event_start_ids: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
