@@ -78,6 +78,8 @@ class Instance:
     ended: bool = False
     end_time: int | None = None
     rev: int = 1
+    business_key: str = ""
+    parent_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +88,94 @@ class Instance:
     def from_dict(cls, data: Mapping[str, Any]) -> Instance:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(slots=True)
+class ExternalTaskRecord:
+    """Service work waiting for an external worker (Camunda's "external task").
+
+    Fetchable when active, not an incident and not locked (or its lock expired):
+    ``available_at`` is the time it may next be fetched (0 = now; a lock's expiry;
+    a retry's back-off). ``incident`` is set when a failure left no retries.
+    """
+
+    id: str
+    topic: str
+    instance_id: str
+    definition_id: str
+    process_key: str
+    element_id: str
+    name: str
+    kind: str
+    create_time: int
+    retries: int = 3
+    priority: int = 0
+    status: str = ACTIVE
+    worker: str | None = None
+    lock_expiry: int | None = None
+    available_at: int = 0
+    error_message: str | None = None
+    error_details: str | None = None
+    incident: bool = False
+    business_key: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    end_time: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExternalTaskRecord:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionIndex:
+    """An index entry for an instance's wait: a timer (``due``), message or signal (``name``)."""
+
+    instance_id: str
+    sub_id: str
+    kind: str
+    name: str | None = None
+    due: int | None = None
+
+    @property
+    def member(self) -> str:
+        """The member string in the timer/message/signal indexes: ``inst|<instance>|<sub>``."""
+        return f"inst|{self.instance_id}|{self.sub_id}"
+
+
+def parse_member(member: str) -> tuple[str, str]:
+    """(instance id, subscription id) of a :attr:`SubscriptionIndex.member`."""
+    instance_id, _, sub_id = member.removeprefix("inst|").rpartition("|")
+    return instance_id, sub_id
+
+
+def start_timer_member(definition_id: str, element_id: str) -> str:
+    """The timer-index member of a timer start event: ``start|<definitionId>|<element>``."""
+    return f"start|{definition_id}|{element_id}"
+
+
+#: the kinds of :class:`SubscriptionIndex`: timers are scored by ``due``, the others named
+SUBSCRIPTION_KINDS = ("timer", "message", "signal")
+
+
+def check_subscription(sub: SubscriptionIndex) -> None:
+    """Raise ValueError unless ``sub`` can be indexed: a known kind with its due or name."""
+    if sub.kind not in SUBSCRIPTION_KINDS:
+        raise ValueError(f"unknown subscription kind {sub.kind!r}")
+    if (sub.due if sub.kind == "timer" else sub.name) is None:
+        raise ValueError(f"a {sub.kind} subscription needs {'due' if sub.kind == 'timer' else 'a name'}")
+
+
+def fetch_window(max_tasks: int) -> int:
+    """How many of each topic's earliest-available tasks :meth:`Backend.fetch_and_lock` weighs."""
+    return max(4 * max_tasks, 64)
 
 
 @dataclass(slots=True)
@@ -195,7 +285,8 @@ class Step:
     ``instance`` carries the new state with ``rev`` already incremented; the write
     succeeds only while the stored revision is ``instance.rev - 1``. If
     ``complete_task`` is set, that task must still be active and unassigned or held
-    by ``completed_by``; it is closed as completed.
+    by ``completed_by``; it is closed as completed. ``history`` holds the audit
+    entries (JSON objects) appended to the instance's history with the step.
     """
 
     instance: Instance
@@ -204,6 +295,31 @@ class Step:
     complete_task: str | None = None
     completed_by: str | None = None
     now: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    # -- events and service work (see Backend.apply_steps) --
+    new: bool = False
+    externals: list[ExternalTaskRecord] = field(default_factory=list)
+    externals_cancelled: list[str] = field(default_factory=list)
+    complete_external: str | None = None
+    external_worker: str | None = None
+    subscribed: list[SubscriptionIndex] = field(default_factory=list)
+    unsubscribed: list[SubscriptionIndex] = field(default_factory=list)
+
+
+#: the keys a backend adds to an ``audit`` entry of claim/unclaim/assign/assign_instance
+TASK_AUDIT_KEYS = ("taskId", "taskName", "elementId")
+#: ... and, for assign and assign_instance, these as well
+ASSIGN_AUDIT_KEYS = ("previousAssignee", "owner")
+
+
+def task_audit_entry(
+    audit: Mapping[str, Any], task: Task, previous_assignee: str | None = None, *, assigned: bool = False
+) -> dict[str, Any]:
+    """``audit`` completed with what only the backend knows at the moment of the write."""
+    entry = {**audit, "taskId": task.id, "taskName": task.name, "elementId": task.task_definition_key}
+    if assigned:
+        entry.update(previousAssignee=previous_assignee, owner=task.owner)
+    return entry
 
 
 class Backend(abc.ABC):
@@ -255,8 +371,10 @@ class Backend(abc.ABC):
     # -- instances and tasks ----------------------------------------------------------
 
     @abc.abstractmethod
-    def create_instance(self, instance: Instance, tasks: list[Task]) -> None:
-        """Store a new instance and its first tasks, all or nothing."""
+    def create_instance(
+        self, instance: Instance, tasks: list[Task], history: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Store a new instance, its first tasks and its first history entries, all or nothing."""
 
     @abc.abstractmethod
     def instance(self, instance_id: str) -> Instance | None:
@@ -276,7 +394,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def apply_step(self, step: Step) -> None:
-        """Write one engine step atomically: instance, new tasks, closed tasks, indexes.
+        """Write one engine step atomically: instance, new tasks, closed tasks, indexes,
+        and the step's ``history`` entries (appended to the instance's history).
 
         Raises ConcurrentModification when the instance revision moved (the caller
         re-reads and retries), InstanceNotFound, and for ``step.complete_task``:
@@ -284,8 +403,18 @@ class Backend(abc.ABC):
         On any error nothing is written.
         """
 
+    # Audit entries (``audit=``): a JSON object the runtime built (``time``, ``type``,
+    # ``user``, ``actor``...). When the call changes a task, the backend appends a copy
+    # completed by :func:`task_audit_entry` (``taskId``, ``taskName``, ``elementId``;
+    # assign and assign_instance also ``previousAssignee`` and ``owner``) to the
+    # instance's history, in the same atomic operation as the change. A call that
+    # changes nothing (a repeated claim, an assign to the current assignee) or fails
+    # appends nothing.
+
     @abc.abstractmethod
-    def claim(self, task_id: str, user: str, candidates: Principals | None) -> Task:
+    def claim(
+        self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
+    ) -> Task:
         """Make ``user`` the assignee of an active, unassigned task, atomically.
 
         Idempotent for the current assignee. When ``candidates`` is given and the task
@@ -294,21 +423,26 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def unclaim(self, task_id: str, user: str | None) -> Task:
+    def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
         """Clear the assignee, atomically. When ``user`` is given it must be the assignee
         (else TaskAlreadyClaimed, or Conflict TASK_NOT_CLAIMED when nobody holds it).
         Raises TaskNotFound, TaskNotActive."""
 
     @abc.abstractmethod
-    def assign(self, task_id: str, users: list[str]) -> Task:
+    def assign(self, task_id: str, users: list[str], *, audit: dict[str, Any] | None = None) -> Task:
         """One user: becomes assignee, the previous assignee becomes owner. Several:
         they replace the candidate users and the assignee is cleared. Atomic.
         Raises TaskNotFound, TaskNotActive."""
 
     @abc.abstractmethod
-    def assign_instance(self, instance_id: str, user: str) -> list[str]:
+    def assign_instance(self, instance_id: str, user: str, *, audit: dict[str, Any] | None = None) -> list[str]:
         """Assign every active task of the instance to ``user`` (as :meth:`assign` with
-        one user), atomically; return their ids. Raises InstanceNotFound."""
+        one user), atomically; return their ids. Raises InstanceNotFound. ``audit`` is
+        appended once per task that changed."""
+
+    @abc.abstractmethod
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's audit entries, oldest first. Raises InstanceNotFound."""
 
     @abc.abstractmethod
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
@@ -329,6 +463,105 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def set_identity(self, identity: Identity) -> None:
         """Replace the user's groups and roles."""
+
+    # -- events, timers and service work (issue 4) -------------------------------------
+
+    @abc.abstractmethod
+    def apply_steps(self, steps: list[Step]) -> None:
+        """Apply several steps (of several instances) atomically, all or nothing.
+
+        Each step as :meth:`apply_step`, and also: ``new`` steps create their instance
+        (``rev`` 1; Conflict when the id exists); ``externals`` are stored and indexed by
+        topic; ``externals_cancelled`` closed as cancelled; ``complete_external`` must be
+        active and locked by ``external_worker`` (else ExternalTaskNotFound, TaskNotActive,
+        or Conflict ``LOCK_LOST``) and is closed as completed; ``subscribed`` entries are
+        added to (or, for timers, rescheduled in) the timer / message / signal indexes and
+        ``unsubscribed`` ones removed. Used for call activities (parent and child in one
+        write) and for every step once events exist.
+
+        Within a step, new externals are stored before ``externals_cancelled`` is applied
+        and ``subscribed`` before ``unsubscribed``, so an id in both ends closed/removed.
+        Raises ValueError (before any write) for a ``new`` step whose ``rev`` is not 1 or
+        a subscription :func:`check_subscription` rejects.
+        """
+
+    @abc.abstractmethod
+    def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
+        """Several instances in one read (None for unknown ids), in the order asked."""
+
+    @abc.abstractmethod
+    def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:
+        """Up to ``limit`` (member, due) timer-index entries due at ``now``, earliest first."""
+
+    @abc.abstractmethod
+    def schedule_timer(self, member: str, due: int) -> None:
+        """Add or move a timer-index entry (timer start events: :func:`start_timer_member`)."""
+
+    @abc.abstractmethod
+    def take_timer(self, member: str, due: int, next_due: int | None) -> bool:
+        """Atomically claim a due entry: only while it is still at ``due``, move it to
+        ``next_due`` (or remove it when None). True for exactly one of racing callers."""
+
+    @abc.abstractmethod
+    def remove_timer(self, member: str) -> None:
+        """Remove a timer-index entry (stale entries, undeployed start timers)."""
+
+    @abc.abstractmethod
+    def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
+        """(instance id, subscription id) of every wait for the message or signal ``name``,
+        sorted. ``kind`` is ``message`` or ``signal`` (else ValueError)."""
+
+    @abc.abstractmethod
+    def external_task(self, external_id: str) -> ExternalTaskRecord | None:
+        """One external task (active or closed), or None."""
+
+    @abc.abstractmethod
+    def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
+        """The instance's active external tasks (incidents included), oldest first."""
+
+    @abc.abstractmethod
+    def fetch_and_lock(
+        self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
+    ) -> list[ExternalTaskRecord]:
+        """Lock up to ``max_tasks`` fetchable external tasks of ``topics`` (topic -> lock
+        duration in ms) for ``worker``, atomically: racing workers never get the same task.
+        Highest priority first, then oldest, then id, among the first
+        :func:`fetch_window` tasks of each topic by ``available_at``. Each gets ``worker``
+        and ``lock_expiry = available_at = now + duration``: it is fetchable again when
+        the lock expires. Returns them in that order."""
+
+    @abc.abstractmethod
+    def fail_external(
+        self,
+        external_id: str,
+        worker: str,
+        retries: int,
+        retry_timeout: int,
+        error_message: str | None,
+        error_details: str | None,
+        now: int,
+    ) -> ExternalTaskRecord:
+        """Record a failure by the lock owner: set ``retries`` and the error fields; above 0
+        the lock is released and the task fetchable again at ``now + retry_timeout``; at 0
+        or below it becomes an incident with 0 retries (not fetchable; worker and lock
+        kept for the record). Raises ExternalTaskNotFound, TaskNotActive, Conflict
+        ``LOCK_LOST`` (also when nobody holds the lock)."""
+
+    @abc.abstractmethod
+    def set_external_retries(self, external_id: str, retries: int, now: int) -> ExternalTaskRecord:
+        """Set the retries (an operator resolving an incident): above 0 the incident and the
+        lock are cleared and the task is fetchable at ``now``; at 0 or below it becomes an
+        incident. Raises ExternalTaskNotFound, TaskNotActive."""
+
+    @abc.abstractmethod
+    def extend_external_lock(self, external_id: str, worker: str, duration: int, now: int) -> ExternalTaskRecord:
+        """The lock owner extends its lock (and so ``available_at``) to ``now + duration``.
+        Raises ExternalTaskNotFound, TaskNotActive, Conflict ``LOCK_LOST``."""
+
+    @abc.abstractmethod
+    def unlock_external(self, external_id: str) -> ExternalTaskRecord:
+        """Release the lock: fetchable again at once (``available_at`` 0) unless an incident.
+        Raises ExternalTaskNotFound, TaskNotActive."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""

@@ -13,7 +13,8 @@ import itertools
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from backends.base import (
     ACTIVE,
@@ -21,16 +22,23 @@ from backends.base import (
     COMPLETED,
     Backend,
     Definition,
+    ExternalTaskRecord,
     Identity,
     Instance,
     Principals,
     Step,
+    SubscriptionIndex,
     Task,
     TaskQuery,
+    check_subscription,
+    fetch_window,
+    parse_member,
+    task_audit_entry,
 )
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
+    ExternalTaskNotFound,
     InstanceNotFound,
     NotCandidate,
     TaskAlreadyClaimed,
@@ -69,6 +77,13 @@ class MemoryBackend(Backend):
             self._by_group: dict[str, set[str]] = defaultdict(set)
             self._by_role: dict[str, set[str]] = defaultdict(set)
             self._identities: dict[str, Identity] = {}
+            self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            self._externals: dict[str, ExternalTaskRecord] = {}
+            self._instance_externals: dict[str, set[str]] = defaultdict(set)
+            self._topics: dict[str, dict[str, int]] = defaultdict(dict)  # topic -> {id: available_at}
+            self._incidents: set[str] = set()
+            self._timers: dict[str, int] = {}  # member -> due
+            self._named: dict[tuple[str, str], set[str]] = defaultdict(set)  # (kind, name) -> members
 
     # -- definitions ------------------------------------------------------------------
 
@@ -101,11 +116,14 @@ class MemoryBackend(Backend):
 
     # -- instances and tasks ----------------------------------------------------------
 
-    def create_instance(self, instance: Instance, tasks: list[Task]) -> None:
+    def create_instance(
+        self, instance: Instance, tasks: list[Task], history: list[dict[str, Any]] | None = None
+    ) -> None:
         with self._lock:
             self._instances[instance.id] = copy.deepcopy(instance)
             for task in tasks:
                 self._put_task(copy.deepcopy(task))
+            self._history[instance.id].extend(copy.deepcopy(history or []))
 
     def instance(self, instance_id: str) -> Instance | None:
         with self._lock:
@@ -132,25 +150,23 @@ class MemoryBackend(Backend):
             return [copy.deepcopy(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
 
     def apply_step(self, step: Step) -> None:
-        with self._lock:
-            current = self._instances.get(step.instance.id)
-            if current is None:
-                raise InstanceNotFound(f"process instance '{step.instance.id}' does not exist")
-            if current.rev != step.instance.rev - 1:
-                raise ConcurrentModification(f"process instance '{step.instance.id}' changed meanwhile")
-            if step.complete_task:
-                task = self._require_active(step.complete_task)
-                if task.assignee is not None and task.assignee != step.completed_by:
-                    raise TaskAlreadyClaimed(f"task '{task.id}' is claimed by another user")
-                self._close(task.id, COMPLETED, step.now, step.completed_by)
-            for task_id in step.cancelled:
-                if task_id in self._tasks and self._tasks[task_id].active:
-                    self._close(task_id, CANCELLED, step.now, None)
-            for task in step.created:
-                self._put_task(copy.deepcopy(task))
-            self._instances[step.instance.id] = copy.deepcopy(step.instance)
+        self.apply_steps([step])
 
-    def claim(self, task_id: str, user: str, candidates: Principals | None) -> Task:
+    def apply_steps(self, steps: list[Step]) -> None:
+        with self._lock:
+            revs: dict[str, int] = {}  # what earlier steps of this call will have written
+            for step in steps:
+                self._check_step(step, revs)
+            for step in steps:
+                self._write_step(step)
+
+    def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
+        with self._lock:
+            return [copy.deepcopy(self._instances.get(i)) for i in instance_ids]
+
+    def claim(
+        self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
+    ) -> Task:
         with self._lock:
             task = self._require_active(task_id)
             if task.assignee == user:
@@ -160,9 +176,10 @@ class MemoryBackend(Backend):
             if candidates is not None and task.has_candidates and not candidates.is_candidate_for(task):
                 raise NotCandidate(f"user '{user}' is not a candidate for task '{task_id}'")
             self._set_assignee(task, user)
+            self._audit(audit, task)
             return copy.deepcopy(task)
 
-    def unclaim(self, task_id: str, user: str | None) -> Task:
+    def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
         with self._lock:
             task = self._require_active(task_id)
             if task.assignee is None:
@@ -170,15 +187,16 @@ class MemoryBackend(Backend):
             if user is not None and task.assignee != user:
                 raise TaskAlreadyClaimed(f"task '{task_id}' is claimed by another user")
             self._set_assignee(task, None)
+            self._audit(audit, task)
             return copy.deepcopy(task)
 
-    def assign(self, task_id: str, users: list[str]) -> Task:
+    def assign(self, task_id: str, users: list[str], *, audit: dict[str, Any] | None = None) -> Task:
         with self._lock:
             task = self._require_active(task_id)
-            self._assign(task, users)
+            self._assign(task, users, audit)
             return copy.deepcopy(task)
 
-    def assign_instance(self, instance_id: str, user: str) -> list[str]:
+    def assign_instance(self, instance_id: str, user: str, *, audit: dict[str, Any] | None = None) -> list[str]:
         with self._lock:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
@@ -187,8 +205,14 @@ class MemoryBackend(Backend):
                 key=lambda t: (t.create_time, t.id),
             )
             for task in tasks:
-                self._assign(task, [user])
+                self._assign(task, [user], audit)
             return [t.id for t in tasks]
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            if instance_id not in self._instances:
+                raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
+            return copy.deepcopy(self._history.get(instance_id, []))
 
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
         with self._lock:
@@ -206,6 +230,110 @@ class MemoryBackend(Backend):
             page, total = query.page(matched)
             return [copy.deepcopy(t) for t in page], total
 
+    # -- timers, messages and signals -------------------------------------------------
+
+    def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:
+        with self._lock:
+            due = sorted((d, m) for m, d in self._timers.items() if d <= now)
+            return [(m, d) for d, m in due[: max(limit, 0)]]
+
+    def schedule_timer(self, member: str, due: int) -> None:
+        with self._lock:
+            self._timers[member] = due
+
+    def take_timer(self, member: str, due: int, next_due: int | None) -> bool:
+        with self._lock:
+            if self._timers.get(member) != due:
+                return False
+            if next_due is None:
+                del self._timers[member]
+            else:
+                self._timers[member] = next_due
+            return True
+
+    def remove_timer(self, member: str) -> None:
+        with self._lock:
+            self._timers.pop(member, None)
+
+    def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
+        if kind not in ("message", "signal"):
+            raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
+        with self._lock:
+            members = sorted(self._named.get((kind, name), ()))
+        return [parse_member(m) for m in members]
+
+    # -- external tasks ---------------------------------------------------------------
+
+    def external_task(self, external_id: str) -> ExternalTaskRecord | None:
+        with self._lock:
+            return copy.deepcopy(self._externals.get(external_id))
+
+    def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
+        with self._lock:
+            found = [self._externals[e] for e in self._instance_externals.get(instance_id, ())]
+            return [copy.deepcopy(e) for e in sorted(found, key=lambda e: (e.create_time, e.id))]
+
+    def fetch_and_lock(
+        self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
+    ) -> list[ExternalTaskRecord]:
+        with self._lock:
+            candidates: list[tuple[ExternalTaskRecord, int]] = []
+            for topic, lock in topics.items():
+                # as Redis: the window of earliest available, ties by id
+                ready = sorted((at, i) for i, at in self._topics.get(topic, {}).items() if at <= now)
+                candidates += [(self._externals[i], lock) for _, i in ready[: fetch_window(max_tasks)]]
+            candidates.sort(key=lambda c: (-c[0].priority, c[0].create_time, c[0].id))
+            for ext, lock in candidates[: max(max_tasks, 0)]:
+                ext.worker, ext.lock_expiry, ext.available_at = worker, now + lock, now + lock
+                self._sync_external(ext)
+            return [copy.deepcopy(ext) for ext, _ in candidates[: max(max_tasks, 0)]]
+
+    def fail_external(
+        self,
+        external_id: str,
+        worker: str,
+        retries: int,
+        retry_timeout: int,
+        error_message: str | None,
+        error_details: str | None,
+        now: int,
+    ) -> ExternalTaskRecord:
+        with self._lock:
+            ext = self._require_lock(external_id, worker)
+            ext.error_message, ext.error_details = error_message, error_details
+            if retries > 0:
+                ext.retries, ext.incident, ext.worker, ext.lock_expiry = retries, False, None, None
+                ext.available_at = now + retry_timeout
+            else:
+                ext.retries, ext.incident = 0, True
+            self._sync_external(ext)
+            return copy.deepcopy(ext)
+
+    def set_external_retries(self, external_id: str, retries: int, now: int) -> ExternalTaskRecord:
+        with self._lock:
+            ext = self._require_external(external_id)
+            if retries > 0:
+                ext.retries, ext.incident, ext.worker, ext.lock_expiry = retries, False, None, None
+                ext.available_at = now
+            else:
+                ext.retries, ext.incident = 0, True
+            self._sync_external(ext)
+            return copy.deepcopy(ext)
+
+    def extend_external_lock(self, external_id: str, worker: str, duration: int, now: int) -> ExternalTaskRecord:
+        with self._lock:
+            ext = self._require_lock(external_id, worker)
+            ext.lock_expiry = ext.available_at = now + duration
+            self._sync_external(ext)
+            return copy.deepcopy(ext)
+
+    def unlock_external(self, external_id: str) -> ExternalTaskRecord:
+        with self._lock:
+            ext = self._require_external(external_id)
+            ext.worker, ext.lock_expiry, ext.available_at = None, None, 0
+            self._sync_external(ext)
+            return copy.deepcopy(ext)
+
     # -- identity store ---------------------------------------------------------------
 
     def identity(self, user: str) -> Identity:
@@ -221,6 +349,105 @@ class MemoryBackend(Backend):
             self._identities[identity.user] = identity
 
     # -- helpers (lock held) ----------------------------------------------------------
+
+    def _check_step(self, step: Step, revs: dict[str, int]) -> None:
+        """Raise the error :meth:`apply_steps` names for ``step``; write nothing."""
+        instance_id = step.instance.id
+        current = self._instances.get(instance_id)
+        rev = revs.get(instance_id, current.rev if current else None)
+        if step.new:
+            if step.instance.rev != 1:
+                raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
+            if rev is not None:
+                raise Conflict(f"process instance '{instance_id}' already exists", code="INSTANCE_EXISTS")
+        elif rev is None:
+            raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
+        elif rev != step.instance.rev - 1:
+            raise ConcurrentModification(f"process instance '{instance_id}' changed meanwhile")
+        revs[instance_id] = step.instance.rev
+        for sub in (*step.subscribed, *step.unsubscribed):
+            check_subscription(sub)
+        if step.complete_task:
+            task = self._require_active(step.complete_task)
+            if task.assignee is not None and task.assignee != step.completed_by:
+                raise TaskAlreadyClaimed(f"task '{task.id}' is claimed by another user")
+        if step.complete_external:
+            self._require_lock(step.complete_external, step.external_worker)
+
+    def _write_step(self, step: Step) -> None:
+        """The writes of one checked step (see the Redis script apply_steps.lua)."""
+        if step.complete_task:
+            self._close(step.complete_task, COMPLETED, step.now, step.completed_by)
+        for task_id in step.cancelled:
+            if task_id in self._tasks and self._tasks[task_id].active:
+                self._close(task_id, CANCELLED, step.now, None)
+        for task in step.created:
+            self._put_task(copy.deepcopy(task))
+        if step.complete_external:
+            self._close_external(step.complete_external, COMPLETED, step.now)
+        for ext in step.externals:
+            self._put_external(copy.deepcopy(ext))
+        for ext_id in step.externals_cancelled:  # after the new ones: a task made and cancelled in one step ends closed
+            if ext_id in self._externals and self._externals[ext_id].active:
+                self._close_external(ext_id, CANCELLED, step.now)
+        for sub in step.subscribed:  # before unsubscribed, which wins for an entry in both
+            self._index_subscription(sub, add=True)
+        for sub in step.unsubscribed:
+            self._index_subscription(sub, add=False)
+        self._instances[step.instance.id] = copy.deepcopy(step.instance)
+        self._history[step.instance.id].extend(copy.deepcopy(step.history))
+
+    def _index_subscription(self, sub: SubscriptionIndex, *, add: bool) -> None:
+        if sub.kind == "timer":
+            if add:
+                self._timers[sub.member] = sub.due  # type: ignore[assignment]  # checked
+            else:
+                self._timers.pop(sub.member, None)
+        elif add:
+            self._named[(sub.kind, sub.name or "")].add(sub.member)
+        else:
+            self._named.get((sub.kind, sub.name or ""), set()).discard(sub.member)
+
+    def _require_external(self, external_id: str) -> ExternalTaskRecord:
+        ext = self._externals.get(external_id)
+        if ext is None:
+            raise ExternalTaskNotFound(f"external task '{external_id}' does not exist")
+        if not ext.active:
+            raise TaskNotActive(f"external task '{external_id}' is {ext.status}")
+        return ext
+
+    def _require_lock(self, external_id: str, worker: str | None) -> ExternalTaskRecord:
+        ext = self._require_external(external_id)
+        if worker is None or ext.worker != worker:
+            raise Conflict(f"external task '{external_id}' is not locked by worker '{worker}'", code="LOCK_LOST")
+        return ext
+
+    def _put_external(self, ext: ExternalTaskRecord) -> None:
+        old = self._externals.get(ext.id)
+        if old is not None:
+            self._topics.get(old.topic, {}).pop(ext.id, None)
+        self._externals[ext.id] = ext
+        self._sync_external(ext)
+
+    def _close_external(self, external_id: str, status: str, now: int) -> None:
+        ext = self._externals[external_id]
+        ext.status, ext.end_time = status, now
+        self._sync_external(ext)
+
+    def _sync_external(self, ext: ExternalTaskRecord) -> None:
+        """Put ``ext`` in exactly the indexes its fields call for (mirrors sync_external in Lua)."""
+        if ext.active:
+            self._instance_externals[ext.instance_id].add(ext.id)
+        else:
+            self._instance_externals.get(ext.instance_id, set()).discard(ext.id)
+        if ext.active and not ext.incident:
+            self._topics[ext.topic][ext.id] = ext.available_at
+        else:
+            self._topics.get(ext.topic, {}).pop(ext.id, None)
+        if ext.active and ext.incident:
+            self._incidents.add(ext.id)
+        else:
+            self._incidents.discard(ext.id)
 
     def _require_active(self, task_id: str) -> Task:
         task = self._tasks.get(task_id)
@@ -269,13 +496,24 @@ class MemoryBackend(Backend):
         task.assignee = user
         self._index(task, add=True)
 
-    def _assign(self, task: Task, users: list[str]) -> None:
+    def _assign(self, task: Task, users: list[str], audit: dict[str, Any] | None) -> None:
+        previous = task.assignee
+        if len(users) == 1 and previous == users[0]:
+            return
         self._index(task, add=False)
         if len(users) == 1:
-            if task.assignee is not None and task.assignee != users[0]:
-                task.owner = task.assignee
+            if previous is not None:
+                task.owner = previous
             task.assignee = users[0]
         else:
             task.candidate_users = list(dict.fromkeys(users))
             task.assignee = None
         self._index(task, add=True)
+        self._audit(audit, task, previous, assigned=True)
+
+    def _audit(
+        self, audit: dict[str, Any] | None, task: Task, previous: str | None = None, *, assigned: bool = False
+    ) -> None:
+        if audit is not None:
+            entry = task_audit_entry(copy.deepcopy(audit), task, previous, assigned=assigned)
+            self._history[task.instance_id].append(entry)

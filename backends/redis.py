@@ -22,18 +22,30 @@ Key                             Type    Contents
 ``{p}:cand:role:<role>``        set     ids of active tasks naming candidate ``role``
 ``{p}:user:<user>:groups``      set     the user's groups (identity store)
 ``{p}:user:<user>:roles``       set     the user's roles (identity store)
+``{p}:history:<id>``            list    the instance's audit entries, oldest first (JSON)
+``{p}:ext:<id>``                hash    :class:`ExternalTaskRecord` fields (kept after closing)
+``{p}:inst-ext:<id>``           set     ids of the instance's active external tasks
+``{p}:ext-topic:<topic>``       zset    fetchable external tasks of ``topic``, by ``available_at``
+``{p}:incidents``               set     ids of active external tasks that are incidents
+``{p}:timers``                  zset    timer waits by due time: ``inst|<id>|<sub>`` and
+                                        ``start|<definitionId>|<element>`` members
+``{p}:msg:<name>``              set     ``inst|<id>|<sub>`` waits for message ``name``
+``{p}:sig:<name>``              set     ``inst|<id>|<sub>`` waits for signal ``name``
 ==============================  ======  ===============================================
 
-Hash fields are strings: ints in decimal, ``ended`` as ``1``/``0``, lists and
+Hash fields are strings: ints in decimal, ``ended``/``incident`` as ``1``/``0``, lists and
 dicts (candidates, variables, state) as JSON, and None as an absent field. The
 variable part of a key always comes last, after a fixed word, so no name a
 client chooses can make two kinds of key collide.
 
 Atomicity (STYLE.md point 6): read-check-write operations (deploy, claim,
-unclaim, assign, assign_instance, apply_step) are each one Lua script from
-``backends/lua/`` that checks everything before its first write; multi-key
-writes without a read (create_instance, set_identity) are one MULTI/EXEC.
-Reads are one round trip each (a script or a pipeline).
+unclaim, assign, assign_instance, apply_steps, take_timer, fetch_and_lock and the
+external-task updates) are each one Lua script from ``backends/lua/`` that checks
+everything before its first write, and appends the operation's audit entry to
+``history:<id>`` in the same script; multi-key writes without a read
+(create_instance, set_identity) are one MULTI/EXEC; single-command writes
+(schedule_timer, remove_timer) are one command. Reads are one round trip each
+(a script, a pipeline or one command).
 """
 
 from __future__ import annotations
@@ -46,7 +58,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -57,18 +69,24 @@ from redis.retry import Retry
 from backends.base import (
     Backend,
     Definition,
+    ExternalTaskRecord,
     Identity,
     Instance,
     Principals,
     Step,
+    SubscriptionIndex,
     Task,
     TaskQuery,
+    check_subscription,
+    fetch_window,
+    parse_member,
 )
 from bpm.errors import (
     BackendUnavailable,
     BpmError,
     ConcurrentModification,
     Conflict,
+    ExternalTaskNotFound,
     InstanceNotFound,
     NotCandidate,
     TaskAlreadyClaimed,
@@ -79,14 +97,18 @@ from bpm.errors import (
 DEFAULT_PREFIX = "bpm"
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 SCRIPTS = (
-    "apply_step",
+    "apply_steps",
     "assign",
     "assign_instance",
     "claim",
     "definitions",
     "deploy",
+    "external",
+    "fetch_and_lock",
+    "instance_externals",
     "instance_tasks",
     "query_tasks",
+    "take_timer",
     "task_and_instance",
     "unclaim",
 )
@@ -100,9 +122,22 @@ UNAVAILABLE = (
     redis.exceptions.TryAgainError,
 )
 
-_INT_FIELDS = frozenset({"create_time", "deploy_time", "due_date", "end_time", "priority", "rev", "version"})
+_INT_FIELDS = frozenset(
+    {
+        "available_at",
+        "create_time",
+        "deploy_time",
+        "due_date",
+        "end_time",
+        "lock_expiry",
+        "priority",
+        "retries",
+        "rev",
+        "version",
+    }
+)
 _JSON_FIELDS = frozenset({"candidate_groups", "candidate_roles", "candidate_users", "state", "variables"})
-_BOOL_FIELDS = frozenset({"ended"})
+_BOOL_FIELDS = frozenset({"ended", "incident"})
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -150,7 +185,7 @@ def redact(url: str) -> str:
     return url.replace(parts.netloc, f"{name}:***@{host}", 1)
 
 
-def encode(record: Task | Instance | Definition) -> dict[str, str]:
+def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[str, str]:
     """A record as hash fields: strings, JSON for lists and dicts, None left out."""
     out: dict[str, str] = {}
     for f in fields(record):
@@ -186,14 +221,6 @@ def pairs(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def flatten(data: Mapping[str, str]) -> list[str]:
-    """Field/value pairs as a counted ARGV run: ``[n, f1, v1, ... fn, vn]``."""
-    out = [str(len(data))]
-    for name, value in data.items():
-        out += [name, value]
-    return out
-
-
 def script_error(reply: list[Any]) -> BpmError:
     """The domain error for a script's error reply ``[CODE, id, detail]``."""
     code, ident, detail = reply
@@ -211,6 +238,14 @@ def script_error(reply: list[Any]) -> BpmError:
         return InstanceNotFound(f"process instance '{ident}' does not exist")
     if code == "CONCURRENT_MODIFICATION":
         return ConcurrentModification(f"process instance '{ident}' changed meanwhile")
+    if code == "INSTANCE_EXISTS":
+        return Conflict(f"process instance '{ident}' already exists", code="INSTANCE_EXISTS")
+    if code == "EXTERNAL_TASK_NOT_FOUND":
+        return ExternalTaskNotFound(f"external task '{ident}' does not exist")
+    if code == "EXTERNAL_TASK_NOT_ACTIVE":
+        return TaskNotActive(f"external task '{ident}' is {detail}")
+    if code == "LOCK_LOST":
+        return Conflict(f"external task '{ident}' is not locked by worker '{detail}'", code="LOCK_LOST")
     raise RuntimeError(f"unexpected reply from a Redis script: {reply!r}")  # pragma: no cover
 
 
@@ -353,7 +388,9 @@ class RedisBackend(Backend):
     # -- instances and tasks ----------------------------------------------------------
 
     @unavailable_as_domain_error
-    def create_instance(self, instance: Instance, tasks: list[Task]) -> None:
+    def create_instance(
+        self, instance: Instance, tasks: list[Task], history: list[dict[str, Any]] | None = None
+    ) -> None:
         with self._client.pipeline(transaction=True) as pipe:
             self._replace_hash(pipe, self.key("inst", instance.id), encode(instance))
             for task in tasks:
@@ -361,6 +398,8 @@ class RedisBackend(Backend):
                 if task.active:
                     for index in self._index_keys(task):
                         pipe.sadd(index, task.id)
+            if history:
+                pipe.rpush(self.key("history", instance.id), *map(self._json, history))
             pipe.execute()
 
     @unavailable_as_domain_error
@@ -389,27 +428,29 @@ class RedisBackend(Backend):
         tasks = [self._task(flat) for flat in self._checked("instance_tasks", keys, instance_id)]
         return sorted(tasks, key=lambda t: (t.create_time, t.id))
 
-    @unavailable_as_domain_error
     def apply_step(self, step: Step) -> None:
-        instance = step.instance
-        args = [
-            instance.id,
-            str(instance.rev - 1),
-            step.complete_task or "",
-            "0" if step.completed_by is None else "1",
-            step.completed_by or "",
-            str(step.now),
-            str(len(step.cancelled)),
-            *step.cancelled,
-            *flatten(encode(instance)),
-            str(len(step.created)),
-        ]
-        for task in step.created:
-            args += flatten(encode(task))
-        self._checked("apply_step", [self.key("inst", instance.id)], *args)
+        self.apply_steps([step])
 
     @unavailable_as_domain_error
-    def claim(self, task_id: str, user: str, candidates: Principals | None) -> Task:
+    def apply_steps(self, steps: list[Step]) -> None:
+        if steps:
+            self._checked("apply_steps", [], self._json([self._step_json(step) for step in steps]))
+
+    @unavailable_as_domain_error
+    def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
+        wanted = list(instance_ids)
+        if not wanted:
+            return []
+        with self._client.pipeline(transaction=False) as pipe:
+            for instance_id in wanted:
+                pipe.hgetall(self.key("inst", instance_id))
+            replies = pipe.execute()
+        return [Instance.from_dict(decode_fields(data)) if data else None for data in replies]
+
+    @unavailable_as_domain_error
+    def claim(
+        self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
+    ) -> Task:
         principals = ""
         if candidates is not None:
             principals = self._json(
@@ -419,26 +460,39 @@ class RedisBackend(Backend):
                     "candidate_roles": sorted(candidates.roles),
                 }
             )
-        return self._task(self._checked("claim", [self.key("task", task_id)], task_id, user, principals))
+        reply = self._checked("claim", [self.key("task", task_id)], task_id, user, principals, self._audit(audit))
+        return self._task(reply)
 
     @unavailable_as_domain_error
-    def unclaim(self, task_id: str, user: str | None) -> Task:
+    def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
         check = "0" if user is None else "1"
-        return self._task(self._checked("unclaim", [self.key("task", task_id)], task_id, check, user or ""))
+        keys = [self.key("task", task_id)]
+        return self._task(self._checked("unclaim", keys, task_id, check, user or "", self._audit(audit)))
 
     @unavailable_as_domain_error
-    def assign(self, task_id: str, users: list[str]) -> Task:
+    def assign(self, task_id: str, users: list[str], *, audit: dict[str, Any] | None = None) -> Task:
         if len(users) == 1:
             mode, value = "one", users[0]
         else:
             mode, value = "many", self._json(list(dict.fromkeys(users)))
-        return self._task(self._checked("assign", [self.key("task", task_id)], task_id, mode, value))
+        keys = [self.key("task", task_id)]
+        return self._task(self._checked("assign", keys, task_id, mode, value, self._audit(audit)))
 
     @unavailable_as_domain_error
-    def assign_instance(self, instance_id: str, user: str) -> list[str]:
+    def assign_instance(self, instance_id: str, user: str, *, audit: dict[str, Any] | None = None) -> list[str]:
         keys = [self.key("inst", instance_id), self.key("inst-tasks", instance_id)]
-        assigned = self._checked("assign_instance", keys, instance_id, user)
+        assigned = self._checked("assign_instance", keys, instance_id, user, self._audit(audit))
         return [task_id for task_id, _ in sorted(assigned, key=lambda pair: (int(pair[1]), pair[0]))]
+
+    @unavailable_as_domain_error
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.exists(self.key("inst", instance_id))
+            pipe.lrange(self.key("history", instance_id), 0, -1)
+            exists, entries = pipe.execute()
+        if not exists:
+            raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
+        return [json.loads(entry) for entry in entries]
 
     @unavailable_as_domain_error
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
@@ -454,6 +508,92 @@ class RedisBackend(Backend):
         include = "1" if query.include_assigned else "0"
         found = self._run("query_tasks", keys, include, self._json(sorted(query.assignees)))
         return query.page(t for t in map(self._task, found) if query.matches(t))
+
+    # -- timers, messages and signals -------------------------------------------------
+
+    @unavailable_as_domain_error
+    def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        found = self._client.zrangebyscore(self.key("timers"), "-inf", now, start=0, num=limit, withscores=True)
+        return [(member, int(due)) for member, due in cast("list[tuple[str, float]]", found)]
+
+    @unavailable_as_domain_error
+    def schedule_timer(self, member: str, due: int) -> None:
+        self._client.zadd(self.key("timers"), {member: due})
+
+    @unavailable_as_domain_error
+    def take_timer(self, member: str, due: int, next_due: int | None) -> bool:
+        next_arg = "" if next_due is None else str(next_due)
+        return bool(self._run("take_timer", [self.key("timers")], member, str(due), next_arg))
+
+    @unavailable_as_domain_error
+    def remove_timer(self, member: str) -> None:
+        self._client.zrem(self.key("timers"), member)
+
+    @unavailable_as_domain_error
+    def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
+        if kind not in ("message", "signal"):
+            raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
+        members = cast("set[str]", self._client.smembers(self.key("msg" if kind == "message" else "sig", name)))
+        return [parse_member(m) for m in sorted(members)]
+
+    # -- external tasks ---------------------------------------------------------------
+
+    @unavailable_as_domain_error
+    def external_task(self, external_id: str) -> ExternalTaskRecord | None:
+        data = self._client.hgetall(self.key("ext", external_id))
+        return ExternalTaskRecord.from_dict(decode_fields(data)) if data else None
+
+    @unavailable_as_domain_error
+    def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
+        found = map(self._external, self._run("instance_externals", [self.key("inst-ext", instance_id)]))
+        return sorted(found, key=lambda e: (e.create_time, e.id))
+
+    @unavailable_as_domain_error
+    def fetch_and_lock(
+        self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
+    ) -> list[ExternalTaskRecord]:
+        if max_tasks <= 0 or not topics:
+            return []
+        args = [worker, str(max_tasks), str(now), str(fetch_window(max_tasks))]
+        for topic, lock in topics.items():
+            args += [topic, str(lock)]
+        return [self._external(flat) for flat in self._run("fetch_and_lock", [], *args)]
+
+    @unavailable_as_domain_error
+    def fail_external(
+        self,
+        external_id: str,
+        worker: str,
+        retries: int,
+        retry_timeout: int,
+        error_message: str | None,
+        error_details: str | None,
+        now: int,
+    ) -> ExternalTaskRecord:
+        args = {
+            "worker": worker,
+            "retries": str(retries),
+            "retry_timeout": str(retry_timeout),
+            "error_message": False if error_message is None else error_message,
+            "error_details": False if error_details is None else error_details,
+            "now": str(now),
+        }
+        return self._external_op("fail", external_id, args)
+
+    @unavailable_as_domain_error
+    def set_external_retries(self, external_id: str, retries: int, now: int) -> ExternalTaskRecord:
+        return self._external_op("retries", external_id, {"retries": str(retries), "now": str(now)})
+
+    @unavailable_as_domain_error
+    def extend_external_lock(self, external_id: str, worker: str, duration: int, now: int) -> ExternalTaskRecord:
+        args = {"worker": worker, "duration": str(duration), "now": str(now)}
+        return self._external_op("extend", external_id, args)
+
+    @unavailable_as_domain_error
+    def unlock_external(self, external_id: str) -> ExternalTaskRecord:
+        return self._external_op("unlock", external_id, {})
 
     # -- identity store ---------------------------------------------------------------
 
@@ -503,6 +643,44 @@ class RedisBackend(Backend):
         pipe.delete(key)
         pipe.hset(key, mapping=dict(data))
 
+    def _step_json(self, step: Step) -> dict[str, Any]:
+        """One step as apply_steps.lua reads it: hash fields, decimal strings, false for None."""
+        for sub in (*step.subscribed, *step.unsubscribed):
+            check_subscription(sub)
+        if step.new and step.instance.rev != 1:
+            raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
+        return {
+            "id": step.instance.id,
+            "new": step.new,
+            "expected": str(step.instance.rev - 1),
+            "instance": encode(step.instance),
+            "now": str(step.now),
+            "complete_task": step.complete_task or "",
+            "completed_by": False if step.completed_by is None else step.completed_by,
+            "cancelled": step.cancelled,
+            "created": [encode(task) for task in step.created],
+            "complete_external": step.complete_external or "",
+            "external_worker": False if step.external_worker is None else step.external_worker,
+            "externals": [encode(ext) for ext in step.externals],
+            "externals_cancelled": step.externals_cancelled,
+            "subscribed": [self._subscription(sub) for sub in step.subscribed],
+            "unsubscribed": [self._subscription(sub) for sub in step.unsubscribed],
+            "history": [self._json(entry) for entry in step.history],
+        }
+
+    @staticmethod
+    def _subscription(sub: SubscriptionIndex) -> list[str]:
+        due = "" if sub.due is None else str(sub.due)
+        return [sub.kind, sub.name or "", sub.member, due]
+
+    def _external_op(self, op: str, external_id: str, args: Mapping[str, Any]) -> ExternalTaskRecord:
+        keys = [self.key("ext", external_id)]
+        return self._external(self._checked("external", keys, op, external_id, self._json(args)))
+
+    @staticmethod
+    def _external(flat: list[str]) -> ExternalTaskRecord:
+        return ExternalTaskRecord.from_dict(decode_fields(pairs(flat)))
+
     @staticmethod
     def _task(flat: list[str]) -> Task:
         return Task.from_dict(decode_fields(pairs(flat)))
@@ -514,3 +692,8 @@ class RedisBackend(Backend):
     @staticmethod
     def _json(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def _audit(cls, audit: Mapping[str, Any] | None) -> str:
+        """An audit entry as a script argument: a JSON object, or "" for none."""
+        return "" if audit is None else cls._json(dict(audit))

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backends.base import Backend, Definition
+from bpm.engine.scripts import is_runnable_language
 from bpm.errors import InvalidDefinition, ProcessNotFound
 from bpm.model.parser import ParsedFile, parse_bpmn
-from bpm.model.spec import ProcessSpec
+from bpm.model.spec import ProcessSpec, ScriptTask
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
 
@@ -32,22 +33,44 @@ class DeployReport:
     deployed: tuple[Definition, ...]
     errors: tuple[dict[str, object], ...]
     skipped: tuple[dict[str, str], ...] = ()
+    created: tuple[Definition, ...] = ()
 
 
 class Deployer:
     """Parses BPMN files and stores their processes as versioned definitions."""
 
-    def __init__(self, backend: Backend, now_ms: Callable[[], int], max_bytes: int) -> None:
+    def __init__(
+        self, backend: Backend, now_ms: Callable[[], int], max_bytes: int, *, reject_scripts: bool = False
+    ) -> None:
         self.backend = backend
         self.now_ms = now_ms
         self.max_bytes = max_bytes
+        self.reject_scripts = reject_scripts
 
-    def deploy_bytes(self, data: bytes, *, file: str, app_name: str = "") -> tuple[Definition, ...]:
-        """Deploy every executable process of one file. Raises InvalidDefinition."""
+    def parse(self, data: bytes, *, file: str) -> ParsedFile:
+        """Parse and check a file; with ``reject_scripts``, refuse scripts the engine cannot run."""
         parsed = parse_bpmn(data, file=file, max_bytes=self.max_bytes)
-        return self._store(parsed, data, file=file, app_name=app_name)
+        if self.reject_scripts:
+            for spec in parsed.processes:
+                for element in spec.elements.values():
+                    if isinstance(element, ScriptTask) and not is_runnable_language(element.language):
+                        raise InvalidDefinition(
+                            f"script language '{element.language}' is not supported (scripts run on the safe "
+                            "evaluator)",
+                            code="UNSUPPORTED_SCRIPT", file=file, element_id=element.id, tag=element.tag,
+                            line=element.line,
+                        )
+        return parsed
 
-    def _store(self, parsed: ParsedFile, data: bytes, *, file: str, app_name: str) -> tuple[Definition, ...]:
+    def deploy_bytes(self, data: bytes, *, file: str, app_name: str = "") -> DeployReport:
+        """Deploy every executable process of one file. Raises InvalidDefinition."""
+        parsed = self.parse(data, file=file)
+        pairs = self._store(parsed, data, file=file, app_name=app_name)
+        return DeployReport(tuple(d for d, _ in pairs), (), (), tuple(d for d, new in pairs if new))
+
+    def _store(
+        self, parsed: ParsedFile, data: bytes, *, file: str, app_name: str
+    ) -> list[tuple[Definition, bool]]:
         digest = hashlib.sha256(data).hexdigest()
         xml = data.decode("utf-8", errors="replace")
         stored = []
@@ -63,25 +86,27 @@ class Deployer:
                 app_name=app_name,
                 version_tag=spec.version_tag,
             )
-            stored.append(self.backend.deploy(definition)[0])
-        return tuple(stored)
+            stored.append(self.backend.deploy(definition))
+        return stored
 
     def deploy_files(self, paths: Iterable[Path]) -> DeployReport:
         """Deploy each file; a file that fails is reported and does not stop the others."""
-        deployed: list[Definition] = []
+        deployed: list[tuple[Definition, bool]] = []
         errors: list[dict[str, object]] = []
         skipped: list[dict[str, str]] = []
         for path in paths:
             try:
                 data = path.read_bytes()
-                parsed = parse_bpmn(data, file=path.name, max_bytes=self.max_bytes)
+                parsed = self.parse(data, file=path.name)
                 deployed.extend(self._store(parsed, data, file=path.name, app_name=""))
                 skipped.extend({"file": path.name, "key": k, "reason": r} for k, r in parsed.skipped)
             except InvalidDefinition as exc:
                 errors.append({"file": path.name, "message": exc.message, "code": exc.code})
             except OSError as exc:
                 errors.append({"file": path.name, "message": f"cannot read file: {exc.strerror}", "code": "IO_ERROR"})
-        return DeployReport(tuple(deployed), tuple(errors), tuple(skipped))
+        return DeployReport(
+            tuple(d for d, _ in deployed), tuple(errors), tuple(skipped), tuple(d for d, new in deployed if new)
+        )
 
 
 class DefinitionCache:

@@ -45,6 +45,10 @@ class InstanceNotFound(NotFound):
     code = "INSTANCE_NOT_FOUND"
 
 
+class ExternalTaskNotFound(NotFound):
+    code = "EXTERNAL_TASK_NOT_FOUND"
+
+
 class ProcessNotFound(NotFound):
     code = "PROCESS_NOT_FOUND"
 
@@ -70,7 +74,24 @@ class ConcurrentModification(Conflict):
     code = "CONCURRENT_MODIFICATION"
 
 
+class Unauthorized(BpmError):
+    """No valid credentials: missing, malformed, expired or wrongly signed.
+
+    ``reason`` is the RFC 6750 error code for the ``WWW-Authenticate`` challenge
+    (``invalid_token``, ``invalid_request``), or None when no credentials were sent.
+    """
+
+    code = "UNAUTHORIZED"
+    status = 401
+
+    def __init__(self, message: str, *, reason: str | None = "invalid_token") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class Forbidden(BpmError):
+    """Valid credentials that do not allow the action."""
+
     code = "FORBIDDEN"
     status = 403
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Definition, Identity, Instance, Principals, Step, Task, TaskQuery
+from backends.base import Backend, Definition, Identity, Instance, Principals, Task, TaskQuery
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
-from bpm.engine import Engine, NewTask, StepResult
+from bpm.engine import Engine, StepResult
 from bpm.errors import (
     ConcurrentModification,
     InstanceNotFound,
@@ -28,8 +28,13 @@ from bpm.errors import (
     TaskNotFound,
     ValidationError,
 )
+from bpm.events import EventUseCases
+from bpm.model.spec import ProcessSpec
+from bpm.planner import Plan, Planner, Preconditions
 
 MAX_STEP_RETRIES = 20
+#: the keys every history entry shows first (None where they do not apply)
+HISTORY_KEYS = ("time", "type", "taskId", "taskName", "elementId", "user", "actor")
 
 
 def epoch_ms() -> int:
@@ -64,7 +69,7 @@ def parse_class_action_name(raw: str) -> ClassActionTarget:
     return ClassActionTarget(raw, name=text)
 
 
-class Runtime:
+class Runtime(EventUseCases):
     """The use cases of the process runtime, against one backend."""
 
     def __init__(
@@ -74,13 +79,18 @@ class Runtime:
         *,
         now_ms: Callable[[], int] = epoch_ms,
         max_bpmn_bytes: int = 5 * 1024 * 1024,
+        reject_scripts: bool = False,
     ) -> None:
+        """``reject_scripts``: refuse at deployment scripts the engine cannot run (Groovy,
+        JavaScript ...), instead of failing when an instance reaches them."""
         self.backend = backend
         self.process_dir = Path(process_dir) if process_dir else None
         self.now_ms = now_ms
         self.engine = Engine(backend.new_id, now_ms)
         self.cache = DefinitionCache(backend, max_bpmn_bytes)
-        self.deployer = Deployer(backend, now_ms, max_bpmn_bytes)
+        self.deployer = Deployer(backend, now_ms, max_bpmn_bytes, reject_scripts=reject_scripts)
+        self.planner = Planner(self)
+        self.handlers = {}
 
     # -- deployment and caches --------------------------------------------------------
 
@@ -92,16 +102,20 @@ class Runtime:
     def deploy_directory(self) -> DeployReport:
         """Deploy every file of the process folder (new versions only where content changed)."""
         report = self.deployer.deploy_files(self.process_files())
-        self.backend.bump_cache_generation()
-        self.cache.reload()
+        self._deployed(report)
         return report
 
     def deploy(self, data: bytes, *, file: str, app_name: str = "") -> list[Definition]:
         """Deploy one uploaded BPMN file. Raises InvalidDefinition; stores nothing then."""
-        deployed = self.deployer.deploy_bytes(data, file=file, app_name=app_name)
+        report = self.deployer.deploy_bytes(data, file=file, app_name=app_name)
+        self._deployed(report)
+        return list(report.deployed)
+
+    def _deployed(self, report: DeployReport) -> None:
+        """After a deployment: every worker drops its cache; new timer start events are scheduled."""
         self.backend.bump_cache_generation()
         self.cache.reload()
-        return list(deployed)
+        self.schedule_start_timers(report.created)
 
     def refresh_cache(self) -> dict[str, Any]:
         """Reload from the process folder and the backend; invalidate every worker's cache."""
@@ -153,8 +167,7 @@ class Runtime:
             paths.append(path)
         report = self.deployer.deploy_files(dict.fromkeys(paths))
         errors.extend(f"{e['file']}: {e['message']}" for e in report.errors)
-        self.backend.bump_cache_generation()
-        self.cache.reload()
+        self._deployed(report)
 
     def _source_file(self, target: ClassActionTarget) -> Path | None:
         files = self.process_files()
@@ -208,8 +221,13 @@ class Runtime:
         snap_version: str | None = None,
         variables: Mapping[str, Any] | None = None,
         user: str | None = None,
+        actor: str | None = None,
+        business_key: str | None = None,
     ) -> str:
-        """Start an instance of the named process; return its id. Raises ProcessNotFound."""
+        """Start an instance of the named process; return its id. Raises ProcessNotFound.
+
+        ``actor`` (default: ``user``) is who the history records as having started it.
+        """
         self.cache.refresh_if_stale()
         if unique_id:
             definition = self.cache.find(key=unique_id, app_name=app_name, version=snap_version)
@@ -218,45 +236,62 @@ class Runtime:
         else:
             raise ValidationError("'processName' or 'uniqueId' is required")
         spec = self.cache.spec(definition)
-        result = self.engine.start(spec, variables or {}, initiator=user)
-        now = self.now_ms()
+        return self.start_at(definition, spec, None, variables or {}, user=user, actor=actor, app_name=app_name,
+                             business_key=business_key)
+
+    def start_at(
+        self,
+        definition: Definition,
+        spec: ProcessSpec,
+        start_event: str | None,
+        variables: Mapping[str, Any],
+        *,
+        user: str | None,
+        actor: str | None = None,
+        app_name: str | None = None,
+        business_key: str | None = None,
+    ) -> str:
+        """Start an instance at ``start_event`` (None: the none start event); return its id."""
+        started = self.audit("instance.started", user=user, actor=actor or user, definitionId=definition.definition_id)
+        result = self.engine.start(spec, variables, initiator=user, start_event=start_event)
         instance = Instance(
             id=self.backend.new_id(),
             definition_id=definition.definition_id,
             process_key=definition.key,
             process_name=spec.label,
             state=result.state,
-            create_time=now,
+            create_time=self.now_ms(),
             create_by=user or "",
             app_name=app_name or definition.app_name,
-            ended=result.ended,
-            end_time=now if result.ended else None,
+            rev=0,
+            business_key=business_key or "",
         )
-        self.backend.create_instance(instance, self._tasks(instance, result.created, now))
+        self.commit(instance, spec, result, Preconditions(history=[started]), new=True)
         return instance.id
 
-    def _tasks(self, instance: Instance, created: list[NewTask], now: int) -> list[Task]:
-        return [
-            Task(
-                id=new.id,
-                name=new.name,
-                description=new.description,
-                instance_id=instance.id,
-                definition_id=instance.definition_id,
-                process_name=instance.process_name,
-                create_time=now,
-                create_by=instance.create_by,
-                due_date=new.due_date,
-                priority=new.priority,
-                assignee=new.assignee,
-                task_definition_key=new.element_id,
-                candidate_users=list(new.candidate_users),
-                candidate_groups=list(new.candidate_groups),
-                candidate_roles=list(new.candidate_roles),
-                form_key=new.form_key,
-            )
-            for new in created
-        ]
+    def spec_of(self, instance: Instance) -> ProcessSpec:
+        """The parsed spec of the definition an instance runs."""
+        self.cache.refresh_if_stale()
+        return self.cache.spec(self.cache.get(instance.definition_id))
+
+    def commit(
+        self,
+        instance: Instance,
+        spec: ProcessSpec,
+        result: StepResult,
+        pre: Preconditions | None = None,
+        *,
+        new: bool = False,
+    ) -> Plan:
+        """Write one engine step, and what it causes in other instances, atomically.
+
+        Raises ConcurrentModification when an instance changed meanwhile (callers retry).
+        After the write, thrown signals are broadcast and in-process handlers run.
+        """
+        plan = self.planner.plan(instance, spec, result, pre, new=new)
+        self.backend.apply_steps(plan.ordered())
+        self.after_commit(plan.thrown, plan.externals)
+        return plan
 
     def instance(self, instance_id: str) -> Instance:
         found = self.backend.instance(instance_id)
@@ -273,12 +308,15 @@ class Runtime:
         """The user's name, groups and roles (from ``identity`` or the identity store)."""
         return (identity or self.backend.identity(user)).principals()
 
-    def claim(self, task_id: str, user: str, identity: Identity | None = None) -> Task:
+    def claim(self, task_id: str, user: str, identity: Identity | None = None, *, actor: str | None = None) -> Task:
         """Make ``user`` the assignee. Raises TaskNotFound, TaskNotActive, TaskAlreadyClaimed, NotCandidate."""
-        return self.backend.claim(task_id, user, self.principals(user, identity))
+        audit = self.audit("task.claimed", user=user, actor=actor or user)
+        return self.backend.claim(task_id, user, self.principals(user, identity), audit=audit)
 
-    def unclaim(self, task_id: str, user: str | None) -> Task:
-        return self.backend.unclaim(task_id, user)
+    def unclaim(self, task_id: str, user: str | None, *, actor: str | None = None) -> Task:
+        """Give the task back to its candidates. Raises TaskNotFound, TaskNotActive, Conflict."""
+        audit = self.audit("task.unclaimed", user=user, actor=actor or user)
+        return self.backend.unclaim(task_id, user, audit=audit)
 
     def complete(
         self,
@@ -286,11 +324,14 @@ class Runtime:
         user: str,
         variables: Mapping[str, Any] | None = None,
         identity: Identity | None = None,
+        *,
+        actor: str | None = None,
     ) -> None:
         """Complete a task and run the instance on to its next wait states, atomically.
 
         Retries when a concurrent step changed the instance meanwhile, so two tasks of
-        one instance completed at once both count.
+        one instance completed at once both count. ``actor`` (default: ``user``) is
+        recorded in the history.
         """
         principals: Principals | None = None
         for _ in range(MAX_STEP_RETRIES):
@@ -298,9 +339,12 @@ class Runtime:
             if principals is None and task.assignee is None and task.has_candidates:
                 principals = self.principals(user, identity)
             self._check_may_complete(task, user, principals)
-            result = self._engine_complete(instance, task_id, variables)
+            spec = self.spec_of(instance)
+            completed = self.audit("task.completed", task=task, user=user, actor=actor or user)  # audit trail
+            result = self.engine.complete_task(spec, instance.state, task_id, variables)
+            pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
             try:
-                self.backend.apply_step(self._step(instance, result, task_id, user))
+                self.commit(instance, spec, result, pre)
                 return
             except ConcurrentModification:
                 continue
@@ -321,39 +365,16 @@ class Runtime:
         if task.assignee is None and principals is not None and not principals.is_candidate_for(task):
             raise NotCandidate(f"user '{user}' is not a candidate for task '{task.id}'")
 
-    def _engine_complete(
-        self, instance: Instance, task_id: str, variables: Mapping[str, Any] | None
-    ) -> StepResult:
-        self.cache.refresh_if_stale()
-        spec = self.cache.spec(self.cache.get(instance.definition_id))
-        return self.engine.complete_task(spec, instance.state, task_id, variables)
-
-    def _step(self, instance: Instance, result: StepResult, task_id: str | None, user: str | None) -> Step:
-        now = self.now_ms()
-        updated = replace(
-            instance,
-            state=result.state,
-            rev=instance.rev + 1,
-            ended=result.ended,
-            end_time=now if result.ended and not instance.ended else instance.end_time,
-        )
-        return Step(
-            instance=updated,
-            created=self._tasks(updated, result.created, now),
-            cancelled=list(result.cancelled),
-            complete_task=task_id,
-            completed_by=user,
-            now=now,
-        )
-
-    def cancel_instance(self, instance_id: str) -> None:
+    def cancel_instance(self, instance_id: str, *, actor: str | None = None) -> None:
         """End an instance at once, cancelling its open tasks."""
         for _ in range(MAX_STEP_RETRIES):
             instance = self.instance(instance_id)
             if instance.ended:
                 return
+            cancelled = [self.audit("instance.cancelled", user=None, actor=actor)]
             try:
-                self.backend.apply_step(self._step(instance, self.engine.cancel(instance.state), None, None))
+                self.commit(instance, self.spec_of(instance), self.engine.cancel(instance.state),
+                            Preconditions(history=cancelled))
                 return
             except ConcurrentModification:
                 continue
@@ -369,14 +390,47 @@ class Runtime:
             return {n: variables[n] for n in wanted if n in variables}
         return variables
 
-    def assign(self, task_id: str, users: list[str]) -> Task:
+    def assign(self, task_id: str, users: list[str], *, actor: str | None = None) -> Task:
+        """One user: the assignee (``task.assigned``); several: the candidates (``task.delegated``)."""
         users = [u for u in dict.fromkeys(users) if u]
         if not users:
-            raise ValidationError("at least one 'user' is required", data={"user": ["Missing data for required field."]})
-        return self.backend.assign(task_id, users)
+            missing = {"user": ["Missing data for required field."]}
+            raise ValidationError("at least one 'user' is required", data=missing)
+        if len(users) == 1:
+            audit = self.audit("task.assigned", user=users[0], actor=actor)
+        else:
+            audit = self.audit("task.delegated", user=None, actor=actor, candidateUsers=users)
+        return self.backend.assign(task_id, users, audit=audit)
 
-    def assign_instance(self, instance_id: str, user: str) -> list[str]:
-        return self.backend.assign_instance(instance_id, user)
+    def assign_instance(self, instance_id: str, user: str, *, actor: str | None = None) -> list[str]:
+        """Assign every active task of the instance to ``user``. Raises InstanceNotFound."""
+        audit = self.audit("task.assigned", user=user, actor=actor)
+        return self.backend.assign_instance(instance_id, user, audit=audit)
+
+    # -- audit trail ------------------------------------------------------------------
+
+    def audit(
+        self, kind: str, *, user: str | None, actor: str | None, task: Task | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A history entry of ``kind`` made now; the task's fields when ``task`` is given.
+
+        For claim/unclaim/assign the backend adds the task's fields itself, inside the
+        atomic write (see :class:`backends.base.Backend`).
+        """
+        entry: dict[str, Any] = {"time": self.now_ms(), "type": kind}
+        if task is not None:
+            entry.update(taskId=task.id, taskName=task.name, elementId=task.task_definition_key)
+        entry.update(user=user, actor=actor, **extra)
+        return entry
+
+    def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's audit trail, oldest first, each entry with :data:`HISTORY_KEYS` first.
+
+        Raises InstanceNotFound.
+        """
+        return [
+            {**{k: entry.get(k) for k in HISTORY_KEYS}, **entry} for entry in self.backend.history(instance_id)
+        ]
 
     def query_tasks(
         self,

@@ -6,6 +6,7 @@ in turn); the few Redis-only tests at the end cover keys, URLs and outages.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import socket
@@ -25,17 +26,21 @@ from backends.base import (
     COMPLETED,
     Backend,
     Definition,
+    ExternalTaskRecord,
     Identity,
     Instance,
     Principals,
     Step,
+    SubscriptionIndex,
     Task,
     TaskQuery,
+    start_timer_member,
 )
 from bpm.errors import (
     BackendUnavailable,
     ConcurrentModification,
     Conflict,
+    ExternalTaskNotFound,
     InstanceNotFound,
     NotCandidate,
     TaskAlreadyClaimed,
@@ -909,3 +914,614 @@ def test_redis_recovers_after_a_server_restart(tmp_path: Any) -> None:
         backend.close()
         server.terminate()
         server.wait(5)
+
+
+# -- history (audit trail) ----------------------------------------------------------------
+
+
+def audit(kind: str, user: str | None = "ann", actor: str | None = "ann", **extra: Any) -> dict[str, Any]:
+    """An audit entry as the runtime builds it."""
+    return {"time": 1_700_000_001_000, "type": kind, "user": user, "actor": actor, **extra}
+
+
+def task_fields(task: Task) -> dict[str, Any]:
+    return {"taskId": task.id, "taskName": task.name, "elementId": task.task_definition_key}
+
+
+def test_history_starts_with_the_entries_given_at_creation(backend: Backend) -> None:
+    instance = make_instance(backend)
+    started = audit("instance.started", definitionId="proc:1")
+    backend.create_instance(instance, [], [started])
+    assert backend.history(instance.id) == [started]
+    bare, _ = start(backend)
+    assert backend.history(bare.id) == []
+    with pytest.raises(InstanceNotFound):
+        backend.history("nope")
+
+
+def test_claim_and_unclaim_append_their_entry_with_the_task_fields(backend: Backend) -> None:
+    instance, [task] = start(backend, {"candidate_users": ["ann"]})
+    backend.claim(task.id, "ann", who(("ann",)), audit=audit("task.claimed"))
+    backend.claim(task.id, "ann", who(("ann",)), audit=audit("task.claimed"))  # a repeat changes nothing
+    backend.unclaim(task.id, "ann", audit=audit("task.unclaimed"))
+    assert backend.history(instance.id) == [
+        {**audit("task.claimed"), **task_fields(task)},
+        {**audit("task.unclaimed"), **task_fields(task)},
+    ]
+
+
+def test_failed_claims_and_unclaims_append_nothing(backend: Backend) -> None:
+    instance, [task] = start(backend, {"candidate_users": ["ann"]})
+    with pytest.raises(NotCandidate):
+        backend.claim(task.id, "bob", who(("bob",)), audit=audit("task.claimed", "bob", "bob"))
+    with pytest.raises(Conflict):
+        backend.unclaim(task.id, "ann", audit=audit("task.unclaimed"))
+    backend.claim(task.id, "ann", None)  # no audit asked for
+    with pytest.raises(TaskAlreadyClaimed):
+        backend.claim(task.id, "bob", None, audit=audit("task.claimed", "bob", "bob"))
+    with pytest.raises(TaskAlreadyClaimed):
+        backend.unclaim(task.id, "bob", audit=audit("task.unclaimed", "bob", "bob"))
+    assert backend.history(instance.id) == []
+
+
+def test_assign_records_the_previous_assignee_and_the_owner(backend: Backend) -> None:
+    instance, [task] = start(backend, {"owner": "zed"})
+    backend.assign(task.id, ["ann"], audit=audit("task.assigned", "ann", "boss"))
+    backend.assign(task.id, ["bob"], audit=audit("task.assigned", "bob", "boss"))
+    backend.assign(task.id, ["bob"], audit=audit("task.assigned", "bob", "boss"))  # no change: no entry
+    several = audit("task.delegated", None, "boss", candidateUsers=["cy", "dee"])
+    backend.assign(task.id, ["cy", "dee"], audit=several)
+    fields = task_fields(task)
+    assert backend.history(instance.id) == [
+        {**audit("task.assigned", "ann", "boss"), **fields, "previousAssignee": None, "owner": "zed"},
+        {**audit("task.assigned", "bob", "boss"), **fields, "previousAssignee": "ann", "owner": "ann"},
+        {**several, **fields, "previousAssignee": "bob", "owner": "ann"},
+    ]
+
+
+def test_assign_instance_appends_one_entry_per_changed_task(backend: Backend) -> None:
+    instance, [first, held, mine] = start(
+        backend, {"create_time": 10}, {"create_time": 20, "assignee": "cy"}, {"create_time": 30, "assignee": "ann"}
+    )
+    entry = audit("task.assigned", "ann", "boss")
+    backend.assign_instance(instance.id, "ann", audit=entry)
+    history = backend.history(instance.id)
+    assert sorted(history, key=lambda e: e["taskId"]) == sorted(
+        [
+            {**entry, **task_fields(first), "previousAssignee": None, "owner": None},
+            {**entry, **task_fields(held), "previousAssignee": "cy", "owner": "cy"},
+        ],
+        key=lambda e: e["taskId"],
+    )
+    assert mine.id not in {e["taskId"] for e in history}
+
+
+def test_apply_step_appends_its_history_and_a_failed_step_appends_nothing(backend: Backend) -> None:
+    instance, [task] = start(backend, {})
+    done = {**audit("task.completed"), **task_fields(task)}
+    entered = {"time": 1, "type": "element.entered", "elementId": "next", "elementType": "userTask"}
+    backend.apply_step(step_for(instance, complete_task=task.id, completed_by="ann", history=[done, entered]))
+    with pytest.raises(ConcurrentModification):
+        backend.apply_step(step_for(instance, history=[audit("instance.cancelled", None, "boss")]))
+    assert backend.history(instance.id) == [done, entered]
+
+
+def test_history_entries_keep_odd_strings(backend: Backend) -> None:
+    odd = 'q"uo\\te/sl\u00e9\u202e\U0001f600\u0000\n\ud800'
+    instance, [task] = start(backend, {"name": odd, "task_definition_key": odd, "owner": odd})
+    backend.claim(task.id, odd, None, audit=audit("task.claimed", odd, odd, note=odd))
+    backend.assign(task.id, ["ann"], audit=audit("task.assigned", "ann", odd))
+    claimed, assigned = backend.history(instance.id)
+    expected = {**audit("task.claimed", odd, odd, note=odd), "taskId": task.id, "taskName": odd, "elementId": odd}
+    assert claimed == expected
+    assert (assigned["previousAssignee"], assigned["owner"], assigned["actor"]) == (odd, odd, odd)
+
+
+def test_claim_race_records_exactly_one_claim(backend: Backend) -> None:
+    instance, [task] = start(backend, {})
+    barrier = threading.Barrier(8)
+
+    def claim(user: str) -> None:
+        barrier.wait()
+        with contextlib.suppress(TaskAlreadyClaimed):
+            backend.claim(task.id, user, None, audit=audit("task.claimed", user, user))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(claim, [f"u{i}" for i in range(8)]))
+    [entry] = backend.history(instance.id)
+    assert entry["user"] == backend.task(task.id).assignee  # type: ignore[union-attr]
+
+
+@pytest.mark.redis
+def test_redis_history_is_one_list_per_instance(redis_backend: Any) -> None:
+    instance = make_instance(redis_backend)
+    redis_backend.create_instance(instance, [], [audit("instance.started")])
+    key = redis_backend.key("history", instance.id)
+    assert key == "{" + redis_backend.prefix + "}:history:" + instance.id
+    assert redis_backend.client.type(key) == "list"
+    assert redis_backend.client.llen(key) == 1
+
+
+# -- events, timers and external tasks -----------------------------------------------------
+
+LOCK = 60_000
+T0 = 1_700_000_000_000
+
+
+def make_external(backend: Backend, instance: Instance, **overrides: Any) -> ExternalTaskRecord:
+    values: dict[str, Any] = {
+        "id": backend.new_id(),
+        "topic": "invoice",
+        "instance_id": instance.id,
+        "definition_id": instance.definition_id,
+        "process_key": instance.process_key,
+        "element_id": "send_invoice",
+        "name": "Send invoice",
+        "kind": "serviceTask",
+        "create_time": T0,
+    }
+    values.update(overrides)
+    return ExternalTaskRecord(**values)
+
+
+def with_externals(backend: Backend, *overrides: dict[str, Any]) -> tuple[Instance, list[ExternalTaskRecord]]:
+    """A stored instance (rev 2) whose last step created one external task per dict of overrides."""
+    instance, _ = start(backend)
+    externals = [make_external(backend, instance, **o) for o in overrides]
+    step = step_for(instance, externals=externals)
+    backend.apply_steps([step])
+    return step.instance, externals
+
+
+def new_step(backend: Backend, **fields: Any) -> Step:
+    """A step creating a new instance (rev 1)."""
+    return Step(instance=make_instance(backend), new=True, now=T0, **fields)
+
+
+def timer(instance: Instance, sub_id: str, due: int) -> SubscriptionIndex:
+    return SubscriptionIndex(instance.id, sub_id, "timer", due=due)
+
+
+def named(instance: Instance, sub_id: str, kind: str, name: str) -> SubscriptionIndex:
+    return SubscriptionIndex(instance.id, sub_id, kind, name=name)
+
+
+def fetched(
+    backend: Backend, now: int, worker: str = "w1", topics: tuple[str, ...] = ("invoice",), n: int = 50
+) -> list[str]:
+    """The ids fetch_and_lock hands ``worker`` (and locks for it)."""
+    return [e.id for e in backend.fetch_and_lock(worker, dict.fromkeys(topics, LOCK), n, now)]
+
+
+def event_snapshot(backend: Backend, instances: list[Instance], externals: list[str]) -> tuple[Any, ...]:
+    """Everything of events and external tasks a failed write must leave untouched."""
+    return (
+        backend.instances([i.id for i in instances]),
+        [backend.external_task(e) for e in externals],
+        [[e.id for e in backend.instance_externals(i.id)] for i in instances],
+        [backend.history(i.id) if backend.instance(i.id) else None for i in instances],
+        backend.due_timers(2**52, 1000),
+        backend.subscriptions("message", "order"),
+        backend.subscriptions("signal", "alarm"),
+    )
+
+
+def test_external_task_round_trips_every_field(backend: Backend) -> None:
+    instance, _ = start(backend)
+    odd = 'zoë 😀 q"uo\\te\u0000\n\ud800'
+    full = make_external(
+        backend,
+        instance,
+        topic=odd,
+        name=odd,
+        retries=7,
+        priority=-3,
+        worker=odd,
+        lock_expiry=T0 + 5,
+        available_at=T0 + 5,
+        error_message=odd,
+        error_details="trace\n" * 3,
+        incident=True,
+        business_key="order-42",
+        variables={"big": 2**62, "f": 1.5, "none": None, "list": [1, "2", {"x": odd}], "ok": False},
+    )
+    closed = make_external(backend, instance, status=COMPLETED, end_time=T0 + 9, worker="w", lock_expiry=T0)
+    bare = make_external(backend, instance, retries=0, priority=0)
+    backend.apply_steps([step_for(instance, externals=[full, closed, bare])])
+    for ext in (full, closed, bare):
+        assert backend.external_task(ext.id) == ext
+    got = backend.external_task(bare.id)
+    assert got is not None
+    assert (got.worker, got.lock_expiry, got.error_message, got.error_details, got.end_time) == (None,) * 5
+    assert (got.incident, got.variables, got.retries, got.available_at, got.business_key) == (False, {}, 0, 0, "")
+    assert isinstance(got.available_at, int) and isinstance(got.incident, bool)
+    assert sorted(e.id for e in backend.instance_externals(instance.id)) == sorted([full.id, bare.id])
+    assert backend.external_task("nope") is None
+
+
+def test_instance_business_key_and_parent_round_trip(backend: Backend) -> None:
+    parent = make_instance(backend, business_key="order-42 😀")
+    child = make_instance(backend, business_key="", parent_id=parent.id)
+    backend.create_instance(parent, [])
+    backend.apply_steps([Step(instance=child, new=True, now=T0)])
+    assert backend.instance(parent.id) == parent
+    assert backend.instance(parent.id).parent_id is None  # type: ignore[union-attr]
+    assert backend.instance(child.id) == child
+    assert backend.instances([child.id, "nope", parent.id, child.id]) == [child, None, parent, child]
+    assert backend.instances([]) == []
+
+
+def test_apply_steps_new_creates_the_instance_with_everything_of_its_step(backend: Backend) -> None:
+    entered = {"time": T0, "type": "instance.started"}
+    step = new_step(backend, history=[entered])
+    step.created = [make_task(backend, step.instance, candidate_users=["ann"])]
+    step.externals = [make_external(backend, step.instance)]
+    step.subscribed = [timer(step.instance, "e1", T0 + 100), named(step.instance, "e2", "message", "order")]
+    backend.apply_steps([step])
+    assert backend.instance(step.instance.id) == step.instance
+    assert backend.task(step.created[0].id) == step.created[0]
+    assert todo(backend, "ann") == [step.created[0].id]
+    assert backend.instance_externals(step.instance.id) == step.externals
+    assert backend.history(step.instance.id) == [entered]
+    assert backend.due_timers(T0 + 100) == [(f"inst|{step.instance.id}|e1", T0 + 100)]
+    assert backend.subscriptions("message", "order") == [(step.instance.id, "e2")]
+
+
+def test_apply_steps_new_with_a_known_id_is_a_conflict_and_writes_nothing(backend: Backend) -> None:
+    existing, _ = start(backend)
+    first = new_step(backend)
+    again = Step(instance=replace(existing, state={"other": True}), new=True, now=T0)
+    again.externals = [make_external(backend, existing)]
+    before = event_snapshot(backend, [existing, first.instance], [again.externals[0].id])
+    with pytest.raises(Conflict) as caught:
+        backend.apply_steps([first, again])
+    assert caught.value.code == "INSTANCE_EXISTS"
+    with pytest.raises(Conflict):
+        backend.apply_steps([first, replace(first, instance=replace(first.instance, state={}))])
+    assert event_snapshot(backend, [existing, first.instance], [again.externals[0].id]) == before
+    with pytest.raises(ValueError):
+        backend.apply_steps([Step(instance=make_instance(backend, rev=2), new=True)])
+
+
+def test_apply_steps_checks_two_steps_of_one_instance_in_order(backend: Backend) -> None:
+    instance, _ = start(backend)
+    second = step_for(instance)
+    third = step_for(second.instance)
+    with pytest.raises(ConcurrentModification):
+        backend.apply_steps([second, step_for(instance)])
+    assert backend.instance(instance.id) == instance
+    backend.apply_steps([second, third])
+    assert backend.instance(instance.id) == third.instance
+
+
+def failing_second_steps() -> list[tuple[str, type[Exception], Callable[[Instance, Task, str], Step]]]:
+    """(case, error, build(other instance, its task held by bob, its external locked by w1))."""
+    return [
+        ("stale revision", ConcurrentModification, lambda i, t, e: step_for(replace(i, rev=i.rev - 1))),
+        ("unknown instance", InstanceNotFound, lambda i, t, e: step_for(replace(i, id="nope"))),
+        ("task held by another", TaskAlreadyClaimed, lambda i, t, e: step_for(i, complete_task=t.id)),
+        ("unknown external", ExternalTaskNotFound, lambda i, t, e: step_for(i, complete_external="nope")),
+        ("lock lost", Conflict, lambda i, t, e: step_for(i, complete_external=e, external_worker="w2")),
+        ("no worker", Conflict, lambda i, t, e: step_for(i, complete_external=e)),
+        ("existing id", Conflict, lambda i, t, e: Step(instance=replace(i, rev=1), new=True)),
+    ]
+
+
+@pytest.mark.parametrize(("case", "error", "build"), failing_second_steps(), ids=[c[0] for c in failing_second_steps()])
+def test_apply_steps_failing_in_a_later_step_writes_nothing_of_the_earlier(
+    backend: Backend, case: str, error: type[Exception], build: Callable[[Instance, Task, str], Step]
+) -> None:
+    parent, [review] = start(backend, {"candidate_users": ["ann"]})
+    parent, [running] = with_externals(backend, {})
+    other, [held] = start(backend, {"assignee": "bob"})
+    other, [locked] = with_externals(backend, {"topic": "locked"})
+    backend.create_instance(replace(other, id="spare"), [])
+    assert fetched(backend, T0, "w1", ("locked",)) == [locked.id]
+    other = backend.instance(other.id)  # type: ignore[assignment]
+    parent_step = step_for(
+        parent,
+        created=[make_task(backend, parent, candidate_users=["cy"])],
+        externals=[make_external(backend, parent, topic="fresh")],
+        externals_cancelled=[running.id],
+        subscribed=[timer(parent, "e1", T0), named(parent, "e2", "message", "order")],
+        history=[{"type": "parent"}],
+    )
+    child = new_step(backend, subscribed=[named(parent, "e3", "signal", "alarm")], history=[{"type": "child"}])
+    failing = build(other, held, locked.id)
+    if case == "existing id":
+        failing.instance = replace(failing.instance, id="spare")
+    externals = [running.id, locked.id, parent_step.externals[0].id]
+    instances = [parent, other, child.instance]
+    before = (event_snapshot(backend, instances, externals), snapshot(backend, [parent], [review]))
+    with pytest.raises(error):
+        backend.apply_steps([parent_step, child, failing])
+    assert (event_snapshot(backend, instances, externals), snapshot(backend, [parent], [review])) == before
+    assert fetched(backend, T0, "w9", ("fresh", "invoice")) == [running.id]
+
+
+def test_subscriptions_are_indexed_rescheduled_and_removed(backend: Backend) -> None:
+    first, _ = start(backend)
+    second, _ = start(backend)
+    subs = [timer(first, "e1", T0 + 300), named(first, "e2", "message", "order"), named(first, "e3", "signal", "alarm")]
+    backend.apply_steps([step_for(first, subscribed=subs)])
+    late, early = timer(second, "e1", T0 + 500), timer(second, "e2", T0 + 100)
+    other_message = named(second, "e3", "message", "order")
+    backend.apply_steps([step_for(second, subscribed=[late, early, other_message])])
+    first, second = backend.instances([first.id, second.id])  # type: ignore[assignment]
+
+    assert backend.due_timers(T0 + 99) == []
+    assert backend.due_timers(T0 + 300) == [(early.member, T0 + 100), (subs[0].member, T0 + 300)]
+    assert backend.due_timers(T0 + 1000, limit=1) == [(early.member, T0 + 100)]
+    assert backend.subscriptions("message", "order") == sorted([(first.id, "e2"), (second.id, "e3")])
+    assert backend.subscriptions("signal", "alarm") == [(first.id, "e3")]
+    assert backend.subscriptions("signal", "order") == [] and backend.subscriptions("message", "alarm") == []
+    with pytest.raises(ValueError):
+        backend.subscriptions("timer", "order")
+
+    moved = replace(subs[0], due=T0 + 50)  # a cycle's next due: subscribed again
+    backend.apply_steps([step_for(first, subscribed=[moved], unsubscribed=subs[1:])])
+    assert backend.due_timers(T0 + 100) == [(moved.member, T0 + 50), (early.member, T0 + 100)]
+    assert backend.subscriptions("message", "order") == [(second.id, "e3")]
+    assert backend.subscriptions("signal", "alarm") == []
+    gone = timer(second, "e9", T0)  # subscribed and unsubscribed in one step: removed
+    backend.apply_steps([step_for(second, subscribed=[gone], unsubscribed=[late, early, gone, other_message])])
+    assert backend.due_timers(T0 + 1000) == [(moved.member, T0 + 50)]
+    assert backend.subscriptions("message", "order") == []
+
+
+def test_bad_subscriptions_are_rejected_before_any_write(backend: Backend) -> None:
+    instance, _ = start(backend)
+    for bad in (SubscriptionIndex(instance.id, "e1", "timer"), SubscriptionIndex(instance.id, "e1", "message")):
+        with pytest.raises(ValueError):
+            backend.apply_steps([step_for(instance, subscribed=[timer(instance, "e0", T0), bad])])
+    with pytest.raises(ValueError):
+        backend.apply_steps([step_for(instance, unsubscribed=[SubscriptionIndex(instance.id, "e1", "escalation")])])
+    assert backend.instance(instance.id) == instance
+    assert backend.due_timers(T0) == []
+
+
+def test_timer_index_schedule_take_and_remove(backend: Backend) -> None:
+    member = start_timer_member("proc:1", "StartTimer")
+    backend.schedule_timer(member, T0 + 10)
+    backend.schedule_timer("inst|i|e1", T0 + 20)
+    assert backend.due_timers(T0 + 10) == [(member, T0 + 10)]
+    assert not backend.take_timer(member, T0 + 9, None)  # no longer at the due time seen
+    assert backend.take_timer(member, T0 + 10, T0 + 30)  # a cycle: moved on
+    assert not backend.take_timer(member, T0 + 10, T0 + 30)
+    assert backend.due_timers(T0 + 100) == [("inst|i|e1", T0 + 20), (member, T0 + 30)]
+    assert backend.take_timer("inst|i|e1", T0 + 20, None)
+    assert not backend.take_timer("inst|i|e1", T0 + 20, None)
+    assert not backend.take_timer("unknown", T0, None)
+    backend.schedule_timer(member, T0 + 5)  # rescheduling moves
+    assert backend.due_timers(T0 + 100) == [(member, T0 + 5)]
+    backend.remove_timer(member)
+    backend.remove_timer(member)
+    assert backend.due_timers(2**52) == []
+    assert backend.due_timers(T0, limit=0) == []
+
+
+def test_take_timer_race_has_exactly_one_winner(backend: Backend) -> None:
+    threads = 16
+    barrier = threading.Barrier(threads)
+
+    def take(next_due: int | None) -> bool:
+        barrier.wait()
+        return backend.take_timer("start|proc:1|t", T0, next_due)
+
+    with ThreadPoolExecutor(threads) as pool:
+        for round_ in range(5):
+            backend.schedule_timer("start|proc:1|t", T0)
+            next_due = None if round_ % 2 else T0 + 1000
+            results = list(pool.map(take, [next_due] * threads))
+            assert results.count(True) == 1
+            expected = [] if next_due is None else [("start|proc:1|t", next_due)]
+            assert backend.due_timers(2**52) == expected
+
+
+def test_fetch_and_lock_by_topic_priority_and_age(backend: Backend) -> None:
+    _, [old, new, urgent, mail, closed, later] = with_externals(
+        backend,
+        {"create_time": T0 + 1},
+        {"create_time": T0 + 2},
+        {"create_time": T0 + 3, "priority": 10},
+        {"topic": "mail"},
+        {"status": CANCELLED},
+        {"available_at": T0 + 500},
+    )
+    locked = backend.fetch_and_lock("w1", {"invoice": LOCK}, 2, T0)
+    assert [e.id for e in locked] == [urgent.id, old.id]
+    assert locked[0] == replace(urgent, worker="w1", lock_expiry=T0 + LOCK, available_at=T0 + LOCK)
+    assert backend.external_task(urgent.id) == locked[0]
+    assert fetched(backend, T0, "w2", ("invoice", "mail")) == [mail.id, new.id]  # priority 0 ties: oldest first
+    assert fetched(backend, T0 + 499, "w3") == []  # the others locked, ``later`` not yet available
+    assert fetched(backend, T0 + 500, "w3") == [later.id]
+    assert fetched(backend, T0 + LOCK, "w4", ("invoice", "mail", "none")) == [urgent.id, mail.id, old.id, new.id]
+    assert backend.external_task(old.id).worker == "w4"  # type: ignore[union-attr]
+    assert backend.fetch_and_lock("w5", {"invoice": LOCK}, 0, 2**52) == []
+    assert backend.fetch_and_lock("w5", {}, 5, 2**52) == []
+    assert backend.external_task(closed.id) == closed
+
+
+def test_fetch_and_lock_race_hands_out_each_task_once(backend: Backend) -> None:
+    _, externals = with_externals(backend, *({"priority": n % 3} for n in range(20)))
+    threads = 8
+    barrier = threading.Barrier(threads)
+
+    def drain(worker: str) -> list[tuple[str, str]]:
+        barrier.wait()
+        got: list[tuple[str, str]] = []
+        while batch := backend.fetch_and_lock(worker, {"invoice": LOCK}, 2, T0):
+            got += [(e.id, e.worker or "") for e in batch]
+        return got
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = [pair for chunk in pool.map(drain, [f"w{n}" for n in range(threads)]) for pair in chunk]
+    assert sorted(i for i, _ in results) == sorted(e.id for e in externals)
+    for ext_id, worker in results:
+        assert backend.external_task(ext_id).worker == worker  # type: ignore[union-attr]
+
+
+def test_complete_external_needs_the_lock_owner(backend: Backend) -> None:
+    instance, [ext, unlocked] = with_externals(backend, {}, {"topic": "other"})
+    assert fetched(backend, T0, "w1") == [ext.id]
+    for worker, target in (("w2", ext.id), (None, ext.id), ("w1", unlocked.id)):
+        with pytest.raises(Conflict) as caught:
+            backend.apply_steps([step_for(instance, complete_external=target, external_worker=worker)])
+        assert caught.value.code == "LOCK_LOST"
+    with pytest.raises(ExternalTaskNotFound):
+        backend.apply_steps([step_for(instance, complete_external="nope", external_worker="w1")])
+    assert backend.instance(instance.id) == instance
+    step = step_for(instance, complete_external=ext.id, external_worker="w1")
+    backend.apply_steps([step])
+    done = backend.external_task(ext.id)
+    assert done == replace(
+        ext, status=COMPLETED, end_time=step.now, worker="w1", lock_expiry=T0 + LOCK, available_at=T0 + LOCK
+    )
+    assert [e.id for e in backend.instance_externals(instance.id)] == [unlocked.id]
+    assert fetched(backend, 2**52, "w1") == []
+    with pytest.raises(TaskNotActive):
+        backend.apply_steps([step_for(step.instance, complete_external=ext.id, external_worker="w1")])
+
+
+def test_externals_cancelled_are_closed_and_unindexed(backend: Backend) -> None:
+    instance, [ext, incident] = with_externals(backend, {}, {"incident": True})
+    fresh = make_external(backend, instance)
+    step = step_for(instance, externals=[fresh], externals_cancelled=[ext.id, incident.id, fresh.id, "unknown"])
+    backend.apply_steps([step])
+    for record in (ext, incident, fresh):
+        assert backend.external_task(record.id) == replace(record, status=CANCELLED, end_time=step.now)
+    assert backend.instance_externals(instance.id) == []
+    assert fetched(backend, 2**52) == []
+    with pytest.raises(TaskNotActive):
+        backend.unlock_external(ext.id)
+
+
+def test_fail_external_with_retries_backs_off(backend: Backend) -> None:
+    _, [ext] = with_externals(backend, {})
+    assert fetched(backend, T0) == [ext.id]
+    with pytest.raises(Conflict) as caught:
+        backend.fail_external(ext.id, "w2", 2, 1000, "boom", None, T0 + 10)
+    assert caught.value.code == "LOCK_LOST"
+    failed = backend.fail_external(ext.id, "w1", 2, 1000, "boom — é", "trace", T0 + 10)
+    assert failed == replace(ext, retries=2, available_at=T0 + 1010, error_message="boom — é", error_details="trace")
+    assert backend.external_task(ext.id) == failed
+    assert fetched(backend, T0 + 1009, "w2") == []
+    assert fetched(backend, T0 + 1010, "w2") == [ext.id]
+    again = backend.fail_external(ext.id, "w2", 1, 0, None, None, T0 + 2000)
+    assert (again.retries, again.error_message, again.error_details, again.available_at) == (1, None, None, T0 + 2000)
+    with pytest.raises(Conflict):
+        backend.fail_external(ext.id, "w2", 1, 0, None, None, T0 + 2000)  # no longer holds the lock
+
+
+def test_fail_external_without_retries_is_an_incident_until_retries_are_set(backend: Backend) -> None:
+    instance, [ext] = with_externals(backend, {})
+    assert fetched(backend, T0) == [ext.id]
+    failed = backend.fail_external(ext.id, "w1", 0, 1000, "boom", "trace", T0 + 10)
+    assert (failed.incident, failed.retries, failed.error_message) == (True, 0, "boom")
+    assert backend.external_task(ext.id) == failed
+    assert fetched(backend, 2**52, "w2") == []
+    assert backend.instance_externals(instance.id) == [failed]
+    assert backend.unlock_external(ext.id).incident  # still an incident, still not fetchable
+    assert fetched(backend, 2**52, "w2") == []
+    resolved = backend.set_external_retries(ext.id, 3, T0 + 5000)
+    assert resolved == replace(failed, incident=False, retries=3, worker=None, lock_expiry=None, available_at=T0 + 5000)
+    assert fetched(backend, T0 + 4999, "w2") == []
+    assert fetched(backend, T0 + 5000, "w2") == [ext.id]
+    again = backend.set_external_retries(ext.id, 0, T0 + 6000)
+    assert (again.incident, again.retries) == (True, 0)
+    assert fetched(backend, 2**52, "w3") == []
+
+
+def test_extend_and_unlock_external(backend: Backend) -> None:
+    _, [ext] = with_externals(backend, {})
+    assert fetched(backend, T0) == [ext.id]
+    with pytest.raises(Conflict) as caught:
+        backend.extend_external_lock(ext.id, "w2", 5000, T0 + 100)
+    assert caught.value.code == "LOCK_LOST"
+    extended = backend.extend_external_lock(ext.id, "w1", 2 * LOCK, T0 + 100)
+    expiry = T0 + 100 + 2 * LOCK
+    assert (extended.worker, extended.lock_expiry, extended.available_at) == ("w1", expiry, expiry)
+    assert backend.external_task(ext.id) == extended
+    assert fetched(backend, T0 + LOCK, "w2") == []
+    assert fetched(backend, T0 + 100 + 2 * LOCK, "w2") == [ext.id]
+    released = backend.unlock_external(ext.id)
+    assert (released.worker, released.lock_expiry, released.available_at) == (None, None, 0)
+    assert backend.external_task(ext.id) == released
+    with pytest.raises(Conflict):
+        backend.extend_external_lock(ext.id, "w2", LOCK, T0)  # nobody holds it now
+    assert fetched(backend, T0, "w3") == [ext.id]
+
+
+def test_external_task_updates_of_unknown_or_closed_tasks(backend: Backend) -> None:
+    _, [closed] = with_externals(backend, {"status": COMPLETED, "worker": "w1"})
+    calls: list[Callable[[str], Any]] = [
+        lambda i: backend.fail_external(i, "w1", 1, 0, None, None, T0),
+        lambda i: backend.set_external_retries(i, 1, T0),
+        lambda i: backend.extend_external_lock(i, "w1", LOCK, T0),
+        backend.unlock_external,
+    ]
+    for call in calls:
+        with pytest.raises(ExternalTaskNotFound):
+            call("nope")
+        with pytest.raises(TaskNotActive):
+            call(closed.id)
+    assert backend.external_task(closed.id) == closed
+
+
+def test_apply_steps_keeps_odd_strings(backend: Backend) -> None:
+    odd = 'q"uo\\te/sl\u00e9\u202e\U0001f600\u0000\n\ud800{}[]'
+    step = new_step(backend, history=[{"note": odd}])
+    step.instance = replace(step.instance, business_key=odd, state={"vars": {odd: odd, "big": 2**62}})
+    step.created = [make_task(backend, step.instance, name=odd, candidate_users=[odd], variables={odd: [odd]})]
+    step.externals = [make_external(backend, step.instance, topic=odd, error_message=odd, variables={"v": odd})]
+    step.subscribed = [named(step.instance, odd, "message", odd), timer(step.instance, odd, T0)]
+    backend.apply_steps([step])
+    assert backend.instance(step.instance.id) == step.instance
+    assert backend.task(step.created[0].id) == step.created[0]
+    assert backend.external_task(step.externals[0].id) == step.externals[0]
+    assert backend.history(step.instance.id) == [{"note": odd}]
+    assert backend.subscriptions("message", odd) == [(step.instance.id, odd)]
+    assert backend.due_timers(T0) == [(f"inst|{step.instance.id}|{odd}", T0)]
+    assert fetched(backend, T0, odd, (odd,)) == [step.externals[0].id]
+    assert query(backend, users=(odd,)) == [step.created[0].id]
+
+
+def test_clear_forgets_events_and_external_tasks(backend: Backend) -> None:
+    instance, [ext] = with_externals(backend, {})
+    subs = [timer(instance, "e1", T0), named(instance, "e2", "signal", "s")]
+    backend.apply_steps([step_for(instance, subscribed=subs)])
+    assert fetched(backend, T0, "w") == [ext.id]
+    backend.fail_external(ext.id, "w", 0, 0, None, None, T0)  # an incident
+    backend.clear()
+    assert backend.external_task(ext.id) is None
+    assert backend.instance_externals(instance.id) == []
+    assert backend.due_timers(2**52) == []
+    assert backend.subscriptions("signal", "s") == []
+    assert fetched(backend, 2**52) == []
+
+
+@pytest.mark.redis
+def test_redis_event_keys_have_the_documented_types(redis_backend: Any) -> None:
+    instance, [ext, failing] = with_externals(redis_backend, {}, {"topic": "mail"})
+    subs = [timer(instance, "e1", T0), named(instance, "e2", "message", "m"), named(instance, "e3", "signal", "s")]
+    redis_backend.apply_steps([step_for(instance, subscribed=subs)])
+    assert fetched(redis_backend, T0, "w", ("mail",)) == [failing.id]
+    redis_backend.fail_external(failing.id, "w", 0, 0, "boom", None, T0)
+    key, client = redis_backend.key, redis_backend.client
+    expected = {
+        key("ext", ext.id): "hash",
+        key("inst-ext", instance.id): "set",
+        key("ext-topic", "invoice"): "zset",
+        key("incidents"): "set",
+        key("timers"): "zset",
+        key("msg", "m"): "set",
+        key("sig", "s"): "set",
+    }
+    assert {k: client.type(k) for k in expected} == expected
+    assert client.zscore(key("ext-topic", "invoice"), ext.id) == 0
+    assert client.exists(key("ext-topic", "mail")) == 0  # the incident left its topic
+    assert client.smembers(key("incidents")) == {failing.id}
+    assert client.smembers(key("inst-ext", instance.id)) == {ext.id, failing.id}
+    assert client.hget(key("ext", failing.id), "incident") == "1"
+    root = "{" + redis_backend.prefix + "}:"
+    assert all(k.startswith(root) for k in client.scan_iter(match=f"*{redis_backend.prefix}*"))

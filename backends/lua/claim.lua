@@ -1,7 +1,8 @@
 -- claim: ARGV[2] task id, ARGV[3] user, ARGV[4] the claimer's principals as JSON
 -- {"candidate_users": [..], "candidate_groups": [..], "candidate_roles": [..]},
--- or "" for no candidate check. KEYS[1] the task hash.
-local task_id, user, principals = ARGV[2], ARGV[3], ARGV[4]
+-- or "" for no candidate check, ARGV[5] the audit entry (JSON) or "". KEYS[1] the
+-- task hash.
+local task_id, user, principals, audit = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local _, task = load_task(task_id)
 local failed = require_active(task_id, task)
 if failed then
@@ -33,4 +34,5 @@ if principals ~= "" and has_candidates(task) then
 end
 redis.call("HSET", KEYS[1], "assignee", user)
 redis.call("SADD", key("assignee", user), task_id)
+append_history(task.instance_id, audit, task_audit(task, false))
 return {"OK", redis.call("HGETALL", KEYS[1])}

@@ -1,6 +1,6 @@
 -- unclaim: ARGV[2] task id, ARGV[3] "1" when ARGV[4] (a user) must be the
--- assignee, else "0". KEYS[1] the task hash.
-local task_id, check, user = ARGV[2], ARGV[3], ARGV[4]
+-- assignee, else "0", ARGV[5] the audit entry (JSON) or "". KEYS[1] the task hash.
+local task_id, check, user, audit = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local _, task = load_task(task_id)
 local failed = require_active(task_id, task)
 if failed then
@@ -14,4 +14,5 @@ if check == "1" and task.assignee ~= user then
 end
 redis.call("HDEL", KEYS[1], "assignee")
 redis.call("SREM", key("assignee", task.assignee), task_id)
+append_history(task.instance_id, audit, task_audit(task, false))
 return {"OK", redis.call("HGETALL", KEYS[1])}

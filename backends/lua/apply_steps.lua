@@ -1,0 +1,118 @@
+-- apply_steps: several engine steps (of several instances), all or nothing.
+-- ARGV[2] is the JSON list built by RedisBackend._step_json: records are already
+-- their hash fields (strings), numbers are decimal strings and None is false.
+-- Subscriptions are {kind, name, member, due}. Every check of every step runs
+-- before the first write.
+local steps = cjson.decode(ARGV[2])
+
+-- every check first; ``revs`` holds the revisions earlier steps of this call will
+-- have written, so two steps on one instance are checked in order
+local revs = {}
+for _, s in ipairs(steps) do
+  local id = s.id
+  local rev = revs[id]
+  if rev == nil then
+    rev = redis.call("HGET", key("inst", id), "rev")
+  end
+  if s.new then
+    if rev then
+      return {"INSTANCE_EXISTS", id, ""}
+    end
+  elseif not rev then
+    return {"INSTANCE_NOT_FOUND", id, ""}
+  elseif rev ~= s.expected then
+    return {"CONCURRENT_MODIFICATION", id, rev}
+  end
+  revs[id] = s.instance.rev
+  if s.complete_task ~= "" then
+    local _, task = load_task(s.complete_task)
+    local failed = require_active(s.complete_task, task)
+    if failed then
+      return failed
+    end
+    if task.assignee and task.assignee ~= s.completed_by then
+      return {"TASK_ALREADY_CLAIMED", s.complete_task, task.assignee}
+    end
+  end
+  if s.complete_external ~= "" then
+    local _, ext = load_external(s.complete_external)
+    local failed = require_lock(s.complete_external, ext, s.external_worker)
+    if failed then
+      return failed
+    end
+  end
+end
+
+local function index_subscription(sub, add)
+  local kind, name, member, due = sub[1], sub[2], sub[3], sub[4]
+  if kind == "timer" then
+    if add then
+      redis.call("ZADD", key("timers"), due, member)
+    else
+      redis.call("ZREM", key("timers"), member)
+    end
+  else
+    redis.call(add and "SADD" or "SREM", key(kind == "message" and "msg" or "sig", name), member)
+  end
+end
+
+-- then every write, step by step
+for _, s in ipairs(steps) do
+  local now = s.now
+  if s.complete_task ~= "" then
+    local _, done = load_task(s.complete_task)
+    close_task(done, "completed", now)
+    local done_key = key("task", done.id)
+    if s.completed_by then
+      redis.call("HSET", done_key, "completed_by", s.completed_by)
+      if not done.assignee then
+        redis.call("HSET", done_key, "assignee", s.completed_by)
+      end
+    else
+      redis.call("HDEL", done_key, "completed_by")
+    end
+  end
+  for _, task_id in ipairs(s.cancelled) do
+    local _, task = load_task(task_id)
+    if task and task.status == "active" then
+      close_task(task, "cancelled", now)
+    end
+  end
+  for _, task in ipairs(s.created) do
+    replace_hash(key("task", task.id), task)
+    if task.status == "active" then
+      index(task)
+    end
+  end
+  if s.complete_external ~= "" then
+    local _, ext = load_external(s.complete_external)
+    update_external(ext, {{"status", "completed"}, {"end_time", now}})
+  end
+  for _, ext in ipairs(s.externals) do
+    local _, old = load_external(ext.id)
+    if old then
+      redis.call("ZREM", key("ext-topic", old.topic), ext.id)
+    end
+    replace_hash(key("ext", ext.id), ext)
+    sync_external(ext)
+  end
+  -- after the new ones: a task made and cancelled in one step ends closed
+  for _, ext_id in ipairs(s.externals_cancelled) do
+    local _, ext = load_external(ext_id)
+    if ext and ext.status == "active" then
+      update_external(ext, {{"status", "cancelled"}, {"end_time", now}})
+    end
+  end
+  -- subscribed before unsubscribed: an entry in both ends removed
+  for _, sub in ipairs(s.subscribed) do
+    index_subscription(sub, true)
+  end
+  for _, sub in ipairs(s.unsubscribed) do
+    index_subscription(sub, false)
+  end
+  replace_hash(key("inst", s.id), s.instance)
+  for _, entry in ipairs(s.history) do
+    append_history(s.id, entry, {})
+  end
+end
+return {"OK"}

@@ -1,0 +1,243 @@
+"""Turn engine results into backend steps, across instances.
+
+One engine step may reach other instances: a call activity starts a child
+(which may run to its end at once), an instance that ends returns to the call
+activity of its parent, and a cancelled call activity cancels its child. The
+planner follows these links and returns one :class:`~backends.base.Step` per
+instance touched, to be written by one atomic ``apply_steps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from backends.base import ExternalTaskRecord, Instance, Step, SubscriptionIndex, Task
+from bpm.engine.engine import CallRequest, NewTask, StepResult, Thrown
+from bpm.errors import Unprocessable
+from bpm.model.spec import ProcessSpec
+
+if TYPE_CHECKING:
+    from bpm.runtime import Runtime
+
+MAX_CALL_DEPTH = 20
+
+
+@dataclass(slots=True)
+class Preconditions:
+    """What the first step must still find true when it is written."""
+
+    complete_task: str | None = None
+    completed_by: str | None = None
+    complete_external: str | None = None
+    external_worker: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Plan:
+    """The steps to write at once, and what to do after they are written."""
+
+    steps: dict[str, Step] = field(default_factory=dict)
+    thrown: list[Thrown] = field(default_factory=list)
+    externals: list[ExternalTaskRecord] = field(default_factory=list)
+
+    def ordered(self) -> list[Step]:
+        return list(self.steps.values())
+
+
+def merge(first: StepResult, second: StepResult) -> StepResult:
+    """The effects of two consecutive engine steps on one instance, as one."""
+    return StepResult(
+        state=second.state,
+        created=first.created + second.created,
+        cancelled=first.cancelled + second.cancelled,
+        externals=first.externals + second.externals,
+        externals_cancelled=first.externals_cancelled + second.externals_cancelled,
+        subscribed=first.subscribed + second.subscribed,
+        unsubscribed=first.unsubscribed + second.unsubscribed,
+        calls=first.calls + second.calls,
+        calls_cancelled=first.calls_cancelled + second.calls_cancelled,
+        thrown=first.thrown + second.thrown,
+        history=first.history + second.history,
+    )
+
+
+class Planner:
+    """Builds the steps of one use case; reads the backend for parents and children."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @property
+    def now(self) -> Callable[[], int]:
+        return self.runtime.now_ms
+
+    def plan(
+        self,
+        instance: Instance,
+        spec: ProcessSpec,
+        result: StepResult,
+        pre: Preconditions | None = None,
+        *,
+        new: bool = False,
+    ) -> Plan:
+        plan = Plan()
+        self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
+        return plan
+
+    # -- one instance ----------------------------------------------------------------
+
+    def _add(
+        self,
+        plan: Plan,
+        instance: Instance,
+        spec: ProcessSpec,
+        result: StepResult,
+        pre: Preconditions,
+        *,
+        new: bool,
+        depth: int,
+        returning: bool,
+    ) -> StepResult:
+        if depth > MAX_CALL_DEPTH:
+            raise Unprocessable(f"call activities nest deeper than {MAX_CALL_DEPTH} levels", code="CALL_DEPTH")
+        result = self._start_children(plan, instance, spec, result, depth)
+        now = self.now()
+        updated = replace(
+            instance,
+            state=result.state,
+            rev=1 if new else instance.rev + 1,
+            ended=result.ended,
+            end_time=now if result.ended and not instance.ended else instance.end_time,
+        )
+        cancelled_externals = [e for e in result.externals_cancelled if e != pre.complete_external]
+        step = Step(
+            instance=updated,
+            created=self.tasks(updated, result.created, now),
+            cancelled=list(result.cancelled),
+            complete_task=pre.complete_task,
+            completed_by=pre.completed_by,
+            now=now,
+            history=list(pre.history) + list(result.history),
+            new=new,
+            externals=[self.external(updated, e, now) for e in result.externals],
+            externals_cancelled=cancelled_externals,
+            complete_external=pre.complete_external,
+            external_worker=pre.external_worker,
+            subscribed=[SubscriptionIndex(updated.id, s.id, s.kind, s.name, s.due) for s in result.subscribed],
+            unsubscribed=[SubscriptionIndex(updated.id, s.id, s.kind, s.name, s.due) for s in result.unsubscribed],
+        )
+        plan.steps[updated.id] = step
+        plan.thrown.extend(result.thrown)
+        plan.externals.extend(step.externals)
+        for child_id in result.calls_cancelled:
+            self._cancel_child(plan, child_id, depth)
+        if result.ended and updated.parent_id and not returning and updated.parent_id not in plan.steps:
+            self._return_to_parent(plan, updated, depth)
+        return result
+
+    def _start_children(
+        self, plan: Plan, instance: Instance, spec: ProcessSpec, result: StepResult, depth: int
+    ) -> StepResult:
+        pending = list(result.calls)
+        while pending:
+            call = pending.pop(0)
+            child_result = self._start_child(plan, instance, call, depth)
+            if child_result.ended:  # the child ran to its end at once: the parent moves on now
+                returned = self.runtime.engine.call_returned(spec, result.state, call.child_id,
+                                                              child_result.state["vars"])
+                result = merge(result, returned)
+                pending.extend(returned.calls)
+        return result
+
+    def _start_child(self, plan: Plan, parent: Instance, call: CallRequest, depth: int) -> StepResult:
+        cache = self.runtime.cache
+        cache.refresh_if_stale()
+        pinned = call.version if call.binding in ("version", "versionTag") else None  # else the latest
+        definition = cache.find(key=call.process_key, version=pinned)
+        child_spec = cache.spec(definition)
+        child_result = self.runtime.engine.start(child_spec, call.variables, initiator=parent.create_by or None)
+        child = Instance(
+            id=call.child_id,
+            definition_id=definition.definition_id,
+            process_key=definition.key,
+            process_name=child_spec.label,
+            state=child_result.state,
+            create_time=self.now(),
+            create_by=parent.create_by,
+            app_name=parent.app_name,
+            rev=0,
+            business_key=call.business_key or "",
+            parent_id=parent.id,
+        )
+        started = {"time": self.now(), "type": "instance.started", "user": parent.create_by or None,
+                   "actor": None, "parentId": parent.id, "callActivity": call.element_id}
+        self._add(plan, child, child_spec, child_result, Preconditions(history=[started]),
+                  new=True, depth=depth + 1, returning=True)
+        return child_result
+
+    def _cancel_child(self, plan: Plan, child_id: str, depth: int) -> None:
+        if child_id in plan.steps:
+            return
+        child = self.runtime.backend.instance(child_id)
+        if child is None or child.ended:
+            return
+        spec = self.runtime.spec_of(child)
+        cancelled = {"time": self.now(), "type": "instance.cancelled", "user": None, "actor": None,
+                     "reason": "the calling activity was cancelled"}
+        self._add(plan, child, spec, self.runtime.engine.cancel(child.state), Preconditions(history=[cancelled]),
+                  new=False, depth=depth + 1, returning=True)
+
+    def _return_to_parent(self, plan: Plan, child: Instance, depth: int) -> None:
+        parent = self.runtime.backend.instance(child.parent_id or "")
+        if parent is None or parent.ended:
+            return
+        spec = self.runtime.spec_of(parent)
+        returned = self.runtime.engine.call_returned(spec, parent.state, child.id, child.state.get("vars", {}))
+        self._add(plan, parent, spec, returned, Preconditions(), new=False, depth=depth + 1, returning=False)
+
+    # -- records ---------------------------------------------------------------------
+
+    def tasks(self, instance: Instance, created: list[NewTask], now: int) -> list[Task]:
+        return [
+            Task(
+                id=new.id,
+                name=new.name,
+                description=new.description,
+                instance_id=instance.id,
+                definition_id=instance.definition_id,
+                process_name=instance.process_name,
+                create_time=now,
+                create_by=instance.create_by,
+                due_date=new.due_date,
+                priority=new.priority,
+                assignee=new.assignee,
+                task_definition_key=new.element_id,
+                candidate_users=list(new.candidate_users),
+                candidate_groups=list(new.candidate_groups),
+                candidate_roles=list(new.candidate_roles),
+                form_key=new.form_key,
+                variables=dict(new.variables),
+            )
+            for new in created
+        ]
+
+    @staticmethod
+    def external(instance: Instance, new: Any, now: int) -> ExternalTaskRecord:
+        return ExternalTaskRecord(
+            id=new.id,
+            topic=new.topic,
+            instance_id=instance.id,
+            definition_id=instance.definition_id,
+            process_key=instance.process_key,
+            element_id=new.element_id,
+            name=new.name,
+            kind=new.kind,
+            create_time=now,
+            retries=new.retries,
+            priority=new.priority,
+            business_key=instance.business_key,
+            variables=dict(new.variables),
+        )
