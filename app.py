@@ -1,4 +1,4 @@
-"""The application factory: configuration layers, backend, runtime, API, CORS.
+"""The application factory: configuration layers, backend, runtime, API (with authentication), CORS.
 
 ``app:create_app()`` is the WSGI entry point (gunicorn, ``flask --app app run``).
 """
@@ -28,6 +28,19 @@ DEFAULTS: dict[str, Any] = {
     "BPM_MAX_BPMN_BYTES": 5 * MIB,
     "BPM_CORS_ORIGINS": "",
     "BPM_LOG_LEVEL": None,
+    "BPM_AUTH": "off",
+    "BPM_JWT_SECRET": "",
+    "BPM_JWT_PUBLIC_KEY_FILE": "",
+    "BPM_JWT_ALGORITHMS": "",
+    "BPM_JWT_ISSUER": "",
+    "BPM_JWT_AUDIENCE": "",
+    "BPM_JWT_LEEWAY": 30,
+    "BPM_JWT_USER_CLAIM": "sub",
+    "BPM_JWT_GROUPS_CLAIM": "groups",
+    "BPM_JWT_ROLES_CLAIM": "roles",
+    "BPM_API_KEYS": "",
+    "BPM_API_KEY_ADMINS": "",
+    "BPM_ADMIN_ROLE": "admin",
     "API_TITLE": "BPM Process Runtime",
     "API_VERSION": "1.0.0",
     "OPENAPI_VERSION": "3.0.3",
@@ -43,8 +56,22 @@ ENVIRONMENT: dict[str, Any] = {
     "BPM_PROCESS_DIR": str,
     "BPM_DEPLOY_ON_START": lambda v: v.strip().lower() not in ("0", "false", "no", "off", ""),
     "BPM_MAX_BODY_BYTES": int,
+    "BPM_MAX_BPMN_BYTES": int,
     "BPM_CORS_ORIGINS": str,
     "BPM_LOG_LEVEL": lambda v: v.strip().upper(),
+    "BPM_AUTH": str,
+    "BPM_JWT_SECRET": str,
+    "BPM_JWT_PUBLIC_KEY_FILE": str,
+    "BPM_JWT_ALGORITHMS": str,
+    "BPM_JWT_ISSUER": str,
+    "BPM_JWT_AUDIENCE": str,
+    "BPM_JWT_LEEWAY": int,
+    "BPM_JWT_USER_CLAIM": str,
+    "BPM_JWT_GROUPS_CLAIM": str,
+    "BPM_JWT_ROLES_CLAIM": str,
+    "BPM_API_KEYS": str,
+    "BPM_API_KEY_ADMINS": str,
+    "BPM_ADMIN_ROLE": str,
 }
 
 
@@ -105,7 +132,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_api(app)
     origins = [o.strip() for o in str(app.config["BPM_CORS_ORIGINS"]).split(",") if o.strip()]
     if origins:
-        CORS(app, origins=origins, expose_headers=["X-Request-Id"])
+        CORS(app, origins=origins, expose_headers=["X-Request-Id", "WWW-Authenticate"])
     return app
 
 

@@ -9,9 +9,11 @@ where they fail.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,7 +43,7 @@ def make_redis_backend(prefix: str | None = None) -> Backend:
     backend = RedisBackend(REDIS_URL, prefix=prefix or f"bpmtest:{uuid.uuid4().hex[:12]}")
     try:
         backend.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable server
+    except Exception as exc:
         redis_unavailable(f"{REDIS_URL}: {exc}")
     return backend
 
@@ -63,3 +65,13 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 @pytest.fixture
 def memory_backend() -> MemoryBackend:
     return MemoryBackend()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """After a run that included the schemathesis tests: how many requests they sent."""
+    module = sys.modules.get("tests.test_api_schemathesis")
+    counts = getattr(module, "REQUESTS", None)
+    if counts:
+        total = sum(counts.values())
+        detail = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+        terminalreporter.write_line(f"schemathesis: {total} requests generated ({detail})")

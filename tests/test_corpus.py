@@ -16,7 +16,11 @@ from bpm.errors import InvalidDefinition
 from bpm.runtime import Runtime
 from tests.conftest import SHARED_BPMN
 
-FILES = sorted(p for p in SHARED_BPMN.rglob("*") if p.is_file() and p.suffix in (".bpmn", ".xml")) if SHARED_BPMN.is_dir() else []
+FILES = (
+    sorted(p for p in SHARED_BPMN.rglob("*") if p.is_file() and p.suffix in (".bpmn", ".xml"))
+    if SHARED_BPMN.is_dir()
+    else []
+)
 
 
 def deploy_one(runtime: Runtime, path: Path) -> tuple[str, str]:

@@ -627,3 +627,34 @@ def test_arithmetic_matches_python_on_small_integers(left: int, right: int) -> N
     if right:
         assert value("a // b", variables) == left // right
         assert value("a % b", variables) == left % right
+
+
+_EXPRESSION_TEXT = st.from_regex(r"\$\{[ abnsxy0-9_.,()\[\]'<>=!&|?:+*/%-]{1,48}\}", fullmatch=True) | st.from_regex(
+    r"= ?[ abnsxy0-9_.,()\[\]'\"<>=!+*/-]{1,40}", fullmatch=True
+)
+
+
+def _is_json_like(result: Any) -> bool:
+    """What an evaluation may return: JSON-like values only, never a Python object of its own."""
+    if result is None or isinstance(result, bool | int | float | str):
+        return True
+    if isinstance(result, list | tuple):
+        return all(_is_json_like(item) for item in result)
+    if isinstance(result, dict):
+        return all(isinstance(k, str | int | float) and _is_json_like(v) for k, v in result.items())
+    return False
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(_EXPRESSION_TEXT, _VARIABLES)
+def test_regex_generated_expressions_return_a_value_or_raise_their_own_error(
+    text: str, variables: dict[str, Any]
+) -> None:
+    started = time.perf_counter()
+    try:
+        result = compile_expression(text).evaluate(variables)
+    except ExpressionError as error:
+        assert "evaluation failed" not in str(error), str(error)
+    else:
+        assert _is_json_like(result), (text, type(result))
+    assert time.perf_counter() - started < 1.0, text

@@ -6,9 +6,11 @@ from flask import Flask
 from flask_smorest import Api
 
 from bpm.api import definitions, health, identity, instances, process, tasks
+from bpm.api.auth import auth_modes, init_auth
 from bpm.api.common import limit_request_body
 from bpm.api.envelope import ErrorEnvelopeSchema
 from bpm.api.errors import register_error_handlers
+from bpm.api.headers import init_security_headers
 
 BLUEPRINTS = (process.blp, tasks.blp, instances.blp, definitions.blp, identity.blp, health.blp)
 
@@ -22,11 +24,34 @@ class BpmApi(Api):
         register_error_handlers(self._app)
 
 
+SECURITY_SCHEMES = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a signed JWT (BPM_AUTH=jwt) or a static API key (BPM_AUTH=apikey)",
+    },
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "a static API key"},
+}
+
+
 def init_api(app: Flask) -> BpmApi:
-    """Create the Api, register every blueprint and the error handlers."""
+    """Create the Api, register every blueprint, the error handlers and the request hooks.
+
+    Before each request, in this order: request id, authentication, body size limit.
+    """
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep API.md's field order
+    modes = auth_modes(app.config.get("BPM_AUTH"))
+    if modes:
+        security: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+        if "apikey" in modes:
+            security.append({"apiKeyHeader": []})
+        app.config["API_SPEC_OPTIONS"] = {**app.config.get("API_SPEC_OPTIONS", {}), "security": security}
     api = BpmApi(app)
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)
+    init_auth(app)
     app.before_request(limit_request_body)
+    init_security_headers(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     return api

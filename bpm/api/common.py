@@ -22,6 +22,17 @@ BODY_LIMIT_SLACK = 64 * 1024
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 
 
+def path_parameter(name: str, description: str, **schema: object) -> dict[str, object]:
+    """The OpenAPI doc of a path parameter (flask-smorest lets it replace the generated one)."""
+    return {"in": "path", "name": name, "required": True, "description": description, "schema": schema}
+
+
+#: ids are checked by :func:`valid_task_id`/:func:`valid_instance_id`; any other shape is a 404
+ID_SCHEMA: dict[str, object] = {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$", "maxLength": 200}
+TASK_ID = path_parameter("task_id", "a task id (an unknown one, or one of another shape, is 404)", **ID_SCHEMA)
+INSTANCE_ID = path_parameter("instance_id", "a process instance id (else 404)", **ID_SCHEMA)
+
+
 def get_runtime() -> Runtime:
     """The use cases of the current app (built by ``create_app``)."""
     runtime: Runtime = current_app.extensions["bpm_runtime"]

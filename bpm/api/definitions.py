@@ -11,6 +11,7 @@ from werkzeug.utils import secure_filename
 
 from bpm.api.common import BASE_PATH, Blueprint, get_runtime
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.policy import authorize
 from bpm.api.schemas import (
     ClassActionBodySchema,
     ClassActionEnvelope,
@@ -41,6 +42,7 @@ class RefreshCache(MethodView):
     @blp.response(200, RefreshEnvelope)
     def post(self) -> dict[str, Any]:
         """Redeploy the process folder and rebuild the definition cache of every worker."""
+        authorize("cache.refresh")
         return envelope(get_runtime().refresh_cache())
 
 
@@ -51,6 +53,7 @@ class ClassAction(MethodView):
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="PROCESS_NOT_FOUND: none of them exists")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Refresh, first-deploy ('generate') or fetch the XML of ('file') specific processes."""
+        authorize("class.action")
         result = get_runtime().class_action(
             body.get("fileNames") or [], event=body["event"], process_name=body.get("processName")
         )
@@ -62,6 +65,7 @@ class Processes(MethodView):
     @blp.response(200, DefinitionListEnvelope)
     def get(self) -> dict[str, Any]:
         """The deployed processes, latest version of each."""
+        authorize("process.list")
         return envelope(get_runtime().process_definitions())
 
 
@@ -77,6 +81,7 @@ class Deployments(MethodView):
     @blp.doc(requestBody=UPLOAD_BODY)
     def post(self, query: dict[str, Any]) -> dict[str, Any]:
         """Deploy an uploaded BPMN file (a new version only for processes whose content changed)."""
+        authorize("deployment.create")
         data, uploaded_name = _uploaded_bpmn(current_app.config["BPM_MAX_BPMN_BYTES"])
         file = query.get("fileName") or secure_filename(uploaded_name or "") or DEFAULT_UPLOAD_NAME
         return envelope(get_runtime().deploy(data, file=file, app_name=query["appName"]))

@@ -3,6 +3,8 @@
 The domain errors (:class:`bpm.errors.BpmError`) carry their own HTTP status and
 code; HTTP errors from Flask/werkzeug/webargs are mapped by the tables below;
 anything else is a 500 that is logged with the request id and never shown.
+Each error response is logged exactly once, with the request id: a 4xx at INFO,
+a 503 at WARNING, a 500 at ERROR with its traceback (in the log, never the body).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from bpm.api.auth import challenge
+from bpm.api.common import shown
 from bpm.api.envelope import error_envelope
-from bpm.errors import BpmError, InvalidDefinition
+from bpm.errors import BpmError, InvalidDefinition, Unauthorized
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
@@ -49,6 +53,17 @@ def request_id() -> str:
 
 
 def _respond(status: int, error: str, message: str, data: Any = None) -> Response:
+    """The error envelope; a client error is logged here (server errors by their handlers)."""
+    if status < 500:
+        current_app.logger.info(
+            "%s %s -> %d %s: %s [request_id=%s]",
+            request.method,
+            shown(request.path, 200),
+            status,
+            error,
+            shown(message, 300),
+            request_id(),
+        )
     response = jsonify(error_envelope(status, error, message, data))
     response.status_code = status
     return response
@@ -83,11 +98,14 @@ def handle_bpm_error(error: BpmError) -> Response:
         where = error.as_dict()
         data = {k: where[k] for k in ("file", "elementId", "tag", "line")}
     if error.status == 503:
-        current_app.logger.warning("%s [request_id=%s]", error.message, request_id())
+        current_app.logger.warning("%s [request_id=%s]", shown(error.message, 300), request_id())
         return _respond(503, error.code, UNAVAILABLE)
     if error.status >= 500:
         return handle_unexpected(error)
-    return _respond(error.status, error.code, _sentence(error.message), data)
+    response = _respond(error.status, error.code, _sentence(error.message), data)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = challenge(error)
+    return response
 
 
 def handle_http_error(error: HTTPException) -> Response:
@@ -120,7 +138,7 @@ def handle_unexpected(error: BaseException) -> Response:
         "unhandled %s on %s %s [request_id=%s]",
         type(error).__name__,
         request.method,
-        request.path,
+        shown(request.path, 200),
         request_id(),
         exc_info=error,
     )

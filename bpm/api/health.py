@@ -27,6 +27,7 @@ def backend_scheme(backend: Backend) -> str:
 class Health(MethodView):
     @blp.response(200, HealthEnvelope)
     @blp.alt_response(503, schema=ErrorEnvelopeSchema, description="BACKEND_UNAVAILABLE")
+    @blp.doc(security=[])
     def get(self) -> dict[str, Any]:
         """200 while the service and its backend work, 503 while the backend is unreachable."""
         backend = get_runtime().backend

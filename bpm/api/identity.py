@@ -8,6 +8,7 @@ from flask.views import MethodView
 
 from bpm.api.common import BASE_PATH, Blueprint, get_runtime, shown
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.policy import authorize
 from bpm.api.schemas import IdentityBodySchema, IdentityEnvelope
 from bpm.errors import ValidationError
 
@@ -21,16 +22,27 @@ def _user(value: str) -> str:
     return user
 
 
-@blp.route("/<user>")
+USER = {
+    "in": "path",
+    "name": "user",
+    "required": True,
+    "description": "a user name (printable, at most 200 characters)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
+@blp.route("/<user>", parameters=[USER])
 class UserIdentity(MethodView):
     @blp.response(200, IdentityEnvelope)
     def get(self, user: str) -> dict[str, Any]:
         """The groups and roles the identity store knows for a user (empty when unknown)."""
-        return envelope(get_runtime().identity(_user(user)))
+        grant = authorize("identity.read", _user(user))
+        return envelope(get_runtime().identity(grant.acting_user))
 
     @blp.arguments(IdentityBodySchema)
     @blp.response(200, IdentityEnvelope)
     @blp.alt_response(415, schema=ErrorEnvelopeSchema, description="UNSUPPORTED_MEDIA_TYPE: the body is not JSON")
     def put(self, body: dict[str, Any], user: str) -> dict[str, Any]:
         """Replace a user's groups and roles."""
+        authorize("identity.write")
         return envelope(get_runtime().set_identity(_user(user), body["groups"], body["roles"]))

@@ -6,22 +6,32 @@ from typing import Any
 
 from flask.views import MethodView
 
-from bpm.api.auth import acting_user
-from bpm.api.common import BASE_PATH, Blueprint, get_runtime, valid_instance_id
+from bpm.api.common import BASE_PATH, INSTANCE_ID, Blueprint, get_runtime, valid_instance_id
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
-from bpm.api.schemas import EmptyEnvelope, IdListEnvelope, InstanceEnvelope, RequiredUserQuerySchema, TaskListEnvelope
+from bpm.api.policy import authorize
+from bpm.api.schemas import (
+    EmptyEnvelope,
+    HistoryEnvelope,
+    IdListEnvelope,
+    InstanceEnvelope,
+    RequiredUserQuerySchema,
+    TaskListEnvelope,
+)
+from bpm.errors import ValidationError
 
 blp = Blueprint("instance", __name__, url_prefix=f"{BASE_PATH}/instance", description="Process instances")
 
 NOT_FOUND = "INSTANCE_NOT_FOUND: no such process instance"
+MISSING_USER = {"user": ["Missing data for required field."]}
 
 
-@blp.route("/<instance_id>")
+@blp.route("/<instance_id>", parameters=[INSTANCE_ID])
 class ProcessInstance(MethodView):
     @blp.response(200, InstanceEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     def get(self, instance_id: str) -> dict[str, Any]:
         """One instance: definition, starter, state, variables and active task ids."""
+        authorize("instance.read")
         runtime = get_runtime()
         instance = runtime.instance(valid_instance_id(instance_id))
         return envelope(
@@ -42,25 +52,40 @@ class ProcessInstance(MethodView):
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     def delete(self, instance_id: str) -> dict[str, Any]:
         """Cancel an instance and its open tasks (no-op when it has ended)."""
-        get_runtime().cancel_instance(valid_instance_id(instance_id))
+        grant = authorize("instance.cancel")
+        get_runtime().cancel_instance(valid_instance_id(instance_id), actor=grant.actor)
         return envelope("")
 
 
-@blp.route("/<instance_id>/tasks")
+@blp.route("/<instance_id>/tasks", parameters=[INSTANCE_ID])
 class InstanceTasks(MethodView):
     @blp.response(200, TaskListEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     def get(self, instance_id: str) -> dict[str, Any]:
         """The instance's active tasks (empty once it has ended)."""
+        authorize("instance.read")
         return envelope(get_runtime().instance_tasks(valid_instance_id(instance_id)))
 
 
-@blp.route("/<instance_id>/tasks/assign")
+@blp.route("/<instance_id>/tasks/assign", parameters=[INSTANCE_ID])
 class AssignInstanceTasks(MethodView):
     @blp.arguments(RequiredUserQuerySchema, location="query")
     @blp.response(200, IdListEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     def post(self, query: dict[str, Any], instance_id: str) -> dict[str, Any]:
         """Assign every active task of the instance to the user; data lists their ids."""
-        user = acting_user(query.get("user"))
-        return envelope(get_runtime().assign_instance(valid_instance_id(instance_id), user))
+        grant = authorize("instance.assign")
+        user = (query.get("user") or "").strip()
+        if not user:
+            raise ValidationError("the query parameter 'user' is required", data=MISSING_USER)
+        return envelope(get_runtime().assign_instance(valid_instance_id(instance_id), user, actor=grant.actor))
+
+
+@blp.route("/<instance_id>/history", parameters=[INSTANCE_ID])
+class InstanceHistory(MethodView):
+    @blp.response(200, HistoryEnvelope)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
+    def get(self, instance_id: str) -> dict[str, Any]:
+        """The instance's audit trail, oldest first: who started, claimed, completed, assigned ... and when."""
+        authorize("instance.read")
+        return envelope(get_runtime().history(valid_instance_id(instance_id)))

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask.views import MethodView
 
-from bpm.api.auth import acting_user
 from bpm.api.common import BASE_PATH, Blueprint, get_runtime
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.policy import authorize
 from bpm.api.schemas import IdEnvelope, ObjectBodySchema, StartBodySchema, StartQuerySchema, UserQuerySchema
 
 blp = Blueprint("process", __name__, url_prefix=f"{BASE_PATH}/process", description="Start process instances")
@@ -23,13 +23,15 @@ class StartProcess(MethodView):
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="EXPRESSION_ERROR while running to the first wait")
     def post(self, body: dict[str, Any], query: dict[str, Any]) -> dict[str, Any]:
         """Start an instance of a process named in the body; data is the instance id."""
+        grant = authorize("process.start", query.get("user"))
         instance = get_runtime().start(
             process_name=body.get("processName"),
             unique_id=body.get("uniqueId"),
             app_name=body.get("appName"),
             snap_version=body.get("snapVersion"),
             variables=body.get("object") or {},
-            user=acting_user(query.get("user"), required=False),
+            user=grant.user,
+            actor=grant.actor,
         )
         return envelope(instance)
 
@@ -43,11 +45,13 @@ class StartNamedProcess(MethodView):
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="EXPRESSION_ERROR while running to the first wait")
     def post(self, variables: dict[str, Any], query: dict[str, Any], process_name: str) -> dict[str, Any]:
         """Start an instance of the process named in the path (old form); the body is the business object."""
+        grant = authorize("process.start", query.get("user"))
         instance = get_runtime().start(
             process_name=process_name,
             app_name=query.get("appName"),
             snap_version=query.get("snapVersion"),
             variables=variables,
-            user=acting_user(query.get("user"), required=False),
+            user=grant.user,
+            actor=grant.actor,
         )
         return envelope(instance)

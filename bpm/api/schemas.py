@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -11,7 +12,27 @@ from backends.base import SORT_FIELDS
 from bpm.api.envelope import envelope_schema
 
 MAX_PAGE_SIZE = 1000
-NAME = validate.Length(min=1, max=200)
+MAX_NAME_LENGTH = 200
+#: most names one query parameter or identity list may carry
+MAX_NAMES = 100
+
+
+def _printable(value: str) -> None:
+    """Names (users, groups, roles) hold no control, format or separator characters but spaces."""
+    if not value.isprintable():
+        raise ma.ValidationError("Not a valid name: it holds control or invisible characters.")
+
+
+Validator = Callable[[Any], Any]
+NAME: list[Validator] = [validate.Length(min=1, max=MAX_NAME_LENGTH), _printable]
+#: a user/group/role name in a query string ("" counts as absent, so it is let through here)
+QUERY_NAME: list[Validator] = [validate.Length(max=MAX_NAME_LENGTH), _printable]
+
+
+def names_field(description: str) -> fields.List:
+    """A repeatable query parameter of names."""
+    names = validate.Length(max=MAX_NAMES)
+    return fields.List(fields.String(validate=QUERY_NAME), validate=names, metadata={"description": description})
 
 
 class QuerySchema(ma.Schema):
@@ -25,26 +46,37 @@ class QuerySchema(ma.Schema):
 
 
 class UserQuerySchema(QuerySchema):
-    user = fields.String(metadata={"description": "the acting user"})
+    user = fields.String(validate=QUERY_NAME, metadata={"description": "the acting user"})
 
 
 class RequiredUserQuerySchema(QuerySchema):
-    user = fields.String(required=True, metadata={"description": "the acting user (required)"})
+    user = fields.String(required=True, validate=QUERY_NAME, metadata={"description": "the user (required)"})
+
+
+class ActingUserQuerySchema(QuerySchema):
+    user = fields.String(
+        validate=QUERY_NAME,
+        metadata={"description": "the acting user: required, except for a JWT caller (who acts as themself)"},
+    )
 
 
 class StartQuerySchema(UserQuerySchema):
-    appName = fields.String(metadata={"description": "app the process is deployed under"})
-    snapVersion = fields.String(metadata={"description": "version number or version tag (default: latest)"})
+    appName = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "app the process is deployed under"}
+    )
+    snapVersion = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "version number or version tag (default: latest)"}
+    )
 
 
 class UsersQuerySchema(QuerySchema):
-    user = fields.List(fields.String(), metadata={"description": "one user (assignee) or several (candidates)"})
+    user = names_field("one user (assignee) or several (candidates)")
 
 
 class TaskListQuerySchema(QuerySchema):
-    user = fields.List(fields.String(), metadata={"description": "to-do list of these users"})
-    group = fields.List(fields.String(), metadata={"description": "queue of these candidate groups"})
-    role = fields.List(fields.String(), metadata={"description": "queue of these candidate roles"})
+    user = names_field("to-do list of these users")
+    group = names_field("queue of these candidate groups")
+    role = names_field("queue of these candidate roles")
     includeAssigned = fields.Boolean(
         load_default=False, metadata={"description": "group/role queues also list assigned tasks"}
     )
@@ -123,8 +155,8 @@ class ClassActionBodySchema(ma.Schema):
 
 
 class IdentityBodySchema(ma.Schema):
-    groups = fields.List(fields.String(validate=NAME), load_default=list)
-    roles = fields.List(fields.String(validate=NAME), load_default=list)
+    groups = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
+    roles = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
 
 
 # -- response payloads ----------------------------------------------------------------
@@ -219,6 +251,30 @@ class IdentitySchema(ma.Schema):
         return sorted(identity.roles)
 
 
+_NULLABLE_TEXT = {"type": "string", "nullable": True}
+#: the documented keys of a history entry; entries may carry more (the engine's element entries)
+HISTORY_ENTRY_PROPERTIES = {
+    "time": {"type": "integer", "description": "epoch ms"},
+    "type": {"type": "string", "description": "task.claimed, task.unclaimed, task.completed, task.assigned, "
+             "task.delegated, instance.started, instance.cancelled ..."},
+    "taskId": {**_NULLABLE_TEXT, "description": "the task (null for instance entries)"},
+    "taskName": _NULLABLE_TEXT,
+    "elementId": {**_NULLABLE_TEXT, "description": "the BPMN element id"},
+    "user": {**_NULLABLE_TEXT, "description": "the user the entry is about (claimer, completer, new assignee)"},
+    "actor": {**_NULLABLE_TEXT, "description": "the authenticated caller (JWT user or apikey:<name>); "
+              "with authentication off, the acting user"},
+    "previousAssignee": {**_NULLABLE_TEXT, "description": "task.assigned/task.delegated: the assignee before"},
+    "owner": {**_NULLABLE_TEXT, "description": "task.assigned/task.delegated: the owner after"},
+    "candidateUsers": {"type": "array", "items": {"type": "string"}, "description": "task.delegated"},
+    "definitionId": {"type": "string", "description": "instance.started"},
+}  # fmt: skip
+
+HistoryEntry = fields.Dict(
+    keys=fields.String(),
+    metadata={"description": "one audit entry", "properties": HISTORY_ENTRY_PROPERTIES},
+)
+
+
 class HealthSchema(ma.Schema):
     status = fields.String(metadata={"description": "UP"})
     backend = fields.String(metadata={"description": "backend URL scheme"})
@@ -237,3 +293,4 @@ RefreshEnvelope = envelope_schema("RefreshEnvelope", fields.Nested(RefreshSchema
 ClassActionEnvelope = envelope_schema("ClassActionEnvelope", fields.Nested(ClassActionSchema))
 IdentityEnvelope = envelope_schema("IdentityEnvelope", fields.Nested(IdentitySchema))
 HealthEnvelope = envelope_schema("HealthEnvelope", fields.Nested(HealthSchema))
+HistoryEnvelope = envelope_schema("HistoryEnvelope", fields.List(HistoryEntry))

@@ -6,13 +6,13 @@ from typing import Any
 
 from flask.views import MethodView
 
-from bpm.api.auth import acting_user
-from bpm.api.common import BASE_PATH, Blueprint, get_runtime, valid_task_id
+from bpm.api.common import BASE_PATH, TASK_ID, Blueprint, get_runtime, valid_task_id
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.policy import authorize
 from bpm.api.schemas import (
+    ActingUserQuerySchema,
     EmptyEnvelope,
     ObjectBodySchema,
-    RequiredUserQuerySchema,
     TaskListEnvelope,
     TaskListQuerySchema,
     UsersQuerySchema,
@@ -37,7 +37,9 @@ class TaskList(MethodView):
     @blp.response(200, TaskListEnvelope)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """To-do lists of users and queues of groups/roles (union); paged, totalRecordCount = all matches."""
-        users, groups, roles = (_names(query.get(k)) for k in ("user", "group", "role"))
+        groups, roles = _names(query.get("group")), _names(query.get("role"))
+        grant = authorize("task.list", users=_names(query.get("user")), groups=groups, roles=roles)
+        users = list(grant.users)
         if not (users or groups or roles):
             raise ValidationError(
                 "one of the query parameters 'user', 'group' or 'role' is required",
@@ -52,41 +54,42 @@ class TaskList(MethodView):
             order=query["order"],
             start=query["start"],
             size=query["size"],
+            identities=grant.identities,
         )
         return envelope(tasks, total)
 
 
-@blp.route("/<task_id>/claim")
+@blp.route("/<task_id>/claim", parameters=[TASK_ID])
 class ClaimTask(MethodView):
-    @blp.arguments(RequiredUserQuerySchema, location="query")
+    @blp.arguments(ActingUserQuerySchema, location="query")
     @blp.response(200, EmptyEnvelope)
     @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="NOT_CANDIDATE: the user is not a candidate")
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description=NOT_ACTIVE)
     def post(self, query: dict[str, Any], task_id: str) -> dict[str, Any]:
         """Make the user the assignee of an open task (idempotent for the same user)."""
-        user = acting_user(query.get("user"))
-        get_runtime().claim(valid_task_id(task_id), user)
+        grant = authorize("task.claim", query.get("user"))
+        get_runtime().claim(valid_task_id(task_id), grant.acting_user, grant.identity, actor=grant.actor)
         return envelope("")
 
 
-@blp.route("/<task_id>/unclaim")
+@blp.route("/<task_id>/unclaim", parameters=[TASK_ID])
 class UnclaimTask(MethodView):
-    @blp.arguments(RequiredUserQuerySchema, location="query")
+    @blp.arguments(ActingUserQuerySchema, location="query")
     @blp.response(200, EmptyEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description=f"{NOT_ACTIVE}, or TASK_NOT_CLAIMED")
     def post(self, query: dict[str, Any], task_id: str) -> dict[str, Any]:
         """The assignee gives the task back to its candidates."""
-        user = acting_user(query.get("user"))
-        get_runtime().unclaim(valid_task_id(task_id), user)
+        grant = authorize("task.unclaim", query.get("user"))
+        get_runtime().unclaim(valid_task_id(task_id), grant.acting_user, actor=grant.actor)
         return envelope("")
 
 
-@blp.route("/<task_id>/complete")
+@blp.route("/<task_id>/complete", parameters=[TASK_ID])
 class CompleteTask(MethodView):
     @blp.arguments(ObjectBodySchema, required=False, description="entries merged into the process variables")
-    @blp.arguments(RequiredUserQuerySchema, location="query")
+    @blp.arguments(ActingUserQuerySchema, location="query")
     @blp.response(200, EmptyEnvelope)
     @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="NOT_CANDIDATE: the user is not a candidate")
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
@@ -94,22 +97,24 @@ class CompleteTask(MethodView):
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="EXPRESSION_ERROR: nothing was changed")
     def post(self, variables: dict[str, Any], query: dict[str, Any], task_id: str) -> dict[str, Any]:
         """Complete a task and run the instance on to its next wait states."""
-        user = acting_user(query.get("user"))
-        get_runtime().complete(valid_task_id(task_id), user, variables)
+        grant = authorize("task.complete", query.get("user"))
+        runtime = get_runtime()
+        runtime.complete(valid_task_id(task_id), grant.acting_user, variables, grant.identity, actor=grant.actor)
         return envelope("")
 
 
-@blp.route("/<task_id>/variables")
+@blp.route("/<task_id>/variables", parameters=[TASK_ID])
 class TaskVariables(MethodView):
     @blp.arguments(VariablesBodySchema, required=False)
     @blp.response(200, VariablesEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     def post(self, body: dict[str, Any], task_id: str) -> dict[str, Any]:
         """The variables visible to the task (instance variables overlaid by the task's own)."""
+        authorize("task.variables")
         return envelope(get_runtime().task_variables(valid_task_id(task_id), body.get("names")))
 
 
-@blp.route("/<task_id>/assign")
+@blp.route("/<task_id>/assign", parameters=[TASK_ID])
 class AssignTask(MethodView):
     @blp.arguments(UsersQuerySchema, location="query")
     @blp.response(200, EmptyEnvelope)
@@ -117,5 +122,6 @@ class AssignTask(MethodView):
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="TASK_NOT_ACTIVE: completed or cancelled")
     def post(self, query: dict[str, Any], task_id: str) -> dict[str, Any]:
         """One user: the assignee (the previous one becomes owner); several: the candidates."""
-        get_runtime().assign(valid_task_id(task_id), _names(query.get("user")))
+        grant = authorize("task.assign")
+        get_runtime().assign(valid_task_id(task_id), _names(query.get("user")), actor=grant.actor)
         return envelope("")
