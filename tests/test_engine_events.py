@@ -129,6 +129,7 @@ def test_message_throw_events_are_notifications() -> None:
     d = drive("message_throw_events")
     assert d.ended
     assert [t.kind for t in d.thrown] == ["message", "message"]
+    assert [h["elementId"] for h in d.history if h["type"] == "message.thrown"] == ["notify", "done"]
 
 
 def test_message_start_event_starts_at_that_event() -> None:

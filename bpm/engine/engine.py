@@ -359,10 +359,10 @@ class _Run:
                 return token_id
         raise BpmError(f"nothing in the instance waits for '{wait_id}'", code="STATE_CORRUPT")
 
-    def history(self, kind: str, element: Element) -> None:
+    def history(self, kind: str, element: Element, **extra: Any) -> None:
         self.result.history.append(
             {"time": self.now, "type": kind, "elementId": element.id, "elementType": element.tag,
-             "elementName": element.name}
+             "elementName": element.name, **extra}
         )
 
     def finish(self) -> StepResult:
@@ -801,6 +801,7 @@ class _Run:
         kind = definition.kind
         if kind in ("message", "signal"):
             self.result.thrown.append(Thrown(kind, definition.ref or "", element.id, dict(self.state["vars"])))
+            self.history(f"{kind}.thrown", element, name=definition.ref)  # the outgoing notification
         elif kind == "escalation":
             self.throw("escalation", definition.ref, "", token_id)
         elif kind == "error" and not self.throw("error", definition.ref, "", token_id):
