@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.base import Definition, ExternalTaskRecord, Instance, start_timer_member
 from bpm.engine import timers
-from bpm.engine.engine import StepResult, Thrown
+from bpm.engine.engine import StepResult, Subscription, Thrown
 from bpm.errors import (
     BpmError,
     ConcurrentModification,
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 20
+#: failures of one timer's step before it stops being due (kept as an incident in the state)
+TIMER_RETRIES = 3
+TIMER_BACKOFF_MS = 60_000
 MAX_SIGNAL_DEPTH = 10
 IN_PROCESS_WORKER = "in-process"
 
@@ -87,10 +90,40 @@ class EventUseCases:
                 rt.backend.take_timer(member, due, None)  # stale: fired or moved meanwhile
                 return 0
             spec = rt.spec_of(instance)
-            rt.commit(instance, spec, rt.engine.trigger(spec, instance.state, sub_id))
+            try:
+                result = rt.engine.trigger(spec, instance.state, sub_id)
+            except ConcurrentModification:
+                raise
+            except BpmError as exc:
+                self._timer_failed(instance, spec, sub_id, exc)
+                return 0
+            rt.commit(instance, spec, result)
             return 1
 
         return int(self._retrying(attempt))
+
+    def _timer_failed(self, instance: Instance, spec: ProcessSpec, sub_id: str, error: BpmError) -> None:
+        """A timer whose step fails is retried later (back-off), and after TIMER_RETRIES
+        failures stops being due: it stays waiting in the instance, marked with the error,
+        so it never starves the timers behind it."""
+        rt = self._self()
+        state = copy.deepcopy(instance.state)
+        sub = state["subs"][sub_id]
+        failures = int(sub.get("failures", 0)) + 1
+        sub.update(failures=failures, error=error.message)
+        now = rt.now_ms()
+        entry = {"time": now, "type": "timer.failed", "elementId": sub["el"], "errorCode": error.code,
+                 "message": error.message, "failures": failures}
+        index = Subscription(sub_id, "timer", sub["el"], None, sub["due"])
+        result = StepResult(state, history=[entry])
+        if failures >= TIMER_RETRIES:
+            sub["incident"] = True
+            result.unsubscribed.append(index)
+        else:
+            sub["due"] = now + TIMER_BACKOFF_MS * 2 ** (failures - 1)
+            result.subscribed.append(Subscription(sub_id, "timer", sub["el"], None, sub["due"]))
+        log.warning("timer %s of instance %s failed (%s); failure %d", sub_id, instance.id, error.code, failures)
+        rt.commit(instance, spec, result)
 
     def _fire_start_timer(self, member: str, definition_id: str, element_id: str, due: int) -> int:
         rt = self._self()
@@ -107,7 +140,12 @@ class EventUseCases:
         next_due = _next_start_due(start, definition, due, rt.now_ms())
         if not rt.backend.take_timer(member, due, next_due):
             return 0  # another worker took it
-        rt.start_at(definition, spec, element_id, {}, user=None)
+        try:
+            rt.start_at(definition, spec, element_id, {}, user=None)
+        except BpmError:
+            if next_due is None:  # a one-off start is tried again later rather than lost
+                rt.backend.schedule_timer(member, rt.now_ms() + TIMER_BACKOFF_MS)
+            raise
         return 1
 
     def schedule_start_timers(self, deployed: Iterable[Definition]) -> None:

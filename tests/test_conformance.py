@@ -617,9 +617,9 @@ EXPECTED: dict[str, str] = {
     "spiffworkflow/gateway_loop_input": "stuck: nothing can move; tokens wait at parallel",
     "spiffworkflow/human_task_metadata": "end: Event_0pchbgr (tasks 1)",
     # Augmented assignment (u += v) in scripts: a gap of our script evaluator.
-    "spiffworkflow/inclusive_gateway [u, w positive]": "stopped: EXPRESSION_ERROR",
-    "spiffworkflow/inclusive_gateway [default]": "stopped: EXPRESSION_ERROR",
-    "spiffworkflow/inclusive_gateway [v != 0 (no flow matches)]": "stopped: EXPRESSION_ERROR",
+    "spiffworkflow/inclusive_gateway [u, w positive]": "end: Event_05yg5je (tasks 1)",
+    "spiffworkflow/inclusive_gateway [default]": "end: Event_05yg5je (tasks 1)",
+    "spiffworkflow/inclusive_gateway [v != 0 (no flow matches)]": "stopped: NO_MATCHING_FLOW",
     "spiffworkflow/lanes [clarification]": "end: Event_07pakcl, Event_1vz21ww (tasks 3)",
     "spiffworkflow/lanes [no clarification]": "end: Event_07pakcl, Event_1vz21ww (tasks 2)",
     "spiffworkflow/message_test#ThrowCatch [approved]": "end: Event_EndEvent2 (tasks 1)",

@@ -283,3 +283,36 @@ def test_history_records_elements_entered_and_left(runtime: Runtime) -> None:
     assert entries[0]["type"] == "instance.started"
     entered = [e["elementId"] for e in entries if e["type"] == "element.entered"]
     assert entered == ["start", "compute", "feelScript", "juelScript", "end"]
+
+
+FAILING_TIMER = b"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" targetNamespace="t">
+  <process id="failingTimer" isExecutable="true">
+    <startEvent id="s" /><sequenceFlow id="f1" sourceRef="s" targetRef="wait" />
+    <intermediateCatchEvent id="wait"><timerEventDefinition><timeDuration>PT1H</timeDuration></timerEventDefinition>
+    </intermediateCatchEvent>
+    <sequenceFlow id="f2" sourceRef="wait" targetRef="gw" />
+    <exclusiveGateway id="gw" />
+    <sequenceFlow id="f3" sourceRef="gw" targetRef="e">
+      <conditionExpression>${missing}</conditionExpression>
+    </sequenceFlow>
+    <endEvent id="e" />
+  </process>
+</definitions>"""
+
+
+def test_a_failing_timer_backs_off_then_stops_without_starving_others(runtime: Runtime, clock: Clock) -> None:
+    runtime.deploy(FAILING_TIMER, file="failing.bpmn")
+    failing = runtime.start(unique_id="failingTimer")
+    healthy = runtime.start(unique_id="boundary_timer_interrupting")
+    clock.now += 2 * HOUR
+    assert runtime.fire_due_timers() == 1  # the healthy one fires; the failing one is moved on
+    assert open_elements(runtime, healthy) == ["escalated"]
+    for _ in range(2):
+        clock.now += 10 * 60_000
+        assert runtime.fire_due_timers() == 0
+    assert instance_timers(runtime, clock.now + 100 * HOUR) == []  # three failures: no longer due
+    sub = next(iter(runtime.instance(failing).state["subs"].values()))
+    assert sub["incident"] and sub["failures"] == 3 and "missing" in sub["error"]
+    failures = [e for e in runtime.history(failing) if e["type"] == "timer.failed"]
+    assert [e["failures"] for e in failures] == [1, 2, 3]

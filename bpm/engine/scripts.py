@@ -1,7 +1,7 @@
 """Script tasks run by the safe expression evaluator, never by a real interpreter.
 
 A script is a sequence of statements, one per line or separated by ``;``:
-``name = expression`` assigns a process variable, anything else is an
+``name = expression`` (or ``+=``, ``-=``, ``*=``, ``/=``) assigns a process variable, anything else is an
 expression whose value becomes the result (``camunda:resultVariable``).
 Languages the evaluator speaks (none given, ``feel``, ``juel``, ``python``,
 ``spiff``...) run; Groovy, JavaScript and every other language are refused.
@@ -18,7 +18,7 @@ from bpm.errors import ExpressionError, Unprocessable
 from bpm.expressions import compile_expression, compile_template
 
 RUNNABLE_LANGUAGES = frozenset({"", "feel", "juel", "el", "python", "spiff", "spiffworkflow", "expression", "bpmr"})
-_ASSIGNMENT = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*=(?!=)(.*)", re.DOTALL)
+_ASSIGNMENT = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*([-+*/]?)=(?!=)(.*)", re.DOTALL)
 MAX_STATEMENTS = 200
 
 
@@ -62,7 +62,10 @@ def compile_script(script: str, language: str | None) -> tuple[tuple[str | None,
     for statement in statements:
         match = _ASSIGNMENT.fullmatch(statement)
         if match:
-            compiled.append((match.group(1), compile_expression(match.group(2).strip())))
+            target, operator, expression = match.group(1), match.group(2), match.group(3).strip()
+            if operator:  # x += e  ->  x = x + (e)
+                expression = f"{target} {operator} ({expression})"
+            compiled.append((target, compile_expression(expression)))
         else:
             compiled.append((None, compile_expression(statement)))
     return tuple(compiled)
