@@ -7,6 +7,9 @@ union grammar into an immutable AST and run by a small tree-walking evaluator:
   ``${order.items[0].price > 10 && !done}``, ``${empty list}``;
 - FEEL (Camunda 8): ``= x > 5 and y = "a"``, ``= not(done)``; with a FEEL
   ``language`` hint, adjacent names join into one (``Vacation Approval``);
+  quantified and ``for`` expressions: ``= some r in risks satisfies r = "red"``,
+  ``= every x in xs, y in x satisfies y > 0``, ``= for x in xs return x * 2``
+  (every dialect reads these; see :class:`_Loop`);
 - Python-like (SpiffWorkflow): ``answer == 'Yes'``, ``not val``,
   ``a if c else b``, ``x in ['a', 'b']``.
 
@@ -62,7 +65,7 @@ MAX_DEPTH: Final = 64
 MAX_NODES: Final = 2000
 """Most syntax-tree nodes in one expression or template."""
 MAX_STEPS: Final = 10_000
-"""Evaluation budget: node visits plus one step per 100 items an operation scans."""
+"""Evaluation budget: node visits, one step per 100 items an operation scans, one per loop binding."""
 MAX_INT: Final = 10**100
 """Largest integer magnitude an operation may produce."""
 MAX_EXPONENT: Final = 1000
@@ -741,6 +744,27 @@ class _Template:
     parts: tuple[str | _Node, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Loop:
+    """FEEL ``some``/``every ... satisfies`` and ``for ... return`` over one or more contexts.
+
+    ``some x in a, y in b satisfies c`` binds ``x`` to each item of ``a``, then
+    ``y`` to each item of ``b`` (which may use ``x``), and so on: the contexts
+    nest, and the condition or ``return`` body sees every name bound. A bound
+    name shadows a variable of the same name in the later domains and the body
+    only. ``some`` is true when at least one binding satisfies the condition
+    (false for an empty list), ``every`` when all do (true for an empty list);
+    both stop at the first binding that decides. ``for`` returns the list of
+    body values, one per binding (the cartesian product, flattened). A domain
+    must be a list.
+    """
+
+    kind: str  # "some" | "every" | "for"
+    names: tuple[str, ...]
+    domains: tuple[_Node, ...]
+    body: _Node
+
+
 _Node = (
     _Literal
     | _Name
@@ -757,6 +781,7 @@ _Node = (
     | _Compare
     | _Conditional
     | _Template
+    | _Loop
 )
 _N = TypeVar("_N", bound=_Node)
 
@@ -913,7 +938,8 @@ _NOT_POWER: Final = 40
 _COMPARE_POWER: Final = 50
 _UNARY_POWER: Final = 80
 _POSTFIX_POWER: Final = 100
-_FEEL_LOOPS: Final = frozenset({"every", "some", "for"})
+_FEEL_LOOPS: Final[Mapping[str, str]] = MappingProxyType({"some": "satisfies", "every": "satisfies", "for": "return"})
+"""Loop keyword -> the word ending its contexts. They stay plain names: only ``some x in`` starts a loop."""
 
 
 def _describe(token: _Token) -> str:
@@ -937,6 +963,7 @@ class _Parser:
         self.nodes = nodes
         self.dialect = dialect
         self.depths: dict[int, int] = {}
+        self.stops: list[str] = []  # words ending the loop domains being parsed (FEEL names stop there)
 
     # ---- helpers
 
@@ -966,9 +993,12 @@ class _Parser:
         if not self.accept(value):
             self.fail(f"syntax error: expected '{value}', found {_describe(self.peek())}")
 
-    def make(self, node: _N, *children: _Node) -> _N:
-        """Register a new node, enforcing the depth and node-count bounds."""
-        depth = 1 + max((self.depths[id(child)] for child in children), default=0)
+    def make(self, node: _N, *children: _Node, levels: int = 1) -> _N:
+        """Register a new node, enforcing the depth and node-count bounds.
+
+        ``levels`` is how many nesting levels the node adds (a loop: one per context).
+        """
+        depth = levels + max((self.depths[id(child)] for child in children), default=0)
         if depth > MAX_DEPTH:
             self.fail(f"expression nests deeper than {MAX_DEPTH} levels")
         self.nodes += 1
@@ -1171,16 +1201,47 @@ class _Parser:
     def name(self, token: _Token) -> _Node:
         name = token.value
         if name in _FEEL_LOOPS and self.peek().kind == "name" and self.is_next("in"):
-            self.fail(f"FEEL '{name} ... in' expressions are not supported", token)
+            return self.loop(name)
         if self.dialect == FEEL:
             name = self.feel_name(name)
         self.check_name(name, token)
         return self.make(_Name(name))
 
+    def loop(self, kind: str) -> _Node:
+        """``some|every NAME in DOMAIN (, NAME in DOMAIN)* satisfies COND``, or ``for ... return BODY``.
+
+        The body reaches as far as an ``if ... else`` would. While a domain is
+        parsed, FEEL names do not join across the word that ends the contexts.
+        """
+        word = _FEEL_LOOPS[kind]
+        names: list[str] = []
+        domains: list[_Node] = []
+        self.stops.append(word)
+        try:
+            while True:
+                token = self.advance()
+                if token.kind != "name":
+                    self.fail(f"syntax error: expected a name after '{kind}', found {_describe(token)}", token)
+                self.check_name(token.value, token)
+                self.expect("in")
+                names.append(token.value)
+                domains.append(self.expression(0))
+                if not self.accept(","):
+                    break
+        finally:
+            self.stops.pop()
+        token = self.peek()
+        if token.kind != "name" or token.value != word:
+            self.fail(f"syntax error: expected '{word}', found {_describe(token)}", token)
+        self.advance()
+        body = self.expression(_TERNARY_POWER - 1)
+        node = _Loop(kind, tuple(names), tuple(domains), body)
+        return self.make(node, *domains, body, levels=len(names))
+
     def feel_name(self, first: str) -> str:
         """FEEL names may contain spaces: adjacent plain names join into one."""
         words = [first]
-        while self.peek().kind == "name":
+        while self.peek().kind == "name" and self.peek().value not in self.stops:
             token = self.advance()
             self.check_name(token.value, token)
             words.append(token.value)
@@ -1274,12 +1335,13 @@ def _whitelisted(table: Mapping[str, _Builtin], what: str, name: str) -> _Builti
 class _Evaluator:
     """Walks one tree against one variables map, counting steps."""
 
-    __slots__ = ("dialect", "steps", "variables")
+    __slots__ = ("bound", "dialect", "steps", "variables")
 
     def __init__(self, variables: Mapping[str, Any], dialect: str) -> None:
         self.variables = variables
         self.dialect = dialect
         self.steps = 0
+        self.bound: dict[str, Any] = {}  # names bound by the loops being run; they shadow variables
 
     def charge(self, steps: int) -> None:
         self.steps += steps
@@ -1328,9 +1390,13 @@ class _Evaluator:
                 return self.visit(branch)
             case _Template():
                 return self.template(node)
+            case _Loop():
+                return self.loop(node)
         raise _Fault(f"unknown syntax node {type(node).__name__}")
 
     def lookup(self, name: str) -> Any:
+        if name in self.bound:
+            return self.bound[name]
         if name in self.variables:
             return self.variables[name]
         raise _Missing(f"unknown variable '{name}'")
@@ -1381,6 +1447,49 @@ class _Evaluator:
         if builtin.scans:
             self.charge_scan(*args)
         return builtin.impl(*args)
+
+    def loop(self, node: _Loop) -> Any:
+        """Run a ``some``/``every``/``for`` loop (see :class:`_Loop`)."""
+        results: list[Any] = []
+
+        def body() -> bool:
+            """Run the body once; True when the loop is decided and stops."""
+            value = self.visit(node.body)
+            if node.kind == "for":
+                results.append(value)
+                _check_size(len(results))
+                return False
+            return self.truthy(value) == (node.kind == "some")
+
+        decided = self.each(node, 0, body)
+        if node.kind == "for":
+            return results
+        return decided if node.kind == "some" else not decided
+
+    def each(self, node: _Loop, index: int, body: Callable[[], bool]) -> bool:
+        """Bind context ``index`` to each item of its domain in turn; True once ``body`` decides."""
+        if index == len(node.names):
+            return body()
+        items = self.visit(node.domains[index])
+        if not _is_list(items):
+            raise _Fault(f"'{node.kind}' needs a list to iterate over, not a {_kind(items)}")
+        if len(items) > MAX_SEQUENCE:
+            raise _Fault(f"cannot iterate over a list longer than {MAX_SEQUENCE} items")
+        name = node.names[index]
+        shadowed = name in self.bound
+        outer = self.bound.get(name)
+        try:
+            for item in items:
+                self.charge(1)
+                self.bound[name] = item
+                if self.each(node, index + 1, body):
+                    return True
+            return False
+        finally:
+            if shadowed:
+                self.bound[name] = outer
+            else:
+                self.bound.pop(name, None)
 
     def template(self, node: _Template) -> str:
         pieces: list[str] = []

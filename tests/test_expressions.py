@@ -15,6 +15,7 @@ from bpm import errors
 from bpm.expressions import (
     FUNCTIONS,
     MAX_DEPTH,
+    MAX_SEQUENCE,
     MAX_SOURCE_LENGTH,
     METHODS,
     Expression,
@@ -262,9 +263,138 @@ def test_feel_dialect() -> None:
     assert value("= users[-1]") == "gonzo"
     assert value("users[1]") == "gonzo"
     assert value('= "a" + "b"') == "ab"
-    message = compile_error('= every risk in riskLevels satisfies risk = "yellow"')
-    assert "not supported" in message
-    assert "some" in compile_error("= some x in xs satisfies x > 1")
+
+
+# --------------------------------------------------------------------------- FEEL loops
+
+RISKS = {"none": [], "green": ["green"], "yellow": ["yellow", "yellow"], "mixed": ["yellow", "red"]}
+
+
+@pytest.mark.parametrize(
+    ("levels", "red", "all_yellow"),
+    [("none", False, True), ("green", False, False), ("yellow", False, True), ("mixed", True, False)],
+)
+def test_quantifiers_of_the_miwg_c90_risk_gateway(levels: str, red: bool, all_yellow: bool) -> None:
+    variables = {"riskLevels": RISKS[levels]}
+    assert condition('= some risk in riskLevels satisfies risk = "red"', variables) is red
+    assert condition('= every risk in riskLevels satisfies risk = "yellow"', variables) is all_yellow
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("some x in [1, 2, 3] satisfies x > 2", True),
+        ("some x in [1, 2, 3] satisfies x > 3", False),
+        ("some x in [] satisfies true", False),
+        ("every x in [1, 2, 3] satisfies x > 0", True),
+        ("every x in [1, 2, 3] satisfies x > 1", False),
+        ("every x in [] satisfies false", True),
+        ("every x in users satisfies len(x) > 4", True),
+        ('= some u in users satisfies u = "gonzo"', True),
+        ("${every u in users satisfies u.startsWith('k')}", False),
+        ("#{some u in users satisfies u eq 'kermit'}", True),
+        # the body reaches as far as it can; the loop is an operand like any other
+        ("some x in [1, 2] satisfies x > 1 and x < 3", True),
+        ("not (some x in [1, 2] satisfies x > 5)", True),
+        ("approved and every x in [1] satisfies x == 1", True),
+        ("(some x in [1] satisfies x = 1) == (every x in [] satisfies false)", True),
+        ("'yes' if some x in [0, 1] satisfies x else 'no'", "yes"),
+        ("= if every x in [0, 1] satisfies x then 1 else 2", 2),
+        ("len([some x in [1] satisfies true, every x in [1] satisfies false])", 2),
+        # the condition is read as a condition: truthiness (JUEL: the string "true")
+        ("some x in [0, '', null, 'a'] satisfies x", True),
+        ("${some x in ['yes', 'no'] satisfies x}", False),
+        # nested quantifiers, and several contexts (the later ones may use the earlier names)
+        ("some row in [[1, 2], [3]] satisfies every x in row satisfies x > 2", True),
+        ("every row in [[1, 2], [3]] satisfies some x in row satisfies x > 1", True),
+        ("every row in [[1, 2], [3]] satisfies some x in row satisfies x > 2", False),
+        ("some x in [1, 2], y in [3, 4] satisfies x + y == 6", True),
+        ("some x in [1, 2], y in [3, 4] satisfies x + y == 7 and x == 1", False),
+        ("every x in [[1], [2, 2]], y in x satisfies y == len(x)", True),
+        ("every x in [1, 2], y in [] satisfies false", True),
+        # for ... return
+        ("for x in [1, 2, 3] return x * 2", [2, 4, 6]),
+        ("for x in [] return x", []),
+        ("= for x in [1, 2], y in [10, 20] return x * y", [10, 20, 20, 40]),
+        ("for row in [[1, 2], [3]] return for x in row return x + 1", [[2, 3], [4]]),
+        ("some x in for y in [1, 2] return y * 10 satisfies x == 20", True),
+        ("every x in (for y in users return len(y)) satisfies x > 4", True),
+    ],
+)
+def test_feel_loops(text: str, expected: Any) -> None:
+    result = value(text)
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+def test_loop_names_shadow_variables_in_the_body_only() -> None:
+    assert value("some x in [1, 2] satisfies x == 2") is True  # x is 7 outside
+    assert value("some x in [x] satisfies x == 7") is True  # the domain sees the outer x
+    assert value("(every x in [1] satisfies x == 1) and x == 7") is True  # and so does what follows
+    assert value("[for x in ['a'] return x, x]") == [["a"], 7]
+    assert value("some x in [[1]] satisfies some x in x satisfies x == 1") is True  # inner shadows outer
+    assert value("for x in [[1, 2]], x in x return x") == [1, 2]  # a later context shadows an earlier one
+    assert value("for name in ['Bo'] return name + (for n in [1] return name)[0]") == ["BoBo"]  # outer name seen inside
+    assert "unknown variable 'k'" in eval_error("[some k in [1] satisfies true, k]")
+    assert "unknown variable 'k'" in eval_error("(some k in [1] satisfies true) and k")
+
+
+def test_feel_loops_with_feel_names() -> None:
+    feel = "feel"
+    variables = {"risk levels": ["green", "red"], "threshold": "red"}
+    some = compile_expression("some level in risk levels satisfies level = threshold", feel)
+    every = compile_expression("every level in risk levels satisfies level = threshold", feel)
+    each = compile_expression("for l in risk levels return l + threshold", feel)
+    assert some.evaluate(variables) is True
+    assert every.evaluate(variables) is False
+    assert each.evaluate(variables) == ["greenred", "redred"]
+    # outside a loop 'some' and 'every' stay plain names
+    assert value("= some + every", {"some": 1, "every": 2}) == 3
+    assert value("some in every", {"some": 1, "every": [1]}) is True
+    assert value("for", {"for": "x"}) == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("some x in users", "expected 'satisfies', found end of expression"),
+        ("every x in users return x", "expected 'satisfies', found 'return'"),
+        ("for x in users satisfies x", "expected 'return', found 'satisfies'"),
+        ("some x in users satisfies", "unexpected end of expression"),
+        ("some x in satisfies x", "expected 'satisfies', found 'x'"),  # 'satisfies' is the domain
+        ("some x in users, 1 satisfies true", "expected a name after 'some', found number 1"),
+        ("some x in users, y satisfies true", "expected 'in', found 'satisfies'"),
+        ("some _x in users satisfies true", "'_x'"),
+        ("some x in xs, __class__ in ys satisfies true", "'__class__'"),
+        ("= some x in [1..3] satisfies x > 1", "expected ']'"),  # no FEEL ranges
+    ],
+)
+def test_feel_loop_syntax_errors(text: str, fragment: str) -> None:
+    assert fragment in compile_error(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("some x in 5 satisfies true", "'some' needs a list to iterate over, not a number"),
+        ("every x in 'abc' satisfies true", "'every' needs a list to iterate over, not a string"),
+        ("for x in RoomObject return x", "'for' needs a list to iterate over, not a map"),
+        ("some x in none satisfies true", "not a null"),
+        ("some x in [1], y in x satisfies true", "not a number"),
+        ("some risk in riskLevels satisfies risk = 'red'", "unknown variable 'riskLevels'"),
+        ("every x in [1] satisfies x > missing", "unknown variable 'missing'"),
+        ("some x in ['a', 1] satisfies x > 0", "cannot compare a string and a number"),
+        ("some x in [RoomObject] satisfies x.missing", "unknown property 'missing'"),
+    ],
+)
+def test_feel_loop_evaluation_errors(text: str, fragment: str) -> None:
+    assert fragment in eval_error(text)
+
+
+def test_feel_loops_stop_as_soon_as_they_are_decided() -> None:
+    assert value("some x in [1, 0] satisfies 1 / x == 1") is True  # 1 / 0 never runs
+    assert value("every x in [2, 0] satisfies 1 / x == 1") is False
+    assert "division by zero" in eval_error("every x in [1, 0] satisfies 1 / x == 1")
 
 
 @pytest.mark.parametrize("language", [None, "", "juel", "JUEL", "feel", "python", "spiff", "Python"])
@@ -486,6 +616,33 @@ def test_step_budget_bounds_scans_of_huge_values() -> None:
     assert value("999 in small", big) is True
 
 
+def test_feel_loops_are_bounded() -> None:
+    huge = {"xs": list(range(MAX_SEQUENCE + 1)), "big": list(range(50_000)), "mid": list(range(1000))}
+    for text in ("some x in xs satisfies true", "every x in xs satisfies true", "for x in xs return x"):
+        assert f"longer than {MAX_SEQUENCE} items" in eval_error(text, huge)  # refused before iterating
+    assert "budget" in eval_error("every x in big satisfies true", huge)
+    assert "budget" in eval_error("some x in big satisfies false", huge)
+    assert "budget" in eval_error("for x in big return x", huge)
+    assert "budget" in eval_error("some x in mid, y in mid satisfies false", huge)  # a product is bounded too
+    assert "budget" in eval_error("some x in mid satisfies some y in mid satisfies false", huge)
+    assert value("some x in big satisfies x == 0", huge) is True  # decided at once
+    assert value("every x in mid satisfies x >= 0", huge) is True
+    assert len(value("for x in mid return [x]", huge)) == 1000
+
+
+def test_feel_loop_nesting_is_bounded() -> None:
+    nested = "some a in [1] satisfies " * MAX_DEPTH + "true"
+    assert "nests deeper than" in compile_error(nested)
+    contexts = ", ".join(f"a{i} in [1]" for i in range(MAX_DEPTH)) + " satisfies true"
+    assert "nests deeper than" in compile_error("some " + contexts)
+    deepest = "some a in [1] satisfies " * (MAX_DEPTH - 2) + "true"
+    assert value(deepest) is True
+    widest = "every " + ", ".join(f"a{i} in [1, 2]" for i in range(12)) + " satisfies a0 == a0"
+    assert "budget" in eval_error(widest)  # 2**12 bindings, each a few steps
+    many = "for " + ", ".join(f"a{i} in [1]" for i in range(MAX_DEPTH - 3)) + " return a0"
+    assert value(many) == [1]
+
+
 def test_huge_values_from_variables_fail_cleanly() -> None:
     huge = {"n": 10**5000, "s": "9" * 5000, "deep": _deeply_nested(5000)}
     assert "10**100" in eval_error("n + 1", huge)
@@ -532,6 +689,8 @@ _TOKENS = [
     "==", "!=", "<", ">", "<=", ">=", "&&", "||", "!", "?", ":", "+", "-", "*", "/", "//", "%", "**",
     "(", ")", "[", "]", ",", ".", "len", "min(", "max(", "str(", "int(", "round(", "contains(",
     ".size()", ".trim()", ".equals(", ".contains(", "open(", ".call()", "every", " ", "\n", "9" * 120,
+    "some", "for", "satisfies", "return", "some x in", "every y in", "for x in", "x in users satisfies",
+    "some x in users satisfies", "for a in [1, 2] return", ", y in",
 ]  # fmt: skip
 
 _JSON = st.recursive(
@@ -595,7 +754,7 @@ def _well_formed(draw: st.DrawFn, depth: int = 0) -> str:
         return draw(_NAMES | st.sampled_from(["1", "0", "2.5", "'ab'", "true", "null", "[1, 'a']", "-3", "10**50"]))
     left = draw(_well_formed(depth + 1))
     right = draw(_well_formed(depth + 1))
-    form = draw(st.integers(0, 5))
+    form = draw(st.integers(0, 6))
     if form == 0:
         return f"({left} {draw(_OPERATORS)} {right})"
     if form == 1:
@@ -606,6 +765,10 @@ def _well_formed(draw: st.DrawFn, depth: int = 0) -> str:
         return f"({left} ? {right} : {left})"
     if form == 4:
         return f"{draw(st.sampled_from(['min', 'max', 'round', 'contains']))}({left}, {right})"
+    if form == 6:
+        name = draw(_NAMES)
+        loop = draw(st.sampled_from(["some", "every", "for"]))
+        return f"({loop} {name} in {left} {'return' if loop == 'for' else 'satisfies'} {right})"
     return f"({left}).{draw(st.sampled_from(['size()', 'trim()', 'owner', 'contains(' + right + ')']))}"
 
 
