@@ -1,4 +1,5 @@
-"""The application factory: configuration layers, backend, runtime, API (with authentication), CORS.
+"""The application factory: configuration layers, backend, runtime, API (with authentication), CORS,
+and the in-web timer loop of a single-process setup.
 
 ``app:create_app()`` is the WSGI entry point (gunicorn, ``flask --app app run``).
 """
@@ -14,8 +15,11 @@ from flask import Flask
 from flask_cors import CORS
 
 import backends
+from backends.base import Backend
+from backends.memory import MemoryBackend
+from bpm import worker
 from bpm.api import init_api
-from bpm.runtime import Runtime
+from bpm.runtime import Runtime, epoch_ms
 
 MIB = 1024 * 1024
 HERE = Path(__file__).resolve().parent
@@ -41,6 +45,12 @@ DEFAULTS: dict[str, Any] = {
     "BPM_API_KEYS": "",
     "BPM_API_KEY_ADMINS": "",
     "BPM_ADMIN_ROLE": "admin",
+    "BPM_WORKER_ROLE": "worker",
+    "BPM_TIMERS_IN_WEB": "auto",
+    "BPM_TIMER_INTERVAL": 1.0,
+    "BPM_SCRIPT_CHECK": "runtime",
+    #: tests only: a callable giving the time in epoch ms (the runtime's clock)
+    "BPM_CLOCK": None,
     "API_TITLE": "BPM Process Runtime",
     "API_VERSION": "1.0.0",
     "OPENAPI_VERSION": "3.0.3",
@@ -72,7 +82,14 @@ ENVIRONMENT: dict[str, Any] = {
     "BPM_API_KEYS": str,
     "BPM_API_KEY_ADMINS": str,
     "BPM_ADMIN_ROLE": str,
+    "BPM_WORKER_ROLE": str,
+    "BPM_TIMERS_IN_WEB": str,
+    "BPM_TIMER_INTERVAL": float,
+    "BPM_SCRIPT_CHECK": str,
 }
+SCRIPT_CHECKS = ("runtime", "deploy")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -107,6 +124,34 @@ def _deploy_process_folder(app: Flask, runtime: Runtime) -> None:
         app.logger.info("deployed %s from %s", definition.definition_id, definition.file)
 
 
+def _reject_scripts(value: Any) -> bool:
+    """``BPM_SCRIPT_CHECK``: ``runtime`` (422 when reached) or ``deploy`` (refused at deployment)."""
+    check = str(value or "runtime").strip().lower()
+    if check not in SCRIPT_CHECKS:
+        raise ValueError(f"BPM_SCRIPT_CHECK={value!r} is not one of {', '.join(SCRIPT_CHECKS)}")
+    return check == "deploy"
+
+
+def _timers_in_web(config: Mapping[str, Any], backend: Backend) -> bool:
+    """``BPM_TIMERS_IN_WEB``: on, off, or ``auto`` (on for the memory backend); never under TESTING."""
+    value = config["BPM_TIMERS_IN_WEB"]
+    text = str(value).strip().lower() if not isinstance(value, bool) else ("true" if value else "false")
+    if text == "auto":
+        wanted = isinstance(backend, MemoryBackend)
+    elif text in _TRUE or text in _FALSE:
+        wanted = text in _TRUE
+    else:
+        raise ValueError(f"BPM_TIMERS_IN_WEB={value!r} is not auto, true or false")
+    return wanted and not config.get("TESTING")
+
+
+def _timer_interval(value: Any) -> float:
+    interval = float(value)
+    if not 0 < interval <= 3600:
+        raise ValueError(f"BPM_TIMER_INTERVAL={value!r} must be more than 0 and at most 3600 seconds")
+    return interval
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service: defaults, then environment, then FLASK_* variables, then ``config``."""
     app = Flask(__name__, static_folder=None)
@@ -119,15 +164,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["BPM_LOG_LEVEL"]:
         app.logger.setLevel(app.config["BPM_LOG_LEVEL"])
 
+    interval = _timer_interval(app.config["BPM_TIMER_INTERVAL"])
     backend = backends.init_app(app)
     runtime = Runtime(
         backend,
         _process_dir(app.config["BPM_PROCESS_DIR"]),
+        now_ms=app.config["BPM_CLOCK"] or epoch_ms,
         max_bpmn_bytes=int(app.config["BPM_MAX_BPMN_BYTES"]),
+        reject_scripts=_reject_scripts(app.config["BPM_SCRIPT_CHECK"]),
     )
     app.extensions["bpm_runtime"] = runtime
     if app.config["BPM_DEPLOY_ON_START"]:
         _deploy_process_folder(app, runtime)
+    if _timers_in_web(app.config, backend):
+        app.extensions["bpm_timers_stop"] = worker.start_in_thread(runtime, interval)
+        app.logger.info("firing timers in this process every %.1f s", interval)
 
     init_api(app)
     origins = [o.strip() for o in str(app.config["BPM_CORS_ORIGINS"]).split(",") if o.strip()]

@@ -419,6 +419,19 @@ class EventUseCases:
         self._external(external_id)
         return self._self().backend.unlock_external(external_id)
 
+    def external_task(self, external_id: str) -> ExternalTaskRecord:
+        """One external task, active or closed. Raises ExternalTaskNotFound."""
+        task = self._self().backend.external_task(external_id)
+        if task is None:
+            raise ExternalTaskNotFound(f"external task '{external_id}' does not exist")
+        return task
+
+    def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
+        """The instance's active external tasks, incidents included. Raises InstanceNotFound."""
+        rt = self._self()
+        rt.instance(instance_id)
+        return rt.backend.instance_externals(instance_id)
+
 
 def _timer_starts(spec: ProcessSpec) -> list[str]:
     return [

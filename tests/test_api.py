@@ -323,9 +323,16 @@ def test_instance_extension_fields(api: Api) -> None:
         "endTime",
         "variables",
         "activeTasks",
+        "businessKey",
+        "parentId",
+        "activeElements",
+        "incidents",
+        "externalTasks",
     ]
     assert instance["id"] == instance_id and instance["processName"] == "employee onboarding"
     assert instance["ended"] is False and instance["endTime"] is None
+    assert instance["businessKey"] == "" and instance["parentId"] is None
+    assert instance["activeElements"] and instance["incidents"] == [] and instance["externalTasks"] == []
 
 
 # -- 6: task lists --------------------------------------------------------------------

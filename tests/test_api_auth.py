@@ -108,7 +108,7 @@ def _protected_routes(app: Flask) -> list[tuple[str, str]]:
 def test_every_api_route_needs_credentials(app: Flask) -> None:
     client = app.test_client()
     routes = _protected_routes(app)
-    assert len(routes) == 19  # all but /health
+    assert len(routes) == 30  # all but /health
     for method, path in routes:
         response = client.open(path, method=method, json={})
         body = fails(response, 401, "UNAUTHORIZED")
@@ -425,6 +425,7 @@ def test_anyone_authenticated_may_read_instances_and_processes(app: Flask, booki
         ok(reader.get(f"/instance/{instance_id}"))
         ok(reader.get(f"/instance/{instance_id}/tasks"))
         ok(reader.get(f"/instance/{instance_id}/history"))
+        ok(reader.get(f"/instance/{instance_id}/incidents"))
         ok(reader.post(f"/tasks/{task_id}/variables"))
         ok(reader.get("/processes"))
 

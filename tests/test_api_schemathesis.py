@@ -24,6 +24,7 @@ from backends.base import Backend
 from backends.memory import MemoryBackend
 from tests.api_support import make_app
 from tests.auth_support import AUTH_CONFIG, as_admin
+from tests.conftest import DATA
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode  # noqa: E402
@@ -56,16 +57,29 @@ def _operation_labels() -> list[str]:
 OPERATIONS = _operation_labels()
 
 
+EXTERNAL_TASKS = DATA / "events" / "external_tasks.bpmn"
+
+
 def _live_ids(app: Flask) -> dict[str, str]:
-    """A running booking instance and its open task, for positive requests on real ids."""
+    """A running booking instance and its open task, and a locked external task, for positive
+    requests on real ids."""
     runtime = app.extensions["bpm_runtime"]
     instance_id = runtime.start(process_name="booking room", variables={"RoomObject": {"capacity": 20}}, user="carol")
     [task] = runtime.instance_tasks(instance_id)
-    return {"instance_id": instance_id, "task_id": task.id, "user": "carol", "process_name": "booking room"}
+    runtime.deploy(EXTERNAL_TASKS.read_bytes(), file=EXTERNAL_TASKS.name)
+    runtime.start(unique_id="external_tasks", variables={"amount": 1})
+    [(external, _)] = runtime.fetch_and_lock("schemathesis", {"payments": 60_000})
+    return {
+        "instance_id": instance_id,
+        "task_id": task.id,
+        "external_task_id": external.id,
+        "user": "carol",
+        "process_name": "booking room",
+    }
 
 
 def test_every_route_is_covered() -> None:
-    assert len(OPERATIONS) == 20, OPERATIONS
+    assert len(OPERATIONS) == 31, OPERATIONS
 
 
 @pytest.mark.parametrize("auth", ["off", "jwt"])

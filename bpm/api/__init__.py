@@ -5,14 +5,23 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from bpm.api import definitions, health, identity, instances, process, tasks
+from bpm.api import definitions, external_tasks, health, identity, instances, messages, process, tasks
 from bpm.api.auth import auth_modes, init_auth
 from bpm.api.common import limit_request_body
 from bpm.api.envelope import ErrorEnvelopeSchema
 from bpm.api.errors import register_error_handlers
 from bpm.api.headers import init_security_headers
 
-BLUEPRINTS = (process.blp, tasks.blp, instances.blp, definitions.blp, identity.blp, health.blp)
+BLUEPRINTS = (
+    process.blp,
+    tasks.blp,
+    instances.blp,
+    messages.blp,
+    external_tasks.blp,
+    definitions.blp,
+    identity.blp,
+    health.blp,
+)
 
 
 class BpmApi(Api):

@@ -1,4 +1,4 @@
-"""Process instances: their tasks, assigning all of them, reading and cancelling one."""
+"""Process instances: their tasks, assigning all of them, reading and cancelling one, history, incidents."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from bpm.api.schemas import (
     EmptyEnvelope,
     HistoryEnvelope,
     IdListEnvelope,
+    IncidentListEnvelope,
     InstanceEnvelope,
     RequiredUserQuerySchema,
     TaskListEnvelope,
 )
+from bpm.engine.engine import waiting_elements
 from bpm.errors import ValidationError
 
 blp = Blueprint("instance", __name__, url_prefix=f"{BASE_PATH}/instance", description="Process instances")
@@ -30,10 +32,11 @@ class ProcessInstance(MethodView):
     @blp.response(200, InstanceEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     def get(self, instance_id: str) -> dict[str, Any]:
-        """One instance: definition, starter, state, variables and active task ids."""
+        """One instance: definition, starter, state, variables, where it waits, its tasks and incidents."""
         authorize("instance.read")
         runtime = get_runtime()
         instance = runtime.instance(valid_instance_id(instance_id))
+        externals = runtime.instance_externals(instance.id)
         return envelope(
             {
                 "id": instance.id,
@@ -45,13 +48,18 @@ class ProcessInstance(MethodView):
                 "endTime": instance.end_time,
                 "variables": instance.state.get("vars", {}),
                 "activeTasks": [t.id for t in runtime.instance_tasks(instance.id)],
+                "businessKey": instance.business_key,
+                "parentId": instance.parent_id,
+                "activeElements": waiting_elements(instance.state),
+                "incidents": [e for e in externals if e.incident],
+                "externalTasks": [e.id for e in externals],
             }
         )
 
     @blp.response(200, EmptyEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     def delete(self, instance_id: str) -> dict[str, Any]:
-        """Cancel an instance and its open tasks (no-op when it has ended)."""
+        """Cancel an instance, its open tasks, external tasks and called child instances (no-op once ended)."""
         grant = authorize("instance.cancel")
         get_runtime().cancel_instance(valid_instance_id(instance_id), actor=grant.actor)
         return envelope("")
@@ -89,3 +97,14 @@ class InstanceHistory(MethodView):
         """The instance's audit trail, oldest first: who started, claimed, completed, assigned ... and when."""
         authorize("instance.read")
         return envelope(get_runtime().history(valid_instance_id(instance_id)))
+
+
+@blp.route("/<instance_id>/incidents", parameters=[INSTANCE_ID])
+class InstanceIncidents(MethodView):
+    @blp.response(200, IncidentListEnvelope)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
+    def get(self, instance_id: str) -> dict[str, Any]:
+        """The instance's external tasks whose failures left no retries (resolve with PUT …/retries)."""
+        authorize("instance.read")
+        externals = get_runtime().instance_externals(valid_instance_id(instance_id))
+        return envelope([e for e in externals if e.incident])

@@ -18,8 +18,13 @@ task.claim          no     required (a JWT user: themself, the default); the run
 task.unclaim               then checks assignee/candidate (403 NOT_CANDIDATE)
 task.complete
 task.variables      no     -
-instance.read       no     - (instance, its tasks, its history)
+instance.read       no     - (instance, its tasks, history, incidents, external tasks)
 identity.read       no     the path's user: a JWT user only themself, unless admin
+message.correlate   no     optional; a JWT user as themself (the starter of a
+signal.broadcast           message/signal start)
+external.work       no     - ; only API keys, administrators and JWT users with the
+                           role ``BPM_WORKER_ROLE`` (fetchAndLock, complete, failure,
+                           bpmnError, extendLock, unlock)
 task.assign         yes    - (``?user=`` names the new assignee/candidates)
 instance.assign     yes    -
 instance.cancel     yes    -
@@ -27,12 +32,15 @@ cache.refresh       yes    -
 class.action        yes    -
 deployment.create   yes    -
 identity.write      yes    -
+external.retries    yes    - (setting retries resolves incidents)
 ==================  =====  ============================================================
 
 A JWT caller is an administrator with the role ``BPM_ADMIN_ROLE`` (default
 ``admin``) in its roles claim; an API-key caller when its name is listed in
 ``BPM_API_KEY_ADMINS``. API-key callers are trusted backends: they act on behalf
-of any ``?user=`` (whose groups and roles come from the identity store).
+of any ``?user=`` (whose groups and roles come from the identity store). Like the
+admin role, the worker role (``BPM_WORKER_ROLE``, default ``worker``) comes from
+the token's roles claim only.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from flask import current_app
 
 from backends.base import Identity
 from bpm.api.auth import Caller, current_caller
@@ -57,6 +67,8 @@ class Rule:
     admin: bool = False
     user: UserUse = "none"
     others_if_admin: bool = False
+    #: service work: also API keys and JWT users with the worker role (else admins only)
+    worker: bool = False
 
 
 RULES: dict[str, Rule] = {
@@ -69,6 +81,9 @@ RULES: dict[str, Rule] = {
     "task.variables": Rule(),
     "instance.read": Rule(),
     "identity.read": Rule(user="required", others_if_admin=True),
+    "message.correlate": Rule(user="optional"),
+    "signal.broadcast": Rule(user="optional"),
+    "external.work": Rule(worker=True),
     "task.assign": Rule(admin=True),
     "instance.assign": Rule(admin=True),
     "instance.cancel": Rule(admin=True),
@@ -76,6 +91,7 @@ RULES: dict[str, Rule] = {
     "class.action": Rule(admin=True),
     "deployment.create": Rule(admin=True),
     "identity.write": Rule(admin=True),
+    "external.retries": Rule(admin=True),
 }
 
 
@@ -120,6 +136,8 @@ def authorize(
     caller = current_caller()
     if rule.admin and not caller.admin:
         raise Forbidden(f"'{action}' needs the administrator role")
+    if rule.worker and not _is_worker(caller):
+        raise Forbidden(f"'{action}' needs the worker role '{_worker_role()}', an API key or the administrator role")
     if action == "task.list":
         return _task_list(caller, _names(users), set(_names(groups)), set(_names(roles)))
     acting = _acting_user(caller, rule, _name(user))
@@ -153,6 +171,18 @@ def _task_list(caller: Caller, users: list[str], groups: set[str], roles: set[st
     identity = caller.identity()
     identities = {identity.user: identity} if identity is not None and identity.user in users else {}
     return Grant(users=tuple(users), actor=caller.actor, identities=identities)
+
+
+def _worker_role() -> str:
+    return str(current_app.config.get("BPM_WORKER_ROLE") or "worker")
+
+
+def _is_worker(caller: Caller) -> bool:
+    """May do service work: administrators (and everyone with authentication off), API keys,
+    JWT users whose token's roles include ``BPM_WORKER_ROLE``."""
+    if caller.admin or caller.kind == "apikey":
+        return True
+    return caller.kind == "jwt" and _worker_role() in (caller.roles or ())
 
 
 def _name(value: str | None) -> str | None:

@@ -32,6 +32,7 @@ class StartProcess(MethodView):
             variables=body.get("object") or {},
             user=grant.user,
             actor=grant.actor,
+            business_key=body.get("businessKey") or None,
         )
         return envelope(instance)
 
@@ -53,5 +54,6 @@ class StartNamedProcess(MethodView):
             variables=variables,
             user=grant.user,
             actor=grant.actor,
+            business_key=query.get("businessKey") or None,
         )
         return envelope(instance)

@@ -9,9 +9,21 @@ import marshmallow as ma
 from marshmallow import EXCLUDE, INCLUDE, fields, validate, validates_schema
 
 from backends.base import SORT_FIELDS
+from bpm.api.common import ID_PATTERN
 from bpm.api.envelope import envelope_schema
 
 MAX_PAGE_SIZE = 1000
+#: ids in bodies have the shape of the ids in paths
+ID_REGEXP = f"^{ID_PATTERN.pattern}$"
+MAX_FETCH_TASKS = 100
+MAX_TOPICS = 100
+#: the longest lock (and lock extension) a worker may ask for: one day
+MAX_LOCK_MS = 86_400_000
+#: the longest retry back-off: 30 days
+MAX_RETRY_TIMEOUT_MS = 30 * MAX_LOCK_MS
+MAX_RETRIES = 1_000_000
+MAX_ERROR_MESSAGE = 4000
+MAX_ERROR_DETAILS = 65536
 MAX_NAME_LENGTH = 200
 #: most names one query parameter or identity list may carry
 MAX_NAMES = 100
@@ -60,7 +72,12 @@ class ActingUserQuerySchema(QuerySchema):
     )
 
 
+def business_key_field(description: str = "the instance's business key (extension)") -> fields.String:
+    return fields.String(validate=QUERY_NAME, allow_none=True, metadata={"description": description})
+
+
 class StartQuerySchema(UserQuerySchema):
+    businessKey = business_key_field()
     appName = fields.String(
         validate=validate.Length(max=200), metadata={"description": "app the process is deployed under"}
     )
@@ -116,6 +133,7 @@ class StartBodySchema(ma.Schema):
     object = fields.Dict(
         keys=fields.String(), allow_none=True, metadata={"description": "the business object: name -> JSON value"}
     )
+    businessKey = business_key_field()
 
     @validates_schema
     def _needs_a_process(self, data: dict[str, Any], **_: Any) -> None:
@@ -154,6 +172,94 @@ class ClassActionBodySchema(ma.Schema):
             raise ma.ValidationError("'fileNames' or 'processName' is required.", field_name="fileNames")
 
 
+def variables_field(description: str) -> fields.Dict:
+    """A map of process variables, name -> plain JSON value (not Camunda's typed values)."""
+    return fields.Dict(keys=fields.String(), load_default=dict, metadata={"description": description})
+
+
+class BodySchema(ma.Schema):
+    """Base of JSON bodies: fields nobody asked for are ignored (as Camunda's clients send more)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class MessageBodySchema(BodySchema):
+    """A message to correlate: to the instance(s) waiting for it, else a message start event."""
+
+    messageName = fields.String(required=True, validate=NAME, metadata={"description": "the BPMN message name"})
+    businessKey = business_key_field("only instances with this business key; the new instance's on a start")
+    processInstanceId = fields.String(
+        validate=validate.Regexp(ID_REGEXP, error="Not an instance id."), metadata={"description": "only this instance"}
+    )
+    correlationKeys = variables_field("only instances whose variables have these values")
+    processVariables = variables_field("variables set on the instance that receives the message")
+    all = fields.Boolean(load_default=False, metadata={"description": "deliver to every match instead of 409"})
+
+
+class SignalBodySchema(BodySchema):
+    name = fields.String(required=True, validate=NAME, metadata={"description": "the BPMN signal name"})
+    variables = variables_field("variables set on every instance the signal reaches or starts")
+
+
+class TopicSchema(BodySchema):
+    topicName = fields.String(required=True, validate=NAME)
+    lockDuration = fields.Integer(
+        required=True, validate=validate.Range(min=1, max=MAX_LOCK_MS), metadata={"description": "lock time, ms"}
+    )
+
+
+class FetchAndLockBodySchema(BodySchema):
+    workerId = fields.String(required=True, validate=NAME)
+    maxTasks = fields.Integer(load_default=10, validate=validate.Range(min=1, max=MAX_FETCH_TASKS))
+    topics = fields.List(fields.Nested(TopicSchema), required=True, validate=validate.Length(min=1, max=MAX_TOPICS))
+
+
+class WorkerBodySchema(BodySchema):
+    workerId = fields.String(required=True, validate=NAME, metadata={"description": "the worker holding the lock"})
+
+
+class CompleteExternalBodySchema(WorkerBodySchema):
+    variables = variables_field("merged into the process variables")
+
+
+class FailureBodySchema(WorkerBodySchema):
+    errorMessage = fields.String(allow_none=True, validate=validate.Length(max=MAX_ERROR_MESSAGE))
+    errorDetails = fields.String(allow_none=True, validate=validate.Length(max=MAX_ERROR_DETAILS))
+    retries = fields.Integer(
+        required=True,
+        validate=validate.Range(min=0, max=MAX_RETRIES),
+        metadata={"description": "retries left: 0 makes an incident"},
+    )
+    retryTimeout = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_RETRY_TIMEOUT_MS),
+        metadata={"description": "ms until the task may be fetched again"},
+    )
+
+
+class BpmnErrorBodySchema(WorkerBodySchema):
+    errorCode = fields.String(required=True, validate=NAME, metadata={"description": "the BPMN errorCode"})
+    errorMessage = fields.String(allow_none=True, validate=validate.Length(max=MAX_ERROR_MESSAGE))
+    variables = variables_field("merged into the process variables when the error is caught")
+
+
+class ExtendLockBodySchema(WorkerBodySchema):
+    newDuration = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=MAX_LOCK_MS),
+        metadata={"description": "the lock now ends this many ms from now"},
+    )
+
+
+class RetriesBodySchema(BodySchema):
+    retries = fields.Integer(
+        required=True,
+        validate=validate.Range(min=0, max=MAX_RETRIES),
+        metadata={"description": "above 0 resolves an incident (the task is fetchable again)"},
+    )
+
+
 class IdentityBodySchema(ma.Schema):
     groups = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
     roles = fields.List(fields.String(validate=NAME), load_default=list, validate=validate.Length(max=1000))
@@ -186,6 +292,16 @@ class TaskSchema(ma.Schema):
     candidate_roles = fields.List(fields.String(), data_key="candidateRoles")
 
 
+class IncidentSchema(ma.Schema):
+    """An external task whose failures left no retries (resolved by ``PUT …/external-task/<id>/retries``)."""
+
+    id = fields.String(metadata={"description": "the external task id"})
+    element_id = fields.String(data_key="elementId", metadata={"description": "the BPMN element id"})
+    topic = fields.String()
+    error_message = fields.String(data_key="errorMessage", allow_none=True)
+    error_details = fields.String(data_key="errorDetails", allow_none=True)
+
+
 class InstanceSchema(ma.Schema):
     id = fields.String()
     definitionId = fields.String()
@@ -196,6 +312,51 @@ class InstanceSchema(ma.Schema):
     endTime = fields.Integer(allow_none=True)
     variables = fields.Dict(keys=fields.String())
     activeTasks = fields.List(fields.String(), metadata={"description": "ids of the active tasks"})
+    businessKey = fields.String(metadata={"description": 'the business key, or ""'})
+    parentId = fields.String(allow_none=True, metadata={"description": "the calling instance (call activity)"})
+    activeElements = fields.List(fields.String(), metadata={"description": "ids of the elements where tokens wait"})
+    incidents = fields.List(fields.Nested(IncidentSchema))
+    externalTasks = fields.List(fields.String(), metadata={"description": "ids of the active external tasks"})
+
+
+class ExternalTaskSchema(ma.Schema):
+    """A locked external task as fetchAndLock returns it (Camunda's names; times in epoch ms)."""
+
+    id = fields.String()
+    topic = fields.String(data_key="topicName")
+    worker = fields.String(data_key="workerId", allow_none=True)
+    lock_expiry = fields.Integer(data_key="lockExpirationTime", allow_none=True, metadata={"description": "epoch ms"})
+    instance_id = fields.String(data_key="processInstanceId")
+    definition_id = fields.String(data_key="processDefinitionId", metadata={"description": "<processKey>:<version>"})
+    process_key = fields.String(data_key="processDefinitionKey")
+    element_id = fields.String(data_key="activityId")
+    name = fields.String(data_key="activityName")
+    retries = fields.Integer()
+    priority = fields.Integer()
+    business_key = fields.String(data_key="businessKey")
+    variables = fields.Dict(
+        keys=fields.String(), metadata={"description": "the instance's variables with the task's own"}
+    )
+
+
+class ExternalTaskDetailSchema(ExternalTaskSchema):
+    status = fields.String(metadata={"description": "active, completed or cancelled"})
+    incident = fields.Boolean(metadata={"description": "failures left no retries"})
+    error_message = fields.String(data_key="errorMessage", allow_none=True)
+    error_details = fields.String(data_key="errorDetails", allow_none=True)
+    create_time = fields.Integer(data_key="createTime", metadata={"description": "epoch ms"})
+
+
+class MessageResultSchema(ma.Schema):
+    resultType = fields.String(
+        metadata={"description": "Execution (delivered to waiting instances) or ProcessDefinition (started one)"}
+    )
+    instanceIds = fields.List(fields.String())
+
+
+class SignalResultSchema(ma.Schema):
+    triggered = fields.Integer(metadata={"description": "waiting instances the signal reached"})
+    instanceIds = fields.List(fields.String(), metadata={"description": "instances started by the signal"})
 
 
 class DefinitionSchema(ma.Schema):
@@ -294,3 +455,8 @@ ClassActionEnvelope = envelope_schema("ClassActionEnvelope", fields.Nested(Class
 IdentityEnvelope = envelope_schema("IdentityEnvelope", fields.Nested(IdentitySchema))
 HealthEnvelope = envelope_schema("HealthEnvelope", fields.Nested(HealthSchema))
 HistoryEnvelope = envelope_schema("HistoryEnvelope", fields.List(HistoryEntry))
+IncidentListEnvelope = envelope_schema("IncidentListEnvelope", fields.List(fields.Nested(IncidentSchema)))
+ExternalTaskListEnvelope = envelope_schema("ExternalTaskListEnvelope", fields.List(fields.Nested(ExternalTaskSchema)))
+ExternalTaskEnvelope = envelope_schema("ExternalTaskEnvelope", fields.Nested(ExternalTaskDetailSchema))
+MessageResultEnvelope = envelope_schema("MessageResultEnvelope", fields.Nested(MessageResultSchema))
+SignalResultEnvelope = envelope_schema("SignalResultEnvelope", fields.Nested(SignalResultSchema))
