@@ -146,8 +146,7 @@ class Planner:
             call = pending.pop(0)
             child_result = self._start_child(plan, instance, call, depth)
             if child_result.ended:  # the child ran to its end at once: the parent moves on now
-                returned = self.runtime.engine.call_returned(spec, result.state, call.child_id,
-                                                              child_result.state["vars"])
+                returned = self._child_ended(spec, result.state, call.child_id, child_result.state)
                 result = merge(result, returned)
                 pending.extend(returned.calls)
         return result
@@ -195,8 +194,17 @@ class Planner:
         if parent is None or parent.ended:
             return
         spec = self.runtime.spec_of(parent)
-        returned = self.runtime.engine.call_returned(spec, parent.state, child.id, child.state.get("vars", {}))
+        returned = self._child_ended(spec, parent.state, child.id, child.state)
         self._add(plan, parent, spec, returned, Preconditions(), new=False, depth=depth + 1, returning=False)
+
+    def _child_ended(self, spec: ProcessSpec, parent_state: dict[str, Any], child_id: str,
+                     child_state: dict[str, Any]) -> StepResult:
+        """The parent's step when a child ends: back to the call activity, or its BPMN error."""
+        engine = self.runtime.engine
+        escaped = child_state.get("escaped_error")
+        if escaped:
+            return engine.call_failed(spec, parent_state, child_id, escaped.get("code"), escaped.get("message", ""))
+        return engine.call_returned(spec, parent_state, child_id, child_state.get("vars", {}))
 
     # -- records ---------------------------------------------------------------------
 

@@ -316,3 +316,16 @@ def test_a_failing_timer_backs_off_then_stops_without_starving_others(runtime: R
     assert sub["incident"] and sub["failures"] == 3 and "missing" in sub["error"]
     failures = [e for e in runtime.history(failing) if e["type"] == "timer.failed"]
     assert [e["failures"] for e in failures] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(("ok", "expected"), [(False, ["handle"]), (True, [])])
+def test_bpmn_error_of_a_called_process_reaches_the_call_activity_boundary(
+    runtime: Runtime, ok: bool, expected: list[str]
+) -> None:
+    parent = runtime.start(unique_id="call_activity_error_parent", variables={"ok": ok})
+    child = _child_of(runtime, parent)
+    [work] = runtime.instance_tasks(child)
+    runtime.complete(work.id, "someone")
+    assert runtime.instance(child).ended
+    assert open_elements(runtime, parent) == expected
+    assert runtime.instance(parent).ended is ok

@@ -230,6 +230,24 @@ class Engine:
         run.leave(token_id)
         return run.finish()
 
+    def call_failed(
+        self,
+        spec: ProcessSpec,
+        state: Mapping[str, Any],
+        child_id: str,
+        code: str | None,
+        message: str = "",
+    ) -> StepResult:
+        """The child of a call activity ended with an uncaught BPMN error: the call activity
+        throws it (a boundary or event subprocess catches it); uncaught, the call activity
+        simply completes."""
+        run = self._run(spec, state, None)
+        token_id = run.find_token("call", child_id)
+        run.tokens[token_id].pop("call", None)
+        if not run.throw("error", code, message, token_id, from_activity=True):
+            run.leave(token_id)
+        return run.finish()
+
     def _resume(
         self,
         spec: ProcessSpec,
@@ -805,7 +823,10 @@ class _Run:
         elif kind == "escalation":
             self.throw("escalation", definition.ref, "", token_id)
         elif kind == "error" and not self.throw("error", definition.ref, "", token_id):
-            self.history("error.uncaught", element)
+            # uncaught here: the token ends as at a none end event, and a calling process
+            # gets the error at its call activity when this instance ends (as in Camunda)
+            self.history("error.uncaught", element, errorCode=definition.ref)
+            self.state["escaped_error"] = {"code": definition.ref, "message": ""}
 
     # -- multi-instance and loops ----------------------------------------------------
 
