@@ -164,6 +164,44 @@ class EventUseCases:
                 if due is not None:
                     rt.backend.schedule_timer(start_timer_member(definition.definition_id, element_id), due)
 
+    def incidents(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's incidents: external tasks out of retries and timers that kept failing."""
+        rt = self._self()
+        instance = rt.instance(instance_id)
+        found = [
+            {"id": e.id, "type": "externalTask", "element_id": e.element_id, "topic": e.topic,
+             "error_message": e.error_message, "error_details": e.error_details}
+            for e in rt.backend.instance_externals(instance_id) if e.incident
+        ]
+        found += [
+            {"id": sub_id, "type": "timer", "element_id": sub["el"], "topic": None,
+             "error_message": sub.get("error"), "error_details": None}
+            for sub_id, sub in instance.state.get("subs", {}).items() if sub.get("incident")
+        ]
+        return found
+
+    def retry_timer(self, instance_id: str, sub_id: str, *, actor: str | None = None) -> None:
+        """Resolve a timer incident: the timer is due again now (three more tries)."""
+        rt = self._self()
+
+        def attempt() -> None:
+            instance = rt.instance(instance_id)
+            sub = instance.state.get("subs", {}).get(sub_id)
+            if sub is None or sub.get("kind") != "timer" or not sub.get("incident"):
+                raise NotFound(f"instance '{instance_id}' has no timer incident '{sub_id}'", code="INCIDENT_NOT_FOUND")
+            state = copy.deepcopy(instance.state)
+            timer = state["subs"][sub_id]
+            for key in ("incident", "error", "failures"):
+                timer.pop(key, None)
+            timer["due"] = rt.now_ms()
+            entry = {"time": timer["due"], "type": "timer.retried", "elementId": timer["el"], "user": None,
+                     "actor": actor}
+            result = StepResult(state, subscribed=[Subscription(sub_id, "timer", timer["el"], None, timer["due"])],
+                                history=[entry])
+            rt.commit(instance, rt.spec_of(instance), result)
+
+        self._retrying(attempt)
+
     # -- messages and signals ---------------------------------------------------------
 
     def correlate_message(

@@ -55,7 +55,7 @@ LOCKED_FIELDS = [
     "variables",
 ]
 DETAIL_FIELDS = [*LOCKED_FIELDS, "status", "incident", "errorMessage", "errorDetails", "createTime"]
-INCIDENT_FIELDS = ["id", "elementId", "topic", "errorMessage", "errorDetails"]
+INCIDENT_FIELDS = ["id", "type", "elementId", "topic", "errorMessage", "errorDetails"]
 
 
 class Clock:
@@ -244,6 +244,7 @@ def test_external_task_cycle_with_retries_incident_and_resolution(api: Api, cloc
     assert fetch(api, "w2", "payments") == []
     incident = {
         "id": task["id"],
+        "type": "externalTask",
         "elementId": "charge",
         "topic": "payments",
         "errorMessage": "still down",

@@ -74,7 +74,7 @@ def test_openapi_document_is_valid_and_documents_every_route(app: Flask) -> None
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert routes == documented
-    assert len(routes) == 31  # the eleven routes, their extensions, instance history, messages, external tasks
+    assert len(routes) == 32  # the eleven routes, extensions, history, messages, external tasks, incidents
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method == "parameters":

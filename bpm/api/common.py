@@ -13,7 +13,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from bpm.errors import ExternalTaskNotFound, InstanceNotFound, TaskNotFound, ValidationError
+from bpm.errors import ExternalTaskNotFound, InstanceNotFound, NotFound, TaskNotFound, ValidationError
 from bpm.runtime import Runtime
 
 BASE_PATH = "/BPMREST/service/runtime"
@@ -32,6 +32,7 @@ ID_SCHEMA: dict[str, object] = {"type": "string", "pattern": f"^{ID_PATTERN.patt
 TASK_ID = path_parameter("task_id", "a task id (an unknown one, or one of another shape, is 404)", **ID_SCHEMA)
 INSTANCE_ID = path_parameter("instance_id", "a process instance id (else 404)", **ID_SCHEMA)
 EXTERNAL_TASK_ID = path_parameter("external_task_id", "an external task id (else 404)", **ID_SCHEMA)
+INCIDENT_ID = path_parameter("incident_id", "a timer incident id, as …/incidents lists it (else 404)", **ID_SCHEMA)
 
 
 def get_runtime() -> Runtime:
@@ -79,6 +80,13 @@ def valid_external_task_id(value: str) -> str:
     """An external task id from the path; any other shape is an unknown external task."""
     if not ID_PATTERN.fullmatch(value):
         raise ExternalTaskNotFound(f"external task '{shown(value)}' does not exist")
+    return value
+
+
+def valid_incident_id(value: str) -> str:
+    """An incident id from the path; any other shape is an unknown incident."""
+    if not ID_PATTERN.fullmatch(value):
+        raise NotFound(f"incident '{shown(value)}' does not exist", code="INCIDENT_NOT_FOUND")
     return value
 
 

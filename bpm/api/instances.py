@@ -6,7 +6,15 @@ from typing import Any
 
 from flask.views import MethodView
 
-from bpm.api.common import BASE_PATH, INSTANCE_ID, Blueprint, get_runtime, valid_instance_id
+from bpm.api.common import (
+    BASE_PATH,
+    INCIDENT_ID,
+    INSTANCE_ID,
+    Blueprint,
+    get_runtime,
+    valid_incident_id,
+    valid_instance_id,
+)
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
@@ -37,6 +45,7 @@ class ProcessInstance(MethodView):
         runtime = get_runtime()
         instance = runtime.instance(valid_instance_id(instance_id))
         externals = runtime.instance_externals(instance.id)
+        incidents = runtime.incidents(instance.id)
         return envelope(
             {
                 "id": instance.id,
@@ -51,7 +60,7 @@ class ProcessInstance(MethodView):
                 "businessKey": instance.business_key,
                 "parentId": instance.parent_id,
                 "activeElements": waiting_elements(instance.state),
-                "incidents": [e for e in externals if e.incident],
+                "incidents": incidents,
                 "externalTasks": [e.id for e in externals],
             }
         )
@@ -104,7 +113,17 @@ class InstanceIncidents(MethodView):
     @blp.response(200, IncidentListEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     def get(self, instance_id: str) -> dict[str, Any]:
-        """The instance's external tasks whose failures left no retries (resolve with PUT …/retries)."""
+        """The instance's incidents: external tasks out of retries, timers that kept failing."""
         authorize("instance.read")
-        externals = get_runtime().instance_externals(valid_instance_id(instance_id))
-        return envelope([e for e in externals if e.incident])
+        return envelope(get_runtime().incidents(valid_instance_id(instance_id)))
+
+
+@blp.route("/<instance_id>/incidents/<incident_id>/retry", parameters=[INSTANCE_ID, INCIDENT_ID])
+class RetryTimerIncident(MethodView):
+    @blp.response(200, EmptyEnvelope)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="INCIDENT_NOT_FOUND: no such timer incident")
+    def post(self, instance_id: str, incident_id: str) -> dict[str, Any]:
+        """Resolve a timer incident: the timer is due again now (external tasks: PUT …/retries)."""
+        grant = authorize("external.retries")
+        get_runtime().retry_timer(valid_instance_id(instance_id), valid_incident_id(incident_id), actor=grant.actor)
+        return envelope("")

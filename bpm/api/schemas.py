@@ -293,11 +293,13 @@ class TaskSchema(ma.Schema):
 
 
 class IncidentSchema(ma.Schema):
-    """An external task whose failures left no retries (resolved by ``PUT …/external-task/<id>/retries``)."""
+    """An external task whose failures left no retries (resolved by ``PUT …/external-task/<id>/retries``),
+    or a timer whose step failed three times (resolved by ``POST …/instance/<id>/incidents/<id>/retry``)."""
 
-    id = fields.String(metadata={"description": "the external task id"})
+    id = fields.String(metadata={"description": "the external task id, or the timer's wait id"})
+    type = fields.String(metadata={"description": "externalTask or timer"})
     element_id = fields.String(data_key="elementId", metadata={"description": "the BPMN element id"})
-    topic = fields.String()
+    topic = fields.String(allow_none=True)
     error_message = fields.String(data_key="errorMessage", allow_none=True)
     error_details = fields.String(data_key="errorDetails", allow_none=True)
 
