@@ -8,12 +8,13 @@ their result, not the number of tasks stored.
 
 from __future__ import annotations
 
-import copy
+import functools
 import itertools
 import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 from backends.base import (
@@ -45,6 +46,27 @@ from bpm.errors import (
     TaskNotActive,
     TaskNotFound,
 )
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind))
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of plain data and records (what copy.deepcopy does here, several times faster)."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_clone(v) for v in value)
+    if isinstance(value, set):
+        return {_clone(v) for v in value}
+    if is_dataclass(value) and not isinstance(value, type):
+        kind = type(value)
+        return kind(**{name: _clone(getattr(value, name)) for name in _field_names(kind)})
+    return value
 
 
 class MemoryBackend(Backend):
@@ -91,20 +113,20 @@ class MemoryBackend(Backend):
         with self._lock:
             versions = self._definitions.setdefault(definition.key, [])
             if versions and versions[-1].content_hash == definition.content_hash:
-                return copy.deepcopy(versions[-1]), False
-            stored = copy.deepcopy(definition)
+                return _clone(versions[-1]), False
+            stored = _clone(definition)
             stored.version = len(versions) + 1
             versions.append(stored)
-            return copy.deepcopy(stored), True
+            return _clone(stored), True
 
     def definitions(self) -> list[Definition]:
         with self._lock:
-            return [copy.deepcopy(d) for versions in self._definitions.values() for d in versions]
+            return [_clone(d) for versions in self._definitions.values() for d in versions]
 
     def definition(self, key: str, version: int) -> Definition | None:
         with self._lock:
             versions = self._definitions.get(key, [])
-            return copy.deepcopy(versions[version - 1]) if 0 < version <= len(versions) else None
+            return _clone(versions[version - 1]) if 0 < version <= len(versions) else None
 
     def cache_generation(self) -> int:
         return self._generation
@@ -120,34 +142,34 @@ class MemoryBackend(Backend):
         self, instance: Instance, tasks: list[Task], history: list[dict[str, Any]] | None = None
     ) -> None:
         with self._lock:
-            self._instances[instance.id] = copy.deepcopy(instance)
+            self._instances[instance.id] = _clone(instance)
             for task in tasks:
-                self._put_task(copy.deepcopy(task))
-            self._history[instance.id].extend(copy.deepcopy(history or []))
+                self._put_task(_clone(task))
+            self._history[instance.id].extend(_clone(history or []))
 
     def instance(self, instance_id: str) -> Instance | None:
         with self._lock:
             found = self._instances.get(instance_id)
-            return copy.deepcopy(found) if found else None
+            return _clone(found) if found else None
 
     def task(self, task_id: str) -> Task | None:
         with self._lock:
             found = self._tasks.get(task_id)
-            return copy.deepcopy(found) if found else None
+            return _clone(found) if found else None
 
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None:
                 return None
-            return copy.deepcopy(task), copy.deepcopy(self._instances[task.instance_id])
+            return _clone(task), _clone(self._instances[task.instance_id])
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
         with self._lock:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
-            return [copy.deepcopy(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
+            return [_clone(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
 
     def apply_step(self, step: Step) -> None:
         self.apply_steps([step])
@@ -162,7 +184,7 @@ class MemoryBackend(Backend):
 
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
         with self._lock:
-            return [copy.deepcopy(self._instances.get(i)) for i in instance_ids]
+            return [_clone(self._instances.get(i)) for i in instance_ids]
 
     def claim(
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
@@ -170,14 +192,14 @@ class MemoryBackend(Backend):
         with self._lock:
             task = self._require_active(task_id)
             if task.assignee == user:
-                return copy.deepcopy(task)
+                return _clone(task)
             if task.assignee is not None:
                 raise TaskAlreadyClaimed(f"task '{task_id}' is already claimed by another user")
             if candidates is not None and task.has_candidates and not candidates.is_candidate_for(task):
                 raise NotCandidate(f"user '{user}' is not a candidate for task '{task_id}'")
             self._set_assignee(task, user)
             self._audit(audit, task)
-            return copy.deepcopy(task)
+            return _clone(task)
 
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
         with self._lock:
@@ -188,13 +210,13 @@ class MemoryBackend(Backend):
                 raise TaskAlreadyClaimed(f"task '{task_id}' is claimed by another user")
             self._set_assignee(task, None)
             self._audit(audit, task)
-            return copy.deepcopy(task)
+            return _clone(task)
 
     def assign(self, task_id: str, users: list[str], *, audit: dict[str, Any] | None = None) -> Task:
         with self._lock:
             task = self._require_active(task_id)
             self._assign(task, users, audit)
-            return copy.deepcopy(task)
+            return _clone(task)
 
     def assign_instance(self, instance_id: str, user: str, *, audit: dict[str, Any] | None = None) -> list[str]:
         with self._lock:
@@ -212,7 +234,7 @@ class MemoryBackend(Backend):
         with self._lock:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-            return copy.deepcopy(self._history.get(instance_id, []))
+            return _clone(self._history.get(instance_id, []))
 
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
         with self._lock:
@@ -228,7 +250,7 @@ class MemoryBackend(Backend):
                     ids |= index.get(name, set())
             matched = [t for t in (self._tasks[i] for i in ids) if query.matches(t)]
             page, total = query.page(matched)
-            return [copy.deepcopy(t) for t in page], total
+            return [_clone(t) for t in page], total
 
     # -- timers, messages and signals -------------------------------------------------
 
@@ -266,12 +288,12 @@ class MemoryBackend(Backend):
 
     def external_task(self, external_id: str) -> ExternalTaskRecord | None:
         with self._lock:
-            return copy.deepcopy(self._externals.get(external_id))
+            return _clone(self._externals.get(external_id))
 
     def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
         with self._lock:
             found = [self._externals[e] for e in self._instance_externals.get(instance_id, ())]
-            return [copy.deepcopy(e) for e in sorted(found, key=lambda e: (e.create_time, e.id))]
+            return [_clone(e) for e in sorted(found, key=lambda e: (e.create_time, e.id))]
 
     def fetch_and_lock(
         self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
@@ -286,7 +308,7 @@ class MemoryBackend(Backend):
             for ext, lock in candidates[: max(max_tasks, 0)]:
                 ext.worker, ext.lock_expiry, ext.available_at = worker, now + lock, now + lock
                 self._sync_external(ext)
-            return [copy.deepcopy(ext) for ext, _ in candidates[: max(max_tasks, 0)]]
+            return [_clone(ext) for ext, _ in candidates[: max(max_tasks, 0)]]
 
     def fail_external(
         self,
@@ -307,7 +329,7 @@ class MemoryBackend(Backend):
             else:
                 ext.retries, ext.incident = 0, True
             self._sync_external(ext)
-            return copy.deepcopy(ext)
+            return _clone(ext)
 
     def set_external_retries(self, external_id: str, retries: int, now: int) -> ExternalTaskRecord:
         with self._lock:
@@ -318,21 +340,21 @@ class MemoryBackend(Backend):
             else:
                 ext.retries, ext.incident = 0, True
             self._sync_external(ext)
-            return copy.deepcopy(ext)
+            return _clone(ext)
 
     def extend_external_lock(self, external_id: str, worker: str, duration: int, now: int) -> ExternalTaskRecord:
         with self._lock:
             ext = self._require_lock(external_id, worker)
             ext.lock_expiry = ext.available_at = now + duration
             self._sync_external(ext)
-            return copy.deepcopy(ext)
+            return _clone(ext)
 
     def unlock_external(self, external_id: str) -> ExternalTaskRecord:
         with self._lock:
             ext = self._require_external(external_id)
             ext.worker, ext.lock_expiry, ext.available_at = None, None, 0
             self._sync_external(ext)
-            return copy.deepcopy(ext)
+            return _clone(ext)
 
     # -- identity store ---------------------------------------------------------------
 
@@ -382,11 +404,11 @@ class MemoryBackend(Backend):
             if task_id in self._tasks and self._tasks[task_id].active:
                 self._close(task_id, CANCELLED, step.now, None)
         for task in step.created:
-            self._put_task(copy.deepcopy(task))
+            self._put_task(_clone(task))
         if step.complete_external:
             self._close_external(step.complete_external, COMPLETED, step.now)
         for ext in step.externals:
-            self._put_external(copy.deepcopy(ext))
+            self._put_external(_clone(ext))
         for ext_id in step.externals_cancelled:  # after the new ones: a task made and cancelled in one step ends closed
             if ext_id in self._externals and self._externals[ext_id].active:
                 self._close_external(ext_id, CANCELLED, step.now)
@@ -394,8 +416,8 @@ class MemoryBackend(Backend):
             self._index_subscription(sub, add=True)
         for sub in step.unsubscribed:
             self._index_subscription(sub, add=False)
-        self._instances[step.instance.id] = copy.deepcopy(step.instance)
-        self._history[step.instance.id].extend(copy.deepcopy(step.history))
+        self._instances[step.instance.id] = _clone(step.instance)
+        self._history[step.instance.id].extend(_clone(step.history))
 
     def _index_subscription(self, sub: SubscriptionIndex, *, add: bool) -> None:
         if sub.kind == "timer":
@@ -515,5 +537,5 @@ class MemoryBackend(Backend):
         self, audit: dict[str, Any] | None, task: Task, previous: str | None = None, *, assigned: bool = False
     ) -> None:
         if audit is not None:
-            entry = task_audit_entry(copy.deepcopy(audit), task, previous, assigned=assigned)
+            entry = task_audit_entry(_clone(audit), task, previous, assigned=assigned)
             self._history[task.instance_id].append(entry)
