@@ -375,3 +375,47 @@ def test_cancelling_an_instance_reports_children_tasks_and_subscriptions() -> No
     d = drive("call_activity_mappings", variables={"amount": 1, "orderId": "o-1"})
     result = d.engine.cancel(d.state)
     assert result.ended and result.calls_cancelled == [d.calls[0].child_id]
+
+
+def _inline(process: str) -> Driver:
+    from bpm.model.parser import parse_bpmn
+
+    xml = (
+        '<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" targetNamespace="t">'
+        '<message id="m" name="poke" />' + process + "</definitions>"
+    )
+    return Driver(parse_bpmn(xml.encode(), file="inline.bpmn").processes[0])
+
+
+def test_non_interrupting_message_boundary_keeps_the_task_and_can_repeat() -> None:
+    d = _inline(
+        '<process id="p" isExecutable="true"><startEvent id="s" />'
+        '<sequenceFlow id="f1" sourceRef="s" targetRef="work" /><userTask id="work" />'
+        '<boundaryEvent id="poked" attachedToRef="work" cancelActivity="false">'
+        '<messageEventDefinition messageRef="m" /></boundaryEvent>'
+        '<sequenceFlow id="f2" sourceRef="poked" targetRef="answer" /><userTask id="answer" />'
+        '<sequenceFlow id="f3" sourceRef="work" targetRef="e" /><endEvent id="e" />'
+        '<sequenceFlow id="f4" sourceRef="answer" targetRef="e2" /><endEvent id="e2" /></process>'
+    ).start()
+    d.message("poke").message("poke")
+    assert d.waiting() == ["answer", "answer", "work"]
+    d.complete("work")
+    assert d.subs == {} and not d.ended
+    d.complete("answer").complete("answer")
+    assert d.ended
+
+
+def test_interrupting_timer_event_subprocess_replaces_the_process_work() -> None:
+    d = _inline(
+        '<process id="p" isExecutable="true"><startEvent id="s" />'
+        '<sequenceFlow id="f1" sourceRef="s" targetRef="work" /><userTask id="work" />'
+        '<sequenceFlow id="f2" sourceRef="work" targetRef="e" /><endEvent id="e" />'
+        '<subProcess id="late" triggeredByEvent="true"><startEvent id="lateStart">'
+        "<timerEventDefinition><timeDuration>PT1H</timeDuration></timerEventDefinition></startEvent>"
+        '<sequenceFlow id="l1" sourceRef="lateStart" targetRef="chase" /><userTask id="chase" />'
+        '<sequenceFlow id="l2" sourceRef="chase" targetRef="le" /><endEvent id="le" /></subProcess></process>'
+    ).start()
+    d.advance(HOUR)
+    assert d.waiting() == ["chase"] and len(d.cancelled) == 1
+    d.complete("chase")
+    assert d.ended and d.subs == {}
