@@ -247,8 +247,9 @@ class UserTask(Element):
 class SubProcess(Element):
     """An embedded subprocess; its children have ``scope == self.id``.
 
-    ``start_ids`` are its none start events. ``triggered_by_event`` marks an event
-    subprocess (its one start event has an ``event``; it has no flows in or out).
+    ``start_ids`` are its none start events (for an event subprocess: its one event
+    start). ``triggered_by_event`` marks an event subprocess (its one start event has
+    an ``event``; it has no flows in or out).
     ``event_subprocesses`` lists the event subprocesses directly inside it.
     """
 
