@@ -154,15 +154,12 @@ class EventUseCases:
         for definition in deployed:
             for old in rt.cache.versions(definition.key):
                 if old.version < definition.version:
-                    for element_id in _timer_starts(rt.cache.spec(old)):
-                        rt.backend.remove_timer(start_timer_member(old.definition_id, element_id))
-            spec = rt.cache.spec(definition)
-            for element_id in _timer_starts(spec):
-                start = spec.element(element_id)
-                assert isinstance(start, StartEvent) and start.event is not None
+                    for start in _starts_of(rt.cache.spec(old), "timer"):
+                        rt.backend.remove_timer(start_timer_member(old.definition_id, start.id))
+            for start in _starts_of(rt.cache.spec(definition), "timer"):
                 due = _first_start_due(start, definition)
                 if due is not None:
-                    rt.backend.schedule_timer(start_timer_member(definition.definition_id, element_id), due)
+                    rt.backend.schedule_timer(start_timer_member(definition.definition_id, start.id), due)
 
     def incidents(self, instance_id: str) -> list[dict[str, Any]]:
         """The instance's incidents: external tasks out of retries and timers that kept failing."""
@@ -283,10 +280,7 @@ class EventUseCases:
         found = []
         for definition in rt.cache.latest():
             spec = rt.cache.spec(definition)
-            for element_id in spec.event_start_ids:
-                start = spec.element(element_id)
-                if isinstance(start, StartEvent) and start.event is not None and start.event.kind == kind:
-                    found.append((definition, spec, start))
+            found.extend((definition, spec, start) for start in _starts_of(spec, kind))
         return found
 
     def _trigger(self, instance_id: str, sub_id: str, variables: Mapping[str, Any] | None) -> str | None:
@@ -471,13 +465,10 @@ class EventUseCases:
         return rt.backend.instance_externals(instance_id)
 
 
-def _timer_starts(spec: ProcessSpec) -> list[str]:
-    return [
-        e for e in spec.event_start_ids
-        if isinstance(spec.element(e), StartEvent)
-        and spec.element(e).event is not None  # type: ignore[attr-defined]
-        and spec.element(e).event.kind == "timer"  # type: ignore[attr-defined]
-    ]
+def _starts_of(spec: ProcessSpec, kind: str) -> list[StartEvent]:
+    """The process-level start events of ``spec`` that wait for a ``kind`` event."""
+    starts = (spec.element(e) for e in spec.event_start_ids)
+    return [s for s in starts if isinstance(s, StartEvent) and s.event is not None and s.event.kind == kind]
 
 
 def _timer_text(start: StartEvent) -> tuple[str, str]:
