@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Definition, Identity, Instance, Principals, Task, TaskQuery
+from backends.base import Backend, Definition, Identity, Instance, Principals, Step, Task, TaskQuery
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
 from bpm.errors import (
@@ -91,6 +91,8 @@ class Runtime(EventUseCases):
         self.deployer = Deployer(backend, now_ms, max_bpmn_bytes, reject_scripts=reject_scripts)
         self.planner = Planner(self)
         self.handlers = {}
+        #: called with the steps of every committed plan, after the write (metrics)
+        self.observers: list[Callable[[list[Step]], None]] = []
 
     # -- deployment and caches --------------------------------------------------------
 
@@ -289,7 +291,10 @@ class Runtime(EventUseCases):
         After the write, thrown signals are broadcast and in-process handlers run.
         """
         plan = self.planner.plan(instance, spec, result, pre, new=new)
-        self.backend.apply_steps(plan.ordered())
+        steps = plan.ordered()
+        self.backend.apply_steps(steps)
+        for observe in self.observers:
+            observe(steps)
         self.after_commit(plan.thrown, plan.externals)
         return plan
 
