@@ -17,6 +17,7 @@ import backends
 from backends.base import Backend
 from backends.memory import MemoryBackend
 from bpm.definitions import DeployReport
+from bpm.errors import BackendUnavailable
 from bpm.runtime import Runtime, epoch_ms
 
 MIB = 1024 * 1024
@@ -172,7 +173,10 @@ def deploy_process_folder(runtime: Runtime, log: logging.Logger) -> DeployReport
     """
     try:
         report = runtime.deploy_directory()
-    except Exception:  # start-up survives an unreachable backend or a parser bug
+    except BackendUnavailable as exc:  # /ready deploys again once the backend answers
+        log.error("deploying the process folder %s failed: %s", runtime.process_dir, exc.message)
+        return None
+    except Exception:  # start-up survives a parser bug too
         log.exception("deploying the process folder %s failed", runtime.process_dir)
         return None
     for error in report.errors:
