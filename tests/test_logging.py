@@ -83,7 +83,12 @@ def worker() -> Iterator[tuple[subprocess.Popen[str], Queue[str]]]:
     lines: Queue[str] = Queue()
     assert process.stderr is not None
     stream = process.stderr
-    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         yield process, lines
     finally:

@@ -93,7 +93,7 @@ scenarios:
 """,
     )
     report = run_paths([path])
-    failures = {r.outcome.scenario: (r.outcome.step, r.failure) for r in report.results}
+    failures = {r.outcome.scenario: (r.outcome.step, r.failure or "") for r in report.results}
     assert not report.passed
     assert failures["an unexpected error fails the step"][1].startswith("failed with EXPRESSION_ERROR")
     assert failures["an expected error that does not come"][1] == (
