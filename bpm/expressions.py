@@ -34,8 +34,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple, NoReturn, TypeVar
@@ -43,6 +46,7 @@ from typing import Any, Final, NamedTuple, NoReturn, TypeVar
 from bpm.errors import ExpressionError
 
 __all__ = [
+    "CHARS_PER_UNIT",
     "FUNCTIONS",
     "MAX_DEPTH",
     "MAX_EXPONENT",
@@ -51,11 +55,17 @@ __all__ = [
     "MAX_SEQUENCE",
     "MAX_SOURCE_LENGTH",
     "MAX_STEPS",
+    "MAX_VALUE_DEPTH",
+    "MAX_WORK",
     "METHODS",
+    "NODE_WORK",
     "Expression",
     "ExpressionError",
+    "WorkLog",
+    "WorkMeter",
     "compile_expression",
     "compile_template",
+    "record_work",
 ]
 
 MAX_SOURCE_LENGTH: Final = 4096
@@ -64,8 +74,6 @@ MAX_DEPTH: Final = 64
 """Deepest accepted nesting of the syntax tree (and of the parser)."""
 MAX_NODES: Final = 2000
 """Most syntax-tree nodes in one expression or template."""
-MAX_STEPS: Final = 10_000
-"""Evaluation budget: node visits, one step per 100 items an operation scans, one per loop binding."""
 MAX_INT: Final = 10**100
 """Largest integer magnitude an operation may produce."""
 MAX_EXPONENT: Final = 1000
@@ -77,7 +85,6 @@ JUEL: Final = "juel"
 FEEL: Final = "feel"
 PLAIN: Final = "plain"
 
-_ITEMS_PER_STEP: Final = 100
 _MAX_CONVERTED_TEXT: Final = 400
 _MAX_ROUND_DIGITS: Final = 100
 _MAX_INT_BITS_AS_TEXT: Final = 13_000
@@ -238,6 +245,302 @@ def _size(value: Any) -> int:
     if isinstance(value, str) or _is_list(value) or isinstance(value, Mapping):
         return len(value)
     raise _Fault(f"a {_kind(value)} has no length")
+
+
+# --------------------------------------------------------------------------- work accounting
+
+
+def _env_budget(name: str, default: int) -> int:
+    """A positive integer limit from the environment (read once, at import), else ``default``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
+    if value <= 0:
+        raise ValueError(f"environment variable {name}={raw!r} must be positive")
+    return value
+
+
+MAX_WORK: Final = _env_budget("BPM_EXPRESSION_WORK_BUDGET", 1_000_000)
+"""Work budget of one evaluation (or one script), in work units; see :class:`WorkMeter`."""
+NODE_WORK: Final = 100
+"""Work units of one syntax-node visit, function call or loop binding."""
+MAX_STEPS: Final = MAX_WORK // NODE_WORK
+"""The most syntax-node visits and loop bindings one evaluation can make (the budget spent on nothing else)."""
+CHARS_PER_UNIT: Final = 8
+"""Characters of text scanned, copied or produced per work unit."""
+LOOP_ITEM_WORK: Final = 4
+"""Work units of one item that Python code (not a C loop) looks at: membership and min/max scans, walks."""
+MAX_VALUE_DEPTH: Final = 256
+"""Deepest nesting of a value the evaluator will measure, compare, convert or return."""
+
+
+def _text_units(length: int) -> int:
+    return 1 + length // CHARS_PER_UNIT
+
+
+def _scalar_size(value: Any) -> tuple[int, int] | None:
+    """``(weight, characters)`` of a scalar, or None for a container (see :meth:`WorkMeter.size`)."""
+    if isinstance(value, str):
+        return _text_units(len(value) + 2), len(value) + 2
+    if isinstance(value, bool) or value is None:
+        return 1, 5
+    if isinstance(value, int):
+        digits = value.bit_length() * 31 // 100 + 2
+        return _text_units(digits), digits
+    if isinstance(value, list | tuple | Mapping):
+        return None
+    return 1, 24  # floats; other objects cannot be converted or serialised anyway
+
+
+def _slots(container: Any) -> int:
+    """Items a walk of ``container`` looks at: its elements, or a map's keys and values."""
+    return 2 * len(container) if isinstance(container, Mapping) else len(container)
+
+
+def _flat_size(container: Any) -> tuple[int, int] | None:
+    """The size of a list of scalars of one type, computed at C speed; None for anything else."""
+    if isinstance(container, Mapping):
+        return None
+    kinds = set(map(type, container))
+    count = len(container)
+    if not kinds:
+        return 1, 2
+    if len(kinds) > 1:
+        return None
+    kind = kinds.pop()
+    if kind is int:
+        return 1 + count, 2 + 4 * count + sum(map(int.bit_length, container)) * 31 // 100
+    if kind is str:
+        total = sum(map(len, container)) + 2 * count
+        return 1 + count + total // CHARS_PER_UNIT, 2 + total + 2 * count
+    if kind in (float, bool, type(None)):
+        return 1 + count, 2 + 28 * count
+    return None
+
+
+def _top_items(value: Any) -> int:
+    return _slots(value) if isinstance(value, list | tuple | Mapping) else 0
+
+
+def _items(value: Any) -> int:
+    return len(value) if isinstance(value, list | tuple) else 1
+
+
+def _children(value: Any) -> Iterator[Any]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield key
+            yield item
+    else:
+        yield from value
+
+
+@dataclass(slots=True)
+class WorkLog:
+    """What :func:`record_work` saw: evaluations run, their total and largest work."""
+
+    evaluations: int = 0
+    total: int = 0
+    largest: int = 0
+
+    def add(self, used: int) -> None:
+        self.evaluations += 1
+        self.total += used
+        self.largest = max(self.largest, used)
+
+
+_WORK_LOG: ContextVar[WorkLog | None] = ContextVar("bpm_expression_work_log", default=None)
+
+
+@contextmanager
+def record_work() -> Iterator[WorkLog]:
+    """Record the work of every evaluation run in this context (tests, benchmarks, metrics)."""
+    log = WorkLog()
+    token = _WORK_LOG.set(log)
+    try:
+        yield log
+    finally:
+        _WORK_LOG.reset(token)
+
+
+class WorkMeter:
+    """The work an evaluation spends, charged before each operation does it.
+
+    Units: one per syntax-node visit is :data:`NODE_WORK`; one per item of a
+    list or map that an operation allocates, copies, scans or compares (a
+    nested value counts every item it would have once written out, shared
+    references included); one per :data:`CHARS_PER_UNIT` characters of text
+    scanned, copied or produced. A charge that would take :attr:`used` past
+    :attr:`budget` is refused (the evaluation then fails with
+    :class:`ExpressionError`) and the operation is not done, so ``used`` never
+    exceeds ``budget``. One meter may span several evaluations (a script's
+    statements share one budget).
+    """
+
+    __slots__ = ("_sizes", "budget", "used")
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.budget = MAX_WORK if budget is None else budget
+        self.used = 0
+        # id -> (value, weight, characters) of containers already measured; holding the
+        # value keeps its id from being reused while the meter lives
+        self._sizes: dict[int, tuple[Any, int, int]] = {}
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.used
+
+    def charge(self, units: int) -> None:
+        """Spend ``units`` or raise (spending nothing) when the budget cannot cover them."""
+        if units > self.budget - self.used:
+            raise _Fault(f"evaluation exceeded its budget of {self.budget} work units")
+        self.used += units
+
+    def size(self, value: Any, limit: int | None = None) -> tuple[int, int]:
+        """``(weight, characters)``: items of ``value`` written out, and its JSON length estimate.
+
+        The weight is one per scalar and container plus one per
+        :data:`CHARS_PER_UNIT` characters of each scalar's text; shared
+        references count once per occurrence. Measuring charges one unit per
+        item looked at, each distinct container being looked at once per meter.
+        Stops early, returning a weight above ``limit``, once the weight passes it.
+        """
+        scalar = _scalar_size(value)
+        if scalar is not None:
+            return scalar
+        known = self._sizes.get(id(value))
+        if known is not None:
+            return known[1], known[2]
+        return self._measure(value, self.remaining if limit is None else limit)
+
+    def _measure(self, root: Any, limit: int) -> tuple[int, int]:
+        # An explicit stack (values may nest deeper than Python recursion allows); each
+        # container is charged its item count when it is entered, before it is walked.
+        sizes = self._sizes
+        flat = self._flat(root)
+        if flat is not None:
+            return flat
+        frames: list[list[Any]] = [[root, _children(root), 1, 2]]
+        grand = 1
+        while frames:
+            frame = frames[-1]
+            descend = None
+            weight, chars = frame[2], frame[3]
+            for child in frame[1]:
+                kind = type(child)
+                if kind is str:
+                    length = len(child) + 2
+                    weight += 1 + length // CHARS_PER_UNIT
+                    chars += length + 2
+                    grand += 1 + length // CHARS_PER_UNIT
+                elif kind is int:
+                    weight += 1
+                    chars += child.bit_length() * 31 // 100 + 4
+                    grand += 1
+                elif kind is float or kind is bool or child is None:
+                    weight += 1
+                    chars += 26
+                    grand += 1
+                else:
+                    known = sizes.get(id(child))
+                    size = known[1:] if known is not None else _scalar_size(child)
+                    if size is None:
+                        size = self._flat(child)
+                        if size is None:
+                            descend = child
+                            break
+                    weight += size[0]
+                    chars += size[1] + 2
+                    grand += size[0]
+                if grand > limit:
+                    return limit + 1, chars
+            frame[2], frame[3] = weight, chars
+            if descend is not None:
+                if len(frames) >= MAX_VALUE_DEPTH:
+                    raise _Fault(f"cannot use a value nested deeper than {MAX_VALUE_DEPTH} levels")
+                frames.append([descend, _children(descend), 1, 2])
+                grand += 1
+                continue
+            frames.pop()
+            sizes[id(frame[0])] = (frame[0], weight, chars)
+            if not frames:
+                return weight, chars
+            frames[-1][2] += weight
+            frames[-1][3] += chars + 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _flat(self, container: Any) -> tuple[int, int] | None:
+        """Size a container of one scalar type at C speed; else charge for walking it in Python."""
+        self.charge(_slots(container))
+        size = _flat_size(container)
+        if size is None:
+            self.charge(_slots(container) * (LOOP_ITEM_WORK - 1))
+            return None
+        self._sizes[id(container)] = (container, *size)
+        return size
+
+    def weight(self, value: Any, limit: int | None = None) -> int:
+        return self.size(value, limit)[0]
+
+    # ---- the cost of each kind of operation (charged by the caller before it acts)
+
+    def text_cost(self, value: Any) -> int:
+        """Converting ``value`` to text: refused when the text would be too long."""
+        weight, chars = self.size(value)
+        if weight > self.remaining:
+            return weight
+        if chars > MAX_SEQUENCE + 2:
+            raise _Fault(f"text would be longer than {MAX_SEQUENCE} characters")
+        return weight + chars // CHARS_PER_UNIT
+
+    def equality_cost(self, left: Any, right: Any) -> int:
+        """Deep ``==``: at most the smaller side is walked (bounded by the remaining budget)."""
+        if isinstance(left, bool) and isinstance(right, str):
+            return self.weight(right)
+        if isinstance(right, bool) and isinstance(left, str):
+            return self.weight(left)
+        if _top_items(right) < _top_items(left):
+            left, right = right, left  # measure the side that looks smaller first
+        first = self.weight(left)
+        return min(first, self.weight(right, limit=min(first, self.remaining)))
+
+    def order_cost(self, left: Any, right: Any) -> int:
+        if isinstance(left, str) and isinstance(right, str):
+            return _text_units(min(len(left), len(right)))
+        return 1
+
+    def membership_cost(self, container: Any, item: Any) -> int:
+        """``item in container``: a substring search, a scan with deep ``==``, or a key lookup."""
+        if isinstance(container, str):
+            return _text_units(len(container) + (len(item) if isinstance(item, str) else 0))
+        if isinstance(container, list | tuple):
+            # each element is compared at most as deeply as it is itself, in a Python loop
+            return self.weight(container) + LOOP_ITEM_WORK * len(container)
+        return _text_units(len(item)) if isinstance(item, str) else 1
+
+    def sequence_cost(self, *values: Any) -> int:
+        """Copying or scanning strings and lists once, item by item (not deeply)."""
+        units = 1
+        for value in values:
+            if isinstance(value, str):
+                units += len(value) // CHARS_PER_UNIT
+            elif isinstance(value, list | tuple):
+                units += len(value)
+        return units
+
+    def scan_cost(self, *values: Any) -> int:
+        """min/max: every item is compared, in a Python loop, at most as deeply as it is itself."""
+        return sum(self.weight(value) + LOOP_ITEM_WORK * _items(value) for value in values)
+
+    def finish(self, used: int) -> None:
+        """Report one evaluation's work to the :func:`record_work` log of this context, if any."""
+        log = _WORK_LOG.get()
+        if log is not None:
+            log.add(used)
 
 
 # --------------------------------------------------------------------------- operators
@@ -421,6 +724,33 @@ def _arithmetic(op: str, left: Any, right: Any) -> Any:
         raise _Fault(f"numeric overflow in '{op}'") from None
 
 
+def _repeat_count(left: Any, right: Any) -> tuple[Any, int] | None:
+    """``(sequence, count)`` when ``left * right`` repeats a string or list, else None."""
+    for sequence, count in ((left, right), (right, left)):
+        is_count = isinstance(count, int) and not isinstance(count, bool)
+        if is_count and (isinstance(sequence, str) or _is_list(sequence)):
+            return sequence, max(count, 0)
+    return None
+
+
+def _arithmetic_cost(op: str, left: Any, right: Any) -> int:
+    """Work units of ``left op right``, refusing oversized results before they are built.
+
+    Numbers cost one unit (their size is bounded by ``MAX_INT``); concatenation
+    copies both sides; repetition builds ``len * count`` items or characters.
+    The references a repeated list shares are charged when something walks them.
+    """
+    if op == "+" and ((isinstance(left, str) and isinstance(right, str)) or (_is_list(left) and _is_list(right))):
+        _check_size(len(left) + len(right))
+        return 1 + len(left) + len(right) if _is_list(left) else _text_units(len(left) + len(right))
+    repeat = _repeat_count(left, right) if op == "*" else None
+    if repeat is None:
+        return 1
+    sequence, count = repeat
+    _check_size(len(sequence) * count)
+    return _text_units(len(sequence) * count) if isinstance(sequence, str) else 1 + len(sequence) * count
+
+
 def _negate(op: str, operand: Any) -> Any:
     if not _is_number(operand):
         raise _Fault(f"cannot apply unary '{op}' to a {_kind(operand)}")
@@ -489,7 +819,7 @@ class _Builtin:
     min_args: int
     max_args: int | None
     doc: str
-    scans: bool = True
+    cost: Callable[..., int]  # (meter, *args) -> work units, charged before impl runs
 
 
 def _require_text(name: str, value: Any) -> str:
@@ -568,29 +898,55 @@ def _fn_abs(value: Any) -> int | float:
     return _number(abs(_require_number("abs", value)))
 
 
+def _free(meter: WorkMeter, *args: Any) -> int:
+    return 0
+
+
+def _copying(meter: WorkMeter, *args: Any) -> int:
+    return meter.sequence_cost(*args)
+
+
+def _scanning(meter: WorkMeter, *args: Any) -> int:
+    return meter.scan_cost(*args)
+
+
+def _converting(meter: WorkMeter, value: Any) -> int:
+    return 0 if value is None or isinstance(value, str | bool) else meter.text_cost(value)
+
+
+def _comparing(meter: WorkMeter, left: Any, right: Any) -> int:
+    return meter.equality_cost(left, right)
+
+
+def _searching(meter: WorkMeter, container: Any, item: Any) -> int:
+    return meter.membership_cost(container, item)
+
+
+def _prefix(meter: WorkMeter, receiver: Any, prefix: Any) -> int:
+    return meter.sequence_cost(prefix)
+
+
 _FUNCTIONS: Final[Mapping[str, _Builtin]] = MappingProxyType(
     {
-        "len": _Builtin(_size, 1, 1, "len(x): length of a string, list or map", scans=False),
-        "str": _Builtin(_to_text, 1, 1, "str(x): x as text (null -> '', 'true'/'false', lists/maps as JSON)"),
-        "int": _Builtin(_fn_int, 1, 1, "int(x): integer from a number, boolean or string"),
-        "float": _Builtin(_fn_float, 1, 1, "float(x): number from a number, boolean or string"),
-        "abs": _Builtin(_fn_abs, 1, 1, "abs(x): absolute value of a number"),
-        "min": _Builtin(lambda *a: _extreme("min", a, "<"), 1, None, "min(list) or min(a, b, ...)"),
-        "max": _Builtin(lambda *a: _extreme("max", a, ">"), 1, None, "max(list) or max(a, b, ...)"),
-        "round": _Builtin(_fn_round, 1, 2, "round(x[, digits]): x rounded half to even"),
+        "len": _Builtin(_size, 1, 1, "len(x): length of a string, list or map", _free),
+        "str": _Builtin(
+            _to_text, 1, 1, "str(x): x as text (null -> '', 'true'/'false', lists/maps as JSON)", _converting
+        ),
+        "int": _Builtin(_fn_int, 1, 1, "int(x): integer from a number, boolean or string", _copying),
+        "float": _Builtin(_fn_float, 1, 1, "float(x): number from a number, boolean or string", _copying),
+        "abs": _Builtin(_fn_abs, 1, 1, "abs(x): absolute value of a number", _free),
+        "min": _Builtin(lambda *a: _extreme("min", a, "<"), 1, None, "min(list) or min(a, b, ...)", _scanning),
+        "max": _Builtin(lambda *a: _extreme("max", a, ">"), 1, None, "max(list) or max(a, b, ...)", _scanning),
+        "round": _Builtin(_fn_round, 1, 2, "round(x[, digits]): x rounded half to even", _free),
         "lower": _Builtin(
-            lambda s: _checked_text(_require_text("lower", s).lower()),
-            1,
-            1,
-            "lower(s): s in lower case",
+            lambda s: _checked_text(_require_text("lower", s).lower()), 1, 1, "lower(s): s in lower case", _copying
         ),
         "upper": _Builtin(
-            lambda s: _checked_text(_require_text("upper", s).upper()),
-            1,
-            1,
-            "upper(s): s in upper case",
+            lambda s: _checked_text(_require_text("upper", s).upper()), 1, 1, "upper(s): s in upper case", _copying
         ),
-        "contains": _Builtin(_contains, 2, 2, "contains(c, x): substring of a string, element of a list, key of a map"),
+        "contains": _Builtin(
+            _contains, 2, 2, "contains(c, x): substring of a string, element of a list, key of a map", _searching
+        ),
     }
 )
 
@@ -619,33 +975,33 @@ def _m_ends_with(receiver: Any, suffix: Any) -> bool:
 
 _METHODS: Final[Mapping[str, _Builtin]] = MappingProxyType(
     {
-        "size": _Builtin(_size, 0, 0, "x.size(): length of a string, list or map", scans=False),
-        "length": _Builtin(_size, 0, 0, "x.length(): length of a string, list or map", scans=False),
+        "size": _Builtin(_size, 0, 0, "x.size(): length of a string, list or map", _free),
+        "length": _Builtin(_size, 0, 0, "x.length(): length of a string, list or map", _free),
         "isEmpty": _Builtin(
-            lambda r: _size(r) == 0,
-            0,
-            0,
-            "x.isEmpty(): whether a string, list or map is empty",
-            scans=False,
+            lambda r: _size(r) == 0, 0, 0, "x.isEmpty(): whether a string, list or map is empty", _free
         ),
-        "equals": _Builtin(_equals, 1, 1, "x.equals(y): same as x == y"),
-        "equalsIgnoreCase": _Builtin(_m_equals_ignore_case, 1, 1, "s.equalsIgnoreCase(t): case-insensitive equality"),
-        "contains": _Builtin(_contains, 1, 1, "x.contains(y): substring of a string, element of a list"),
-        "startsWith": _Builtin(_m_starts_with, 1, 1, "s.startsWith(p): whether s starts with p"),
-        "endsWith": _Builtin(_m_ends_with, 1, 1, "s.endsWith(p): whether s ends with p"),
+        "equals": _Builtin(_equals, 1, 1, "x.equals(y): same as x == y", _comparing),
+        "equalsIgnoreCase": _Builtin(
+            _m_equals_ignore_case, 1, 1, "s.equalsIgnoreCase(t): case-insensitive equality", _copying
+        ),
+        "contains": _Builtin(_contains, 1, 1, "x.contains(y): substring of a string, element of a list", _searching),
+        "startsWith": _Builtin(_m_starts_with, 1, 1, "s.startsWith(p): whether s starts with p", _prefix),
+        "endsWith": _Builtin(_m_ends_with, 1, 1, "s.endsWith(p): whether s ends with p", _prefix),
         "toLowerCase": _Builtin(
             lambda r: _checked_text(_text_method("toLowerCase", r).lower()),
             0,
             0,
             "s.toLowerCase(): s in lower case",
+            _copying,
         ),
         "toUpperCase": _Builtin(
             lambda r: _checked_text(_text_method("toUpperCase", r).upper()),
             0,
             0,
             "s.toUpperCase(): s in upper case",
+            _copying,
         ),
-        "trim": _Builtin(lambda r: _text_method("trim", r).strip(), 0, 0, "s.trim(): s without outer spaces"),
+        "trim": _Builtin(lambda r: _text_method("trim", r).strip(), 0, 0, "s.trim(): s without outer spaces", _copying),
     }
 )
 
@@ -1333,32 +1689,31 @@ def _whitelisted(table: Mapping[str, _Builtin], what: str, name: str) -> _Builti
 
 
 class _Evaluator:
-    """Walks one tree against one variables map, counting steps."""
+    """Walks one tree against one variables map, charging its meter before each operation."""
 
-    __slots__ = ("bound", "dialect", "steps", "variables")
+    __slots__ = ("bound", "charge", "dialect", "meter", "variables")
 
-    def __init__(self, variables: Mapping[str, Any], dialect: str) -> None:
+    def __init__(self, variables: Mapping[str, Any], dialect: str, meter: WorkMeter) -> None:
         self.variables = variables
         self.dialect = dialect
-        self.steps = 0
+        self.meter = meter
+        self.charge = meter.charge
         self.bound: dict[str, Any] = {}  # names bound by the loops being run; they shadow variables
 
-    def charge(self, steps: int) -> None:
-        self.steps += steps
-        if self.steps > MAX_STEPS:
-            raise _Fault(f"evaluation exceeded its budget of {MAX_STEPS} steps")
-
-    def charge_scan(self, *values: Any) -> None:
-        """Charge for operations whose cost grows with the size of their operands."""
-        for value in values:
-            if isinstance(value, str) or _is_list(value) or isinstance(value, Mapping):
-                self.charge(len(value) // _ITEMS_PER_STEP)
-
     def truthy(self, value: Any) -> bool:
+        if isinstance(value, str) and self.dialect == JUEL:
+            self.charge(_text_units(len(value)))  # JUEL reads the string as a boolean word
         return _truthy(value, self.dialect)
 
+    def result(self, value: Any) -> Any:
+        """Charge for the value leaving the evaluator: the engine stores (serialises) it."""
+        if isinstance(value, list | tuple | Mapping):
+            weight, chars = self.meter.size(value)
+            self.charge(weight if weight > self.meter.remaining else weight + chars // CHARS_PER_UNIT)
+        return value
+
     def visit(self, node: _Node) -> Any:
-        self.charge(1)
+        self.charge(NODE_WORK)
         match node:
             case _Literal():
                 return node.value
@@ -1368,7 +1723,10 @@ class _Evaluator:
                 return _get_property(self.visit(node.target), node.name)
             case _Index():
                 key = self.visit(node.key)
-                return _get_item(self.visit(node.target), key, self.dialect == FEEL)
+                target = self.visit(node.target)
+                if isinstance(key, str):
+                    self.charge(_text_units(len(key)))  # hashing the key
+                return _get_item(target, key, self.dialect == FEEL)
             case _ListDisplay():
                 return [self.visit(item) for item in node.items]
             case _Call() | _MethodCall():
@@ -1420,18 +1778,25 @@ class _Evaluator:
     def binary(self, node: _Binary) -> Any:
         left = self.visit(node.left)
         right = self.visit(node.right)
-        self.charge_scan(left, right)
+        self.charge(_arithmetic_cost(node.op, left, right))
         return _arithmetic(node.op, left, right)
 
     def compare(self, node: _Compare) -> bool:
         left = self.visit(node.operands[0])
         for op, operand in zip(node.ops, node.operands[1:], strict=True):
             right = self.visit(operand)
-            self.charge_scan(left, right)
+            self.charge(self.comparison_cost(op, left, right))
             if not _compare(op, left, right):
                 return False
             left = right
         return True
+
+    def comparison_cost(self, op: str, left: Any, right: Any) -> int:
+        if op in ("in", "not in"):
+            return self.meter.membership_cost(right, left)
+        if op in ("==", "!=", "is", "is not"):
+            return self.meter.equality_cost(left, right)
+        return self.meter.order_cost(left, right)
 
     def call(self, node: _Call | _MethodCall) -> Any:
         """Call a whitelisted function or method; anything else fails before its arguments run."""
@@ -1444,8 +1809,7 @@ class _Evaluator:
             if target is None:
                 raise _Fault(f"cannot call method '{node.name}' on null")
             args = [target, *(self.visit(arg) for arg in node.args)]
-        if builtin.scans:
-            self.charge_scan(*args)
+        self.charge(builtin.cost(self.meter, *args))
         return builtin.impl(*args)
 
     def loop(self, node: _Loop) -> Any:
@@ -1456,8 +1820,9 @@ class _Evaluator:
             """Run the body once; True when the loop is decided and stops."""
             value = self.visit(node.body)
             if node.kind == "for":
+                _check_size(len(results) + 1)
+                self.charge(1)
                 results.append(value)
-                _check_size(len(results))
                 return False
             return self.truthy(value) == (node.kind == "some")
 
@@ -1480,7 +1845,7 @@ class _Evaluator:
         outer = self.bound.get(name)
         try:
             for item in items:
-                self.charge(1)
+                self.charge(NODE_WORK)
                 self.bound[name] = item
                 if self.each(node, index + 1, body):
                     return True
@@ -1495,11 +1860,16 @@ class _Evaluator:
         pieces: list[str] = []
         size = 0
         for part in node.parts:
-            piece = part if isinstance(part, str) else _to_text(self.visit(part))
+            piece = part if isinstance(part, str) else self.text(self.visit(part))
             size += len(piece)
             _check_size(size)
             pieces.append(piece)
+        self.charge(_text_units(size))
         return "".join(pieces)
+
+    def text(self, value: Any) -> str:
+        self.charge(_converting(self.meter, value))
+        return _to_text(value)
 
 
 # --------------------------------------------------------------------------- public API
@@ -1524,30 +1894,38 @@ class Expression:
             object.__setattr__(self, "dialect", compiled.dialect)
             object.__setattr__(self, "root", compiled.root)
 
-    def evaluate(self, variables: Mapping[str, Any]) -> Any:
-        """The expression's value; raises :class:`ExpressionError` on any failure."""
-        return self._guard(variables, lambda evaluator: evaluator.visit(self._tree()))
+    def evaluate(self, variables: Mapping[str, Any], meter: WorkMeter | None = None) -> Any:
+        """The expression's value; raises :class:`ExpressionError` on any failure.
 
-    def evaluate_condition(self, variables: Mapping[str, Any]) -> bool:
+        The work is charged to ``meter`` (a fresh one with the default budget when
+        None); its ``used`` tells the work done, also after a failure.
+        """
+        return self._guard(variables, meter, lambda evaluator: evaluator.result(evaluator.visit(self._tree())))
+
+    def evaluate_condition(self, variables: Mapping[str, Any], meter: WorkMeter | None = None) -> bool:
         """The value's truthiness (JUEL reads "true"/"false" strings); raises ExpressionError."""
-        return self._guard(variables, lambda evaluator: evaluator.truthy(evaluator.visit(self._tree())))
+        return self._guard(variables, meter, lambda evaluator: evaluator.truthy(evaluator.visit(self._tree())))
 
     def _tree(self) -> _Node:
         if self.root is None:  # pragma: no cover - __post_init__ always sets it
             raise _Fault("expression is not compiled")
         return self.root
 
-    def _guard(self, variables: Mapping[str, Any], run: Callable[[_Evaluator], Any]) -> Any:
+    def _guard(self, variables: Mapping[str, Any], meter: WorkMeter | None, run: Callable[[_Evaluator], Any]) -> Any:
         if not isinstance(variables, Mapping):
             raise _error(f"variables must be a mapping, not {type(variables).__name__}", self.source)
+        meter = WorkMeter() if meter is None else meter
+        started = meter.used
         try:
-            return run(_Evaluator(variables, self.dialect))
+            return run(_Evaluator(variables, self.dialect, meter))
         except _Fault as fault:
             raise _error(str(fault), self.source) from None
         except ExpressionError:
             raise
         except Exception as exc:  # last resort: nothing else may escape the boundary
             raise _error(f"evaluation failed ({type(exc).__name__})", self.source) from exc
+        finally:
+            meter.finish(meter.used - started)
 
 
 def _check_source(text: Any) -> str:
