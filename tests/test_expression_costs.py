@@ -195,43 +195,80 @@ def test_the_budget_is_configured_by_environment() -> None:
 # --------------------------------------------------------------------------- property tests
 
 _SIZES = st.sampled_from([0, 1, 3, 10, 100, 1000, 10_000, 100_000, 10**6])
-_ATOMS = st.sampled_from(["0", "1", "-2", "2.5", "'ab'", "''", "true", "null", "[]", "[1, 'a']", "xs", "s", "m"])
+_LIST_ATOMS = st.sampled_from(["xs", "[1, 'a']", "[]", "[0] * 1000", "[s]", "[m, m]"])
+_TEXT_ATOMS = st.sampled_from(["s", "'ab'", "''"])
+_SCALARS = st.sampled_from(["0", "1", "-2", "2.5", "true", "null", "'x'"])
+
+
+def _leaf(draw: st.DrawFn, depth: int) -> bool:
+    return depth > 4 or draw(st.integers(0, 5)) == 0
 
 
 @st.composite
-def _hostile(draw: st.DrawFn, depth: int = 0) -> str:
-    """Expressions over nested collections: repetition, concatenation, comparisons, conversion, loops."""
-    if depth > 4 or draw(st.integers(0, 9)) == 0:
-        return draw(_ATOMS)
-    inner = draw(_hostile(depth + 1))
-    other = draw(_hostile(depth + 1))
-    form = draw(st.integers(0, 12))
+def _lists(draw: st.DrawFn, depth: int = 0) -> str:
+    """List-valued expressions: repetition (sharing references), concatenation, displays, loops."""
+    if _leaf(draw, depth):
+        return draw(_LIST_ATOMS)
+    item = draw(_values(depth + 1))
+    form = draw(st.integers(0, 5))
     if form == 0:
-        return f"([{inner}] * {draw(_SIZES)})"
+        return f"([{item}] * {draw(_SIZES)})"
     if form == 1:
-        return f"({inner} * {draw(_SIZES)})"
+        return f"({draw(_lists(depth + 1))} * {draw(_SIZES)})"
     if form == 2:
-        return f"({inner} + {other})"
+        return f"({draw(_lists(depth + 1))} + {draw(_lists(depth + 1))})"
     if form == 3:
-        return f"[{inner}, {other}, {inner}]"
+        return f"[{item}, {draw(_values(depth + 1))}, {item}]"
     if form == 4:
-        return f"({inner} {draw(st.sampled_from(['==', '!=', '<', '>=', 'in', 'not in', 'is']))} {other})"
-    if form == 5:
-        return f"str({inner})"
-    if form == 6:
-        return f"(for v in {inner} return {other})"
-    if form == 7:
-        return f"(for v in {inner} return [v, {other}])"
-    if form == 8:
-        return f"({draw(st.sampled_from(['some', 'every']))} v in {inner} satisfies v == {other})"
-    if form == 9:
-        name = draw(st.sampled_from(["len", "min", "max", "contains"]))
-        return f"{name}({inner}, {other})" if name == "contains" else f"{name}({inner})"
-    if form == 10:
-        return f"({inner}).{draw(st.sampled_from(['size()', 'contains(' + other + ')', 'equals(' + other + ')']))}"
-    if form == 11:
-        return f"({inner} ? {other} : {inner})"
-    return f"{inner}[{draw(st.sampled_from(['0', '1', '-1']))}]"
+        return f"(for v in {draw(_lists(depth + 1))} return {item})"
+    return f"(for v in {draw(_lists(depth + 1))} return [v, {item}])"
+
+
+@st.composite
+def _texts(draw: st.DrawFn, depth: int = 0) -> str:
+    if _leaf(draw, depth):
+        return draw(_TEXT_ATOMS)
+    form = draw(st.integers(0, 2))
+    if form == 0:
+        return f"str({draw(_values(depth + 1))})"
+    if form == 1:
+        return f"({draw(_texts(depth + 1))} * {draw(_SIZES)})"
+    return f"({draw(_texts(depth + 1))} + {draw(_texts(depth + 1))})"
+
+
+@st.composite
+def _booleans(draw: st.DrawFn, depth: int = 0) -> str:
+    left, right = draw(_values(depth + 1)), draw(_values(depth + 1))
+    form = draw(st.integers(0, 4))
+    if form == 0:
+        return f"({left} {draw(st.sampled_from(['==', '!=', 'is', 'is not']))} {right})"
+    if form == 1:
+        return f"({left} {draw(st.sampled_from(['in', 'not in']))} {draw(_lists(depth + 1))})"
+    if form == 2:
+        return f"({draw(_texts(depth + 1))} {draw(st.sampled_from(['<', '>=', 'in']))} {draw(_texts(depth + 1))})"
+    if form == 3:
+        kind = draw(st.sampled_from(["some", "every"]))
+        return f"({kind} v in {draw(_lists(depth + 1))} satisfies v == {right})"
+    method = draw(st.sampled_from(["equals", "contains"]))
+    return f"({draw(_lists(depth + 1))}).{method}({left})"
+
+
+@st.composite
+def _values(draw: st.DrawFn, depth: int = 0) -> str:
+    if _leaf(draw, depth):
+        return draw(_SCALARS | _LIST_ATOMS | _TEXT_ATOMS)
+    form = draw(st.integers(0, 5))
+    if form == 0:
+        return draw(_lists(depth))
+    if form == 1:
+        return draw(_texts(depth))
+    if form == 2:
+        return draw(_booleans(depth))
+    if form == 3:
+        return f"{draw(st.sampled_from(['len', 'max', 'min']))}({draw(_lists(depth + 1))})"
+    if form == 4:
+        return f"{draw(_lists(depth + 1))}[{draw(st.sampled_from(['0', '-1', '2']))}]"
+    return f"({draw(_booleans(depth + 1))} ? {draw(_values(depth + 1))} : {draw(_values(depth + 1))})"
 
 
 _VARIABLES = {"xs": [[0] * 100] * 100, "s": "abc" * 1000, "m": {"a": [1, 2], "b": "x"}}
@@ -263,7 +300,7 @@ def _report_largest() -> Iterator[None]:
 
 
 @_PROPERTIES
-@given(_hostile(), st.sampled_from(["evaluate", "evaluate_condition"]))
+@given(_values(), st.sampled_from(["evaluate", "evaluate_condition"]))
 def test_generated_expressions_stay_within_the_budget_in_work_and_memory(text: str, run: str) -> None:
     used, peak = _evaluate_measured(text, run)
     assert used <= PROPERTY_BUDGET, text
@@ -273,7 +310,7 @@ def test_generated_expressions_stay_within_the_budget_in_work_and_memory(text: s
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(_hostile())
+@given(_values())
 def test_generated_expressions_stay_within_the_default_budget(text: str) -> None:
     meter = WorkMeter()
     try:
