@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backends.base import ExternalTaskRecord, Instance, Step, SubscriptionIndex, Task
+from bpm.definitions import DefinitionCache
+from bpm.engine import Engine
 from bpm.engine.engine import CallRequest, NewTask, StepResult, Thrown
 from bpm.errors import Unprocessable
 from bpm.model.spec import ProcessSpec
-
-if TYPE_CHECKING:
-    from bpm.runtime import Runtime
 
 MAX_CALL_DEPTH = 20
 
@@ -36,12 +35,31 @@ class Preconditions:
 
 
 @dataclass(slots=True)
-class Plan:
-    """The steps to write at once, and what to do after they are written."""
+class Outbox:
+    """What must happen after a commit: signals to broadcast, new external tasks (for handlers)."""
 
-    steps: dict[str, Step] = field(default_factory=dict)
     thrown: list[Thrown] = field(default_factory=list)
     externals: list[ExternalTaskRecord] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.thrown and not self.externals
+
+
+@dataclass(slots=True)
+class Plan:
+    """The steps to write at once, and the outbox to carry out after they are written."""
+
+    steps: dict[str, Step] = field(default_factory=dict)
+    outbox: Outbox = field(default_factory=Outbox)
+
+    @property
+    def thrown(self) -> list[Thrown]:
+        return self.outbox.thrown
+
+    @property
+    def externals(self) -> list[ExternalTaskRecord]:
+        return self.outbox.externals
 
     def ordered(self) -> list[Step]:
         return list(self.steps.values())
@@ -65,14 +83,28 @@ def merge(first: StepResult, second: StepResult) -> StepResult:
 
 
 class Planner:
-    """Builds the steps of one use case; reads the backend for parents and children."""
+    """Builds the steps of one use case; reads the backend for parents and children.
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    It gets only what it reads: the definition cache, the engine, a way to load
+    one instance, and the clock.
+    """
 
-    @property
-    def now(self) -> Callable[[], int]:
-        return self.runtime.now_ms
+    def __init__(
+        self,
+        cache: DefinitionCache,
+        engine: Engine,
+        load_instance: Callable[[str], Instance | None],
+        now_ms: Callable[[], int],
+    ) -> None:
+        self.cache = cache
+        self.engine = engine
+        self.load_instance = load_instance
+        self.now = now_ms
+
+    def spec_of(self, instance: Instance) -> ProcessSpec:
+        """The parsed spec of the definition an instance runs."""
+        self.cache.refresh_if_stale()
+        return self.cache.spec(self.cache.get(instance.definition_id))
 
     def plan(
         self,
@@ -152,12 +184,12 @@ class Planner:
         return result
 
     def _start_child(self, plan: Plan, parent: Instance, call: CallRequest, depth: int) -> StepResult:
-        cache = self.runtime.cache
+        cache = self.cache
         cache.refresh_if_stale()
         pinned = call.version if call.binding in ("version", "versionTag") else None  # else the latest
         definition = cache.find(key=call.process_key, version=pinned)
         child_spec = cache.spec(definition)
-        child_result = self.runtime.engine.start(child_spec, call.variables, initiator=parent.create_by or None)
+        child_result = self.engine.start(child_spec, call.variables, initiator=parent.create_by or None)
         child = Instance(
             id=call.child_id,
             definition_id=definition.definition_id,
@@ -171,36 +203,64 @@ class Planner:
             business_key=call.business_key or "",
             parent_id=parent.id,
         )
-        started = {"time": self.now(), "type": "instance.started", "user": parent.create_by or None,
-                   "actor": None, "parentId": parent.id, "callActivity": call.element_id}
-        self._add(plan, child, child_spec, child_result, Preconditions(history=[started]),
-                  new=True, depth=depth + 1, returning=True)
+        started = {
+            "time": self.now(),
+            "type": "instance.started",
+            "user": parent.create_by or None,
+            "actor": None,
+            "parentId": parent.id,
+            "callActivity": call.element_id,
+        }
+        self._add(
+            plan,
+            child,
+            child_spec,
+            child_result,
+            Preconditions(history=[started]),
+            new=True,
+            depth=depth + 1,
+            returning=True,
+        )
         return child_result
 
     def _cancel_child(self, plan: Plan, child_id: str, depth: int) -> None:
         if child_id in plan.steps:
             return
-        child = self.runtime.backend.instance(child_id)
+        child = self.load_instance(child_id)
         if child is None or child.ended:
             return
-        spec = self.runtime.spec_of(child)
-        cancelled = {"time": self.now(), "type": "instance.cancelled", "user": None, "actor": None,
-                     "reason": "the calling activity was cancelled"}
-        self._add(plan, child, spec, self.runtime.engine.cancel(child.state), Preconditions(history=[cancelled]),
-                  new=False, depth=depth + 1, returning=True)
+        spec = self.spec_of(child)
+        cancelled = {
+            "time": self.now(),
+            "type": "instance.cancelled",
+            "user": None,
+            "actor": None,
+            "reason": "the calling activity was cancelled",
+        }
+        self._add(
+            plan,
+            child,
+            spec,
+            self.engine.cancel(child.state),
+            Preconditions(history=[cancelled]),
+            new=False,
+            depth=depth + 1,
+            returning=True,
+        )
 
     def _return_to_parent(self, plan: Plan, child: Instance, depth: int) -> None:
-        parent = self.runtime.backend.instance(child.parent_id or "")
+        parent = self.load_instance(child.parent_id or "")
         if parent is None or parent.ended:
             return
-        spec = self.runtime.spec_of(parent)
+        spec = self.spec_of(parent)
         returned = self._child_ended(spec, parent.state, child.id, child.state)
         self._add(plan, parent, spec, returned, Preconditions(), new=False, depth=depth + 1, returning=False)
 
-    def _child_ended(self, spec: ProcessSpec, parent_state: dict[str, Any], child_id: str,
-                     child_state: dict[str, Any]) -> StepResult:
+    def _child_ended(
+        self, spec: ProcessSpec, parent_state: dict[str, Any], child_id: str, child_state: dict[str, Any]
+    ) -> StepResult:
         """The parent's step when a child ends: back to the call activity, or its BPMN error."""
-        engine = self.runtime.engine
+        engine = self.engine
         escaped = child_state.get("escaped_error")
         if escaped:
             return engine.call_failed(spec, parent_state, child_id, escaped.get("code"), escaped.get("message", ""))

@@ -325,6 +325,25 @@ def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def next_cycle_due(
+    cycle: timers.Cycle, due: int, remaining: int | None, now: int
+) -> tuple[int, int | None] | None:
+    """The next (due, remaining) of a cycle fired at ``due``, after ``now``.
+
+    Periods missed while no worker ran (or the clock jumped ahead) are skipped and
+    use up their repeats: a late timer fires once, not once per missed period.
+    """
+    following = cycle.next_after(due, remaining)
+    if following is None or following[0] > now:
+        return following
+    skipped = (now - following[0]) // cycle.period_ms + 1
+    next_due = following[0] + skipped * cycle.period_ms
+    left = None if following[1] is None else following[1] - skipped
+    if (left is not None and left < 0) or (cycle.end is not None and next_due > cycle.end):
+        return None
+    return next_due, left
+
+
 def waiting_elements(state: Mapping[str, Any]) -> list[str]:
     """The ids of the elements where tokens wait (for instance views)."""
     return sorted({t["el"] for t in state.get("tokens", {}).values()})
@@ -717,7 +736,7 @@ class _Run:
         )
         if repeats and sub["kind"] == "timer" and sub.get("cycle"):
             cycle = timers.parse_cycle(sub["cycle"], self.now)
-            following = cycle.next_after(sub["due"], sub.get("left"))
+            following = next_cycle_due(cycle, sub["due"], sub.get("left"), self.now)
             if following is not None:
                 sub["due"], sub["left"] = following
                 self.result.subscribed.append(_subscription(sub_id, sub))
