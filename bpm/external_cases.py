@@ -168,19 +168,3 @@ class ExternalTaskCases:
         if task is None:
             raise ExternalTaskNotFound(f"external task '{external_id}' does not exist")
         return task
-
-    @staticmethod
-    def incidents(externals: list[ExternalTaskRecord]) -> list[dict[str, Any]]:
-        """The incidents among an instance's external tasks (out of retries)."""
-        return [
-            {
-                "id": e.id,
-                "type": "externalTask",
-                "element_id": e.element_id,
-                "topic": e.topic,
-                "error_message": e.error_message,
-                "error_details": e.error_details,
-            }
-            for e in externals
-            if e.incident
-        ]

@@ -34,6 +34,7 @@ from bpm.message_cases import MessageCases
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Plan, Preconditions
 from bpm.timer_cases import TimerCases
+from bpm.views import InstanceView, external_incidents, instance_view, timer_incidents
 
 MAX_STEP_RETRIES = 20
 #: the keys every history entry shows first (None where they do not apply)
@@ -307,6 +308,18 @@ class Runtime:
             raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
         return found
 
+    def instance_view(self, instance_id: str) -> InstanceView:
+        """One instance with its active tasks, external tasks and incidents. Raises InstanceNotFound.
+
+        Three backend reads (instance, tasks, external tasks); one for an ended instance.
+        """
+        instance = self.instance(instance_id)
+        if instance.ended:
+            return instance_view(instance, [], [])
+        return instance_view(
+            instance, self.backend.instance_tasks(instance_id), self.backend.instance_externals(instance_id)
+        )
+
     def instance_tasks(self, instance_id: str) -> list[Task]:
         return self.backend.instance_tasks(instance_id)
 
@@ -498,7 +511,7 @@ class Runtime:
         """The instance's incidents: external tasks out of retries and timers that kept failing."""
         instance = self.instance(instance_id)
         externals = self.backend.instance_externals(instance_id)
-        return self.externals.incidents(externals) + self.timers.timer_incidents(instance.state)
+        return external_incidents(externals) + timer_incidents(instance.state)
 
     def correlate_message(
         self,

@@ -19,7 +19,6 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from backends.base import Definition, start_timer_member
 from bpm.committer import Committer, StartAt, retrying
@@ -211,21 +210,6 @@ class TimerCases:
         return bool(retrying(attempt))
 
     # -- incidents and scheduling -------------------------------------------------------
-
-    def timer_incidents(self, state: dict[str, Any]) -> list[dict[str, Any]]:
-        """The timers of an instance state that kept failing."""
-        return [
-            {
-                "id": sub_id,
-                "type": "timer",
-                "element_id": sub["el"],
-                "topic": None,
-                "error_message": sub.get("error"),
-                "error_details": None,
-            }
-            for sub_id, sub in state.get("subs", {}).items()
-            if sub.get("incident")
-        ]
 
     def retry_timer(self, instance_id: str, sub_id: str, *, actor: str | None = None) -> None:
         """Resolve a timer incident: the timer is due again now (three more tries)."""
