@@ -34,12 +34,20 @@ def _no_outbox(outbox: Outbox) -> None:
 class Committer:
     """Plans, writes and follows up engine steps against one backend."""
 
-    def __init__(self, backend: Backend, cache: DefinitionCache, engine: Engine, now_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        cache: DefinitionCache,
+        engine: Engine,
+        now_ms: Callable[[], int],
+        *,
+        strict_errors: bool = False,
+    ) -> None:
         self.backend = backend
         self.cache = cache
         self.engine = engine
         self.now_ms = now_ms
-        self.planner = Planner(cache, engine, backend.instance, now_ms)
+        self.planner = Planner(cache, engine, backend.instance, now_ms, strict_errors=strict_errors)
         #: carries out a committed plan's outbox; must not raise (see :meth:`commit`)
         self.after_commit: Callable[[Outbox], None] = _no_outbox
 

@@ -37,6 +37,8 @@ from bpm.timer_cases import TimerCases
 from bpm.views import InstanceView, external_incidents, instance_view, timer_incidents
 
 MAX_STEP_RETRIES = 20
+#: what a BPMN error nothing catches does (see Runtime)
+UNHANDLED_BPMN_ERROR_MODES = ("end", "fail")
 #: the keys every history entry shows first (None where they do not apply)
 HISTORY_KEYS = ("time", "type", "taskId", "taskName", "elementId", "user", "actor")
 
@@ -90,16 +92,28 @@ class Runtime:
         now_ms: Callable[[], int] = epoch_ms,
         max_bpmn_bytes: int = 5 * 1024 * 1024,
         reject_scripts: bool = False,
+        unhandled_bpmn_error: str = "end",
     ) -> None:
         """``reject_scripts``: refuse at deployment scripts the engine cannot run (Groovy,
-        JavaScript ...), instead of failing when an instance reaches them."""
+        JavaScript ...), instead of failing when an instance reaches them.
+
+        ``unhandled_bpmn_error``: ``end`` (Camunda 7's default) ends the token that threw a
+        BPMN error nothing catches, here or in a calling process, and logs it; ``fail``
+        (Camunda's ``enableExceptionsAfterUnhandledBpmnError``) refuses that step with 422
+        UNHANDLED_BPMN_ERROR, writing nothing."""
+        if unhandled_bpmn_error not in UNHANDLED_BPMN_ERROR_MODES:
+            raise ValueError(
+                f"unhandled_bpmn_error={unhandled_bpmn_error!r} is not one of {UNHANDLED_BPMN_ERROR_MODES}"
+            )
         self.backend = backend
         self.process_dir = Path(process_dir) if process_dir else None
         self.now_ms = now_ms
         self.engine = Engine(backend.new_id, now_ms)
         self.cache = DefinitionCache(backend, max_bpmn_bytes)
         self.deployer = Deployer(backend, now_ms, max_bpmn_bytes, reject_scripts=reject_scripts)
-        self.committer = Committer(backend, self.cache, self.engine, now_ms)
+        self.committer = Committer(
+            backend, self.cache, self.engine, now_ms, strict_errors=unhandled_bpmn_error == "fail"
+        )
         self.planner = self.committer.planner
         # the collaborators start instances through this runtime's start_at (a hook subclasses may wrap)
         self.timers = TimerCases(self.committer, self.start_at)
