@@ -90,6 +90,35 @@ MODELS = b"""<?xml version="1.0" encoding="UTF-8"?>
     <sequenceFlow id="y4" sourceRef="handleIt" targetRef="y_end" />
     <endEvent id="y_end" />
   </process>
+  <process id="throwsAtOnce" isExecutable="true">
+    <startEvent id="t0" />
+    <sequenceFlow id="t1" sourceRef="t0" targetRef="t_fork" />
+    <parallelGateway id="t_fork" />
+    <sequenceFlow id="t2" sourceRef="t_fork" targetRef="t_throw" />
+    <sequenceFlow id="t3" sourceRef="t_fork" targetRef="stillOpen" />
+    <endEvent id="t_throw"><errorEventDefinition errorRef="e1" /></endEvent>
+    <userTask id="stillOpen" />
+    <sequenceFlow id="t4" sourceRef="stillOpen" targetRef="t_end" />
+    <endEvent id="t_end" />
+  </process>
+  <process id="passesItOn" isExecutable="true">
+    <startEvent id="m0" />
+    <sequenceFlow id="m1" sourceRef="m0" targetRef="callThrower" />
+    <callActivity id="callThrower" calledElement="throwsAtOnce" />
+    <sequenceFlow id="m2" sourceRef="callThrower" targetRef="m_end" />
+    <endEvent id="m_end" />
+  </process>
+  <process id="catchesTwoLevelsDown" isExecutable="true">
+    <startEvent id="k0" />
+    <sequenceFlow id="k1" sourceRef="k0" targetRef="callPasser" />
+    <callActivity id="callPasser" calledElement="passesItOn" />
+    <boundaryEvent id="k_caught" attachedToRef="callPasser"><errorEventDefinition errorRef="e1" /></boundaryEvent>
+    <sequenceFlow id="k2" sourceRef="callPasser" targetRef="k_end" />
+    <sequenceFlow id="k3" sourceRef="k_caught" targetRef="handledAtStart" />
+    <userTask id="handledAtStart" />
+    <sequenceFlow id="k4" sourceRef="handledAtStart" targetRef="k_end" />
+    <endEvent id="k_end" />
+  </process>
 </definitions>"""
 
 
@@ -146,6 +175,15 @@ def test_a_childs_error_goes_up_at_once_to_the_first_caller_that_catches_it(back
     assert open_elements(runtime, root) == ["handled"]
     assert runtime.instance(middle).ended and runtime.instance(leaf).ended
     assert runtime.instance_tasks(leaf) == []  # "otherBranch" was cancelled with the child
+
+
+def test_an_error_thrown_while_starting_called_instances_is_caught_two_levels_up(backend: Backend) -> None:
+    runtime = runtime_for(backend)
+    root = runtime.start(unique_id="catchesTwoLevelsDown")  # one plan: three instances, the error, the catch
+    assert open_elements(runtime, root) == ["handledAtStart"]
+    children = [i for i in _all_instances(runtime) if i != root]
+    assert len(children) == 2
+    assert all(runtime.instance(i).ended and runtime.instance_tasks(i) == [] for i in children)
 
 
 def test_a_childs_error_nobody_catches_ends_only_the_token_that_threw_it(
