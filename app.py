@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "BPM_TIMERS_IN_WEB": "auto",
     "BPM_TIMER_INTERVAL": 1.0,
     "BPM_SCRIPT_CHECK": "runtime",
+    "BPM_UNHANDLED_BPMN_ERROR": "end",
     #: tests only: a callable giving the time in epoch ms (the runtime's clock)
     "BPM_CLOCK": None,
     "API_TITLE": "BPM Process Runtime",
@@ -86,6 +87,7 @@ ENVIRONMENT: dict[str, Any] = {
     "BPM_TIMERS_IN_WEB": str,
     "BPM_TIMER_INTERVAL": float,
     "BPM_SCRIPT_CHECK": str,
+    "BPM_UNHANDLED_BPMN_ERROR": lambda v: v.strip().lower(),
 }
 SCRIPT_CHECKS = ("runtime", "deploy")
 _TRUE = ("1", "true", "yes", "on")
@@ -172,6 +174,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         now_ms=app.config["BPM_CLOCK"] or epoch_ms,
         max_bpmn_bytes=int(app.config["BPM_MAX_BPMN_BYTES"]),
         reject_scripts=_reject_scripts(app.config["BPM_SCRIPT_CHECK"]),
+        unhandled_bpmn_error=app.config["BPM_UNHANDLED_BPMN_ERROR"],
     )
     app.extensions["bpm_runtime"] = runtime
     if app.config["BPM_DEPLOY_ON_START"]:
