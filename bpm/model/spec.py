@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from bpm.errors import Unprocessable
+
 
 class Evaluable(Protocol):
     """A compiled expression or template (see :mod:`bpm.expressions`)."""
@@ -283,6 +285,23 @@ class ProcessSpec:
 
     def element(self, element_id: str) -> Element:
         return self.elements[element_id]
+
+    def default_start_id(self) -> str:
+        """Where a start by key begins: the first none start event, else the one event start
+        event (timer, message or signal), as Camunda 7 does. Raises Unprocessable naming the
+        choices when there are several event start events and no none start."""
+        if self.start_ids:
+            return self.start_ids[0]
+        if len(self.event_start_ids) == 1:
+            return self.event_start_ids[0]
+        events = (self.elements[i] for i in self.event_start_ids)
+        choices = ", ".join(f"'{e.id}' ({e.event.kind if isinstance(e, StartEvent) and e.event else 'event'})"
+                            for e in events)  # fmt: skip
+        raise Unprocessable(
+            f"process '{self.key}' has no none start event and several event start events ({choices}): "
+            "start it by its message or signal, or give it a none start event",
+            code="START_EVENT_AMBIGUOUS",
+        )
 
     def flow(self, flow_id: str) -> SequenceFlow:
         return self.flows[flow_id]
