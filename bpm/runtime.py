@@ -29,6 +29,7 @@ from bpm.errors import (
     ValidationError,
 )
 from bpm.events import EventUseCases
+from bpm.forms import check_start_form, check_task_form
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Plan, Planner, Preconditions
 
@@ -236,6 +237,7 @@ class Runtime(EventUseCases):
         else:
             raise ValidationError("'processName' or 'uniqueId' is required")
         spec = self.cache.spec(definition)
+        check_start_form(spec, None, variables)
         return self.start_at(definition, spec, None, variables or {}, user=user, actor=actor, app_name=app_name,
                              business_key=business_key)
 
@@ -340,6 +342,7 @@ class Runtime(EventUseCases):
                 principals = self.principals(user, identity)
             self._check_may_complete(task, user, principals)
             spec = self.spec_of(instance)
+            check_task_form(spec, task, variables, instance.state.get("vars", {}))
             completed = self.audit("task.completed", task=task, user=user, actor=actor or user)  # audit trail
             result = self.engine.complete_task(spec, instance.state, task_id, variables)
             pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])

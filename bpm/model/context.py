@@ -11,6 +11,7 @@ from lxml import etree
 from bpm.errors import ExpressionError
 from bpm.expressions import compile_expression, compile_template
 from bpm.model.spec import (
+    DeployWarning,
     Element,
     Evaluable,
 )
@@ -98,10 +99,25 @@ class _Context:
     elements: dict[str, Element] = field(default_factory=dict)
     nodes: dict[str, etree._Element] = field(default_factory=dict)
     flows: list[_FlowDraft] = field(default_factory=list)
+    #: what the engine does not honour, shared by every process of the file
+    warnings: list[DeployWarning] = field(default_factory=list)
 
     def add_element(self, element: Element, node: etree._Element) -> None:
         self.elements[element.id] = element
         self.nodes[element.id] = node
+
+    def warn(
+        self,
+        node: etree._Element,
+        at: etree._Element | None,
+        attribute: str,
+        message: str,
+        instead: str,
+        fix: str | None = None,
+    ) -> None:
+        """Record that ``attribute`` of ``node`` (at child ``at``) is not honoured, and what happens instead."""
+        line = (at if at is not None else node).sourceline
+        self.warnings.append(DeployWarning(self.file, node.get("id"), line, attribute, message, instead, fix))
 
 
 def _bool_attr(ctx: _Context, node: etree._Element, owner: etree._Element, name: str, default: bool) -> bool:

@@ -14,6 +14,7 @@ from bpm.model.context import (
     _template,
     _variable_name,
 )
+from bpm.model.forms import form_fields, form_key
 from bpm.model.spec import (
     BoundaryEvent,
     EndEvent,
@@ -182,7 +183,8 @@ def _build_start_event(ctx: _Context, node: etree._Element, scope: str | None) -
         initiator=_initiator(ctx, node),
         event=event,
         interrupting=interrupting,
-        form_key=_vendor_attr(node, "formKey"),
+        form_key=form_key(node),
+        form_fields=form_fields(ctx, node),
     )
 
 

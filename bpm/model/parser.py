@@ -62,8 +62,10 @@ from typing import Any, TypeAlias
 from lxml import etree
 
 from bpm.errors import ExpressionError, InvalidDefinition
+from bpm.model.forms import form_fields, form_key
 from bpm.model.spec import (
     CallActivity,
+    DeployWarning,
     Element,
     Evaluable,
     EventBasedGateway,
@@ -168,6 +170,8 @@ class ParsedFile:
 
     processes: tuple[ProcessSpec, ...]
     skipped: tuple[tuple[str, str], ...]  # (process id, reason)
+    #: vendor extensions the engine does not honour (listeners it cannot run ...)
+    warnings: tuple[DeployWarning, ...] = ()
 
 
 # --- entry point -----------------------------------------------------------
@@ -201,14 +205,15 @@ def _parse_definitions(root: etree._Element, file: str) -> ParsedFile:
     declarations = _Declarations.read(root)
     processes: list[ProcessSpec] = []
     skipped: list[tuple[str, str]] = []
+    warnings: list[DeployWarning] = []
     for node in process_nodes:
         key = _claim_id(file, seen, node)
         flag = (node.get("isExecutable") or "").strip()
         if flag.lower() in ("false", "0"):
             skipped.append((key, f'not executable (isExecutable="{flag}")'))
             continue
-        processes.append(_parse_process(file, seen, declarations, node, key))
-    return ParsedFile(processes=tuple(processes), skipped=tuple(skipped))
+        processes.append(_parse_process(file, seen, declarations, node, key, warnings))
+    return ParsedFile(processes=tuple(processes), skipped=tuple(skipped), warnings=tuple(warnings))
 
 
 def _parse_process(
@@ -217,8 +222,9 @@ def _parse_process(
     declarations: _Declarations,
     node: etree._Element,
     key: str,
+    warnings: list[DeployWarning],
 ) -> ProcessSpec:
-    ctx = _Context(file=file, seen=seen, declarations=declarations)
+    ctx = _Context(file=file, seen=seen, declarations=declarations, warnings=warnings)
     _parse_scope(ctx, node, None)
     return _assemble(ctx, node, key)
 
@@ -529,7 +535,8 @@ def _build_user_task(ctx: _Context, node: etree._Element, scope: str | None) -> 
         candidate_roles=_templates(ctx, node, "candidateRoles", roles),
         due_date=_optional_template(ctx, node, "dueDate", _vendor_attr(node, "dueDate")),
         priority=_optional_template(ctx, node, "priority", _vendor_attr(node, "priority")),
-        form_key=_vendor_attr(node, "formKey"),
+        form_key=form_key(node),
+        form_fields=form_fields(ctx, node),
     )
 
 

@@ -81,6 +81,58 @@ class LoopSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class DeployWarning:
+    """Something in a file that the engine does not honour as the vendor's engine would.
+
+    ``instead`` says what happens instead (the element runs without it ...); ``fix`` how to
+    get the behaviour, where there is a way. Listed in deployment responses and reports.
+    """
+
+    file: str
+    element_id: str | None
+    line: int | None
+    attribute: str
+    message: str
+    instead: str
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        entry = {"file": self.file, "elementId": self.element_id, "line": self.line, "attribute": self.attribute,
+                 "message": self.message, "instead": self.instead}  # fmt: skip
+        if self.fix:
+            entry["fix"] = self.fix
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One field of a generated form: ``camunda:formField`` or ``flowable:formProperty``.
+
+    ``type`` as written (``string``, ``long``, ``boolean``, ``date``, ``enum``, ``double`` ...);
+    ``values`` the (id, name) choices of an enum; ``constraints`` Camunda's validation
+    constraints other than ``required``/``readonly`` (``min``, ``max``, ``minlength``,
+    ``maxlength``) with their config; ``variable`` the process variable the value goes to
+    (Flowable's ``variable``; default: the id); ``writable`` False for read-only fields.
+    """
+
+    id: str
+    label: str = ""
+    type: str = "string"
+    default_value: str | None = None
+    required: bool = False
+    values: tuple[tuple[str, str], ...] = ()
+    constraints: tuple[tuple[str, str], ...] = ()
+    writable: bool = True
+    variable: str | None = None
+    date_pattern: str | None = None
+    line: int | None = None
+
+    @property
+    def target(self) -> str:
+        return self.variable or self.id
+
+
+@dataclass(frozen=True, slots=True)
 class Element:
     """A flow node. ``tag`` is the BPMN local tag name (``task``, ``manualTask`` ...).
 
@@ -115,6 +167,7 @@ class StartEvent(Element):
     event: EventDefinition | None = None
     interrupting: bool = True
     form_key: str | None = None
+    form_fields: tuple[FormField, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +296,7 @@ class UserTask(Element):
     due_date: Evaluable | None = None
     priority: Evaluable | None = None
     form_key: str | None = None
+    form_fields: tuple[FormField, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
