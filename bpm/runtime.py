@@ -30,6 +30,7 @@ from bpm.errors import (
     ValidationError,
 )
 from bpm.external_cases import ExternalTaskCases, Handler
+from bpm.forms import check_start_form, check_task_form
 from bpm.message_cases import MessageCases
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Plan, Preconditions
@@ -265,6 +266,7 @@ class Runtime:
         else:
             raise ValidationError("'processName' or 'uniqueId' is required")
         spec = self.cache.spec(definition)
+        check_start_form(spec, None, variables)
         return self.start_at(
             definition,
             spec,
@@ -375,6 +377,7 @@ class Runtime:
                 principals = self.principals(user, identity)
             self._check_may_complete(task, user, principals)
             spec = self.spec_of(instance)
+            check_task_form(spec, task, variables, instance.state.get("vars", {}))
             completed = self.audit("task.completed", task=task, user=user, actor=actor or user)  # audit trail
             result = self.engine.complete_task(spec, instance.state, task_id, variables)
             pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from bpm.api import definitions, external_tasks, health, identity, instances, messages, process, tasks
+from bpm.api import definitions, external_tasks, forms, health, identity, instances, messages, process, tasks
 from bpm.api.auth import auth_modes, init_auth
 from bpm.api.common import limit_request_body
 from bpm.api.envelope import ErrorEnvelopeSchema
@@ -21,6 +21,7 @@ BLUEPRINTS = (
     definitions.blp,
     identity.blp,
     health.blp,
+    forms.blp,
 )
 
 

@@ -97,6 +97,7 @@ def handle_bpm_error(error: BpmError) -> Response:
     if isinstance(error, InvalidDefinition):
         where = error.as_dict()
         data = {k: where[k] for k in ("file", "elementId", "tag", "line")}
+        data.update({k: where[k] for k in ("attribute", "fix") if where.get(k)})
     if error.status == 503:
         current_app.logger.warning("%s [request_id=%s]", shown(error.message, 300), request_id())
         return _respond(503, error.code, UNAVAILABLE)

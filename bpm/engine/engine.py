@@ -189,10 +189,7 @@ class Engine:
             "subs": {},
             "mi": {},
         }
-        start_id = start_event or (spec.start_ids[0] if spec.start_ids else None)
-        if start_id is None:
-            raise Unprocessable(f"process '{spec.key}' has no none start event; start it by its event")
-        start = spec.element(start_id)
+        start = spec.element(start_event or spec.default_start_id())
         if isinstance(start, StartEvent) and start.initiator:
             # as in Camunda: an unknown starter is null (an unassigned task), not a missing variable
             if initiator is not None:
