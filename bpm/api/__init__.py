@@ -10,7 +10,7 @@ from bpm.api.auth import auth_modes, init_auth
 from bpm.api.common import limit_request_body
 from bpm.api.envelope import ErrorEnvelopeSchema
 from bpm.api.errors import register_error_handlers
-from bpm.api.headers import init_security_headers
+from bpm.api.headers import init_cross_origin_check, init_security_headers
 
 BLUEPRINTS = (
     process.blp,
@@ -58,6 +58,7 @@ def init_api(app: Flask) -> BpmApi:
     api = BpmApi(app)
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
+    init_cross_origin_check(app)
     init_auth(app)
     app.before_request(limit_request_body)
     init_security_headers(app)
