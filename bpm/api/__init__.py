@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from bpm.api import definitions, external_tasks, health, identity, instances, messages, process, tasks
+from bpm.api import (
+    definitions,
+    diagrams,
+    external_tasks,
+    health,
+    identity,
+    instances,
+    messages,
+    process,
+    tasks,
+)
 from bpm.api.auth import auth_modes, init_auth
 from bpm.api.common import limit_request_body
 from bpm.api.envelope import ErrorEnvelopeSchema
@@ -19,6 +29,7 @@ BLUEPRINTS = (
     messages.blp,
     external_tasks.blp,
     definitions.blp,
+    diagrams.blp,
     identity.blp,
     health.blp,
 )
