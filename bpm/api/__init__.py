@@ -13,6 +13,7 @@ from bpm.api import (
     identity,
     instances,
     messages,
+    pages,
     process,
     tasks,
 )
@@ -66,6 +67,7 @@ def init_api(app: Flask) -> BpmApi:
         if "apikey" in modes:
             security.append({"apiKeyHeader": []})
         app.config["API_SPEC_OPTIONS"] = {**app.config.get("API_SPEC_OPTIONS", {}), "security": security}
+    pages.use_packaged_docs(app)
     api = BpmApi(app)
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
@@ -75,6 +77,7 @@ def init_api(app: Flask) -> BpmApi:
     init_security_headers(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    pages.init_pages(app)
     return api
 
 
