@@ -270,19 +270,19 @@ def test_security_headers_on_every_kind_of_response(backend: Backend) -> None:
         assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_docs_page_csp_allows_only_the_cdn_and_its_own_inline_script(app: Flask) -> None:
+def test_docs_page_csp_allows_only_its_assets_and_its_own_inline_script(app: Flask) -> None:
     response = app.test_client().get("/docs")
     assert response.status_code == 200
     _assert_security_headers(response)
     csp = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
     [script] = re.findall(rb"<script>(.*?)</script>", response.get_data(), re.DOTALL)
     digest = base64.b64encode(hashlib.sha256(script).digest()).decode()
-    assert csp["script-src"] == f"https://cdn.jsdelivr.net 'sha256-{digest}'"
+    assert csp["script-src"] == f"'self' 'sha256-{digest}'"  # the packaged Swagger UI (tests/test_pages.py)
     assert "'unsafe-inline'" not in csp["script-src"] and "'unsafe-eval'" not in csp["script-src"]
     assert csp["default-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
     assert csp["connect-src"] == "'self'"
     for src in re.findall(rb'(?:src|href)="([^"]+)"', response.get_data()):
-        assert src.decode().startswith("https://cdn.jsdelivr.net/")
+        assert src.decode().startswith("/ui/swagger-ui/")
 
 
 # -- CORS ------------------------------------------------------------------------------------
