@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import Backend, Definition, Instance, Task
+from backends.base import Backend, Definition, Instance, Step, Task
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine, StepResult
 from bpm.errors import ConcurrentModification
@@ -50,6 +50,8 @@ class Committer:
         self.planner = Planner(cache, engine, backend.instance, now_ms, strict_errors=strict_errors)
         #: carries out a committed plan's outbox; must not raise (see :meth:`commit`)
         self.after_commit: Callable[[Outbox], None] = _no_outbox
+        #: called with the steps of every committed plan, after the write (metrics); must not raise
+        self.observers: list[Callable[[list[Step]], None]] = []
 
     def spec_of(self, instance: Instance) -> ProcessSpec:
         """The parsed spec of the definition an instance runs."""
@@ -71,7 +73,13 @@ class Committer:
         carried out; whatever fails there is logged, never raised.
         """
         plan = self.planner.plan(instance, spec, result, pre, new=new)
-        self.backend.apply_steps(plan.ordered())
+        steps = plan.ordered()
+        self.backend.apply_steps(steps)
+        for observe in self.observers:
+            try:
+                observe(steps)
+            except Exception:  # metrics must never fail a write that happened
+                log.exception("a commit observer failed")
         self.follow_up(plan.outbox)
         return plan
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Definition, ExternalTaskRecord, Identity, Instance, Principals, Task, TaskQuery
+from backends.base import Backend, Definition, ExternalTaskRecord, Identity, Instance, Principals, Step, Task, TaskQuery
 from bpm.committer import Committer
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
@@ -121,6 +121,8 @@ class Runtime:
         self.externals = ExternalTaskCases(self.committer)
         self.messages = MessageCases(self.committer, self.externals.run_handlers, self.start_at)
         self.committer.after_commit = self.messages.after_commit
+        #: called with the steps of every committed plan, after the write (metrics)
+        self.observers: list[Callable[[list[Step]], None]] = self.committer.observers
 
     # -- deployment and caches --------------------------------------------------------
 

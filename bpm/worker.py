@@ -2,7 +2,7 @@
 
 Run as its own process (the Procfile's ``worker:`` line)::
 
-    python -m bpm.worker [--interval 1.0] [--batch 100] [--once]
+    bpm worker [--interval 1.0] [--batch 100] [--once]     (or python -m bpm.worker ...)
 
 or inside the web process for a single-process setup (``BPM_TIMERS_IN_WEB``,
 see :func:`start_in_thread`). Any number of workers may run against one
@@ -11,9 +11,7 @@ backend: each timer fires once (see :mod:`bpm.timer_cases`).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -101,24 +99,13 @@ def start_in_thread(runtime: Runtime, interval: float = 1.0) -> Callable[[], Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fire due BPMN timers against the configured backend.")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
-    parser.add_argument("--batch", type=int, default=100, help="timers fired per backend read")
-    parser.add_argument("--once", action="store_true", help="fire what is due now, then exit")
-    args = parser.parse_args(argv)
-    from app import create_app
+    """``python -m bpm.worker``: the same as ``bpm worker`` (kept for existing Procfiles)."""
+    from bpm.cli import cli
 
-    app = create_app({"BPM_TIMERS_IN_WEB": False})
-    runtime: Runtime = app.extensions["bpm_runtime"]
-    if args.once:
-        print(f"fired {run_once(runtime, args.batch)} timers")
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("timer worker started (every %.1f s)", args.interval)
-    run_loop(runtime, stop, args.interval, args.batch)
+    cli.main(args=["worker", *(argv or [])], prog_name="bpm", standalone_mode=False)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

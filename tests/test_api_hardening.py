@@ -333,9 +333,9 @@ def test_no_cors_grant_without_configured_origins(backend: Backend) -> None:
     ("method", "path", "kwargs", "status"),
     [
         ("GET", "/tasks", {}, 401),
-        ("GET", "/tasks", {"headers": as_user(), "query_string": {"size": "0"}}, 400),
-        ("POST", "/refreshCache", {"headers": as_user()}, 403),
-        ("GET", "/instance/nope%0Aforged-line", {"headers": as_user()}, 404),
+        ("GET", "/tasks", {"as_user": "alice", "query_string": {"size": "0"}}, 400),
+        ("POST", "/refreshCache", {"as_user": "alice"}, 403),
+        ("GET", "/instance/nope%0Aforged-line", {"as_user": "alice"}, 404),
     ],
 )
 def test_each_client_error_is_logged_once_with_the_request_id(
@@ -343,7 +343,9 @@ def test_each_client_error_is_logged_once_with_the_request_id(
 ) -> None:
     app = make_app(MemoryBackend(), **AUTH_CONFIG)
     caplog.set_level(logging.INFO, logger=app.logger.name)
-    headers = {"X-Request-Id": "edge-test-request-0001", **kwargs.pop("headers", {})}
+    kwargs = dict(kwargs)
+    user = kwargs.pop("as_user", None)  # the token is minted when the test runs, not at collection
+    headers = {"X-Request-Id": "edge-test-request-0001", **(as_user(user) if user else {})}
     response = app.test_client().open(BASE + path, method=method, headers=headers, **kwargs)
     assert response.status_code == status and response.headers["X-Request-Id"] == "edge-test-request-0001"
     logged = [r for r in caplog.records if "edge-test-request-0001" in r.getMessage()]

@@ -70,11 +70,11 @@ def test_openapi_document_is_valid_and_documents_every_route(app: Flask) -> None
     routes = {
         (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith(BASE) or rule.rule == "/health"
+        if rule.rule.startswith(BASE) or rule.rule in ("/health", "/ready")
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert routes == documented
-    assert len(routes) == 32  # the eleven routes, extensions, history, messages, external tasks, incidents
+    assert len(routes) == 33  # the eleven routes, extensions, history, messages, external tasks, incidents, /ready
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method == "parameters":
