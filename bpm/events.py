@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.base import Definition, ExternalTaskRecord, Instance, start_timer_member
+from backends.base import Definition, ExternalTaskRecord, Instance, id_scope, start_timer_member
 from bpm.engine import timers
 from bpm.engine.engine import StepResult, Subscription, Thrown
 from bpm.errors import (
@@ -91,7 +91,8 @@ class EventUseCases:
                 return 0
             spec = rt.spec_of(instance)
             try:
-                result = rt.engine.trigger(spec, instance.state, sub_id)
+                with id_scope(instance.id):
+                    result = rt.engine.trigger(spec, instance.state, sub_id)
             except ConcurrentModification:
                 raise
             except BpmError as exc:
@@ -291,7 +292,9 @@ class EventUseCases:
             if instance is None or instance.ended or sub_id not in instance.state.get("subs", {}):
                 return None
             spec = rt.spec_of(instance)
-            rt.commit(instance, spec, rt.engine.trigger(spec, instance.state, sub_id, variables))
+            with id_scope(instance.id):
+                result = rt.engine.trigger(spec, instance.state, sub_id, variables)
+            rt.commit(instance, spec, result)
             return instance_id
 
         return self._retrying(attempt)  # type: ignore[no-any-return]
@@ -389,7 +392,9 @@ class EventUseCases:
             spec = rt.spec_of(instance)
             entry = {**history, "taskId": task.id, "taskName": task.name, "elementId": task.element_id}
             pre = Preconditions(complete_external=external_id, external_worker=worker, history=[entry])
-            rt.commit(instance, spec, run(spec, instance), pre)
+            with id_scope(instance.id):
+                result = run(spec, instance)
+            rt.commit(instance, spec, result, pre)
 
         self._retrying(attempt)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Definition, Identity, Instance, Principals, Task, TaskQuery
+from backends.base import Backend, Definition, Identity, Instance, Principals, Task, TaskQuery, id_scope
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
 from bpm.errors import (
@@ -253,9 +253,11 @@ class Runtime(EventUseCases):
     ) -> str:
         """Start an instance at ``start_event`` (None: the none start event); return its id."""
         started = self.audit("instance.started", user=user, actor=actor or user, definitionId=definition.definition_id)
-        result = self.engine.start(spec, variables, initiator=user, start_event=start_event)
+        instance_id = self.backend.new_id()
+        with id_scope(instance_id):  # its tasks and children in its partition
+            result = self.engine.start(spec, variables, initiator=user, start_event=start_event)
         instance = Instance(
-            id=self.backend.new_id(),
+            id=instance_id,
             definition_id=definition.definition_id,
             process_key=definition.key,
             process_name=spec.label,
@@ -288,7 +290,8 @@ class Runtime(EventUseCases):
         Raises ConcurrentModification when an instance changed meanwhile (callers retry).
         After the write, thrown signals are broadcast and in-process handlers run.
         """
-        plan = self.planner.plan(instance, spec, result, pre, new=new)
+        with id_scope(instance.id):  # children and their tasks in the instance's partition
+            plan = self.planner.plan(instance, spec, result, pre, new=new)
         self.backend.apply_steps(plan.ordered())
         self.after_commit(plan.thrown, plan.externals)
         return plan
@@ -341,7 +344,8 @@ class Runtime(EventUseCases):
             self._check_may_complete(task, user, principals)
             spec = self.spec_of(instance)
             completed = self.audit("task.completed", task=task, user=user, actor=actor or user)  # audit trail
-            result = self.engine.complete_task(spec, instance.state, task_id, variables)
+            with id_scope(instance.id):
+                result = self.engine.complete_task(spec, instance.state, task_id, variables)
             pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
             try:
                 self.commit(instance, spec, result, pre)
