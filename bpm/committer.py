@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import Backend, Definition, Instance, Step, Task
+from backends.base import Backend, Definition, Instance, Step, Task, id_scope
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine, StepResult
 from bpm.errors import ConcurrentModification
@@ -72,7 +72,8 @@ class Committer:
         and the planner's errors (nothing is written then). Once written, the outbox is
         carried out; whatever fails there is logged, never raised.
         """
-        plan = self.planner.plan(instance, spec, result, pre, new=new)
+        with id_scope(instance.id):  # children and their tasks in the instance's partition
+            plan = self.planner.plan(instance, spec, result, pre, new=new)
         steps = plan.ordered()
         self.backend.apply_steps(steps)
         for observe in self.observers:
@@ -106,9 +107,11 @@ class Committer:
     ) -> str:
         """Start an instance at ``start_event`` (None: the none start event); return its id."""
         started = self.audit("instance.started", user=user, actor=actor or user, definitionId=definition.definition_id)
-        result = self.engine.start(spec, variables, initiator=user, start_event=start_event)
+        instance_id = self.backend.new_id()
+        with id_scope(instance_id):  # its tasks and children in its partition
+            result = self.engine.start(spec, variables, initiator=user, start_event=start_event)
         instance = Instance(
-            id=self.backend.new_id(),
+            id=instance_id,
             definition_id=definition.definition_id,
             process_key=definition.key,
             process_name=spec.label,

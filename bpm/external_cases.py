@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import ExternalTaskRecord, Instance
+from backends.base import ExternalTaskRecord, Instance, id_scope
 from bpm.committer import Committer, retrying
 from bpm.engine.engine import StepResult
 from bpm.errors import Conflict, ExternalTaskNotFound, InstanceNotFound, TaskNotActive, ValidationError
@@ -98,7 +98,9 @@ class ExternalTaskCases:
             spec = c.spec_of(instance)
             entry = {**history, "taskId": task.id, "taskName": task.name, "elementId": task.element_id}
             pre = Preconditions(complete_external=external_id, external_worker=worker, history=[entry])
-            c.commit(instance, spec, run(spec, instance), pre)
+            with id_scope(instance.id):
+                result = run(spec, instance)
+            c.commit(instance, spec, result, pre)
 
         retrying(attempt)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from backends.base import Definition, ExternalTaskRecord
+from backends.base import Definition, ExternalTaskRecord, id_scope
 from bpm.committer import Committer, StartAt, retrying
 from bpm.errors import Conflict, NotFound, Unprocessable
 from bpm.model.spec import ProcessSpec, StartEvent
@@ -180,7 +180,9 @@ class MessageCases:
             if instance is None or instance.ended or sub_id not in instance.state.get("subs", {}):
                 return None
             spec = c.spec_of(instance)
-            c.commit(instance, spec, c.engine.trigger(spec, instance.state, sub_id, variables))
+            with id_scope(instance.id):
+                result = c.engine.trigger(spec, instance.state, sub_id, variables)
+            c.commit(instance, spec, result)
             return instance_id
 
         return retrying(attempt)  # type: ignore[no-any-return]

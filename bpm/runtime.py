@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Definition, ExternalTaskRecord, Identity, Instance, Principals, Step, Task, TaskQuery
+from backends.base import (
+    Backend,
+    Definition,
+    ExternalTaskRecord,
+    Identity,
+    Instance,
+    Principals,
+    Step,
+    Task,
+    TaskQuery,
+    id_scope,
+)
 from bpm.committer import Committer
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
@@ -381,7 +392,8 @@ class Runtime:
             spec = self.spec_of(instance)
             check_task_form(spec, task, variables, instance.state.get("vars", {}))
             completed = self.audit("task.completed", task=task, user=user, actor=actor or user)  # audit trail
-            result = self.engine.complete_task(spec, instance.state, task_id, variables)
+            with id_scope(instance.id):
+                result = self.engine.complete_task(spec, instance.state, task_id, variables)
             pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
             try:
                 self.commit(instance, spec, result, pre)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from backends.base import Definition, start_timer_member
+from backends.base import Definition, id_scope, start_timer_member
 from bpm.committer import Committer, StartAt, retrying
 from bpm.engine import timers
 from bpm.engine.engine import StepResult, Subscription, next_cycle_due
@@ -117,7 +117,9 @@ class TimerCases:
                 c.backend.take_timer(member, due, None)  # stale: fired or moved meanwhile
                 return 0
             spec = c.spec_of(instance)
-            c.commit(instance, spec, c.engine.trigger(spec, instance.state, sub_id))
+            with id_scope(instance.id):
+                result = c.engine.trigger(spec, instance.state, sub_id)
+            c.commit(instance, spec, result)
             return 1
 
         return int(retrying(attempt))

@@ -130,8 +130,8 @@ def _all_instances(runtime: Runtime) -> list[str]:
     if isinstance(backend, MemoryBackend):
         return list(backend._instances)
     client = backend.client  # type: ignore[attr-defined]
-    prefix = backend.key("inst", "")  # type: ignore[attr-defined]
-    return [k[len(prefix):] for k in client.scan_iter(match=prefix + "*")]
+    prefixes = [backend.pkey(p, "inst", "") for p in range(backend.partitions)]  # type: ignore[attr-defined]
+    return [k[len(prefix):] for prefix in prefixes for k in client.scan_iter(match=prefix + "*")]
 
 
 # -- messages and signals ----------------------------------------------------------------
