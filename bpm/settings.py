@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "BPM_TIMERS_IN_WEB": "auto",
     "BPM_TIMER_INTERVAL": 1.0,
     "BPM_SCRIPT_CHECK": "runtime",
+    "BPM_UNHANDLED_BPMN_ERROR": "end",
     #: tests only: a callable giving the time in epoch ms (the runtime's clock)
     "BPM_CLOCK": None,
 }
@@ -86,6 +87,7 @@ ENVIRONMENT: dict[str, Any] = {
     "BPM_TIMERS_IN_WEB": str,
     "BPM_TIMER_INTERVAL": float,
     "BPM_SCRIPT_CHECK": str,
+    "BPM_UNHANDLED_BPMN_ERROR": lambda v: v.strip().lower(),
 }
 SCRIPT_CHECKS = ("runtime", "deploy")
 _TRUE = ("1", "true", "yes", "on")
@@ -163,6 +165,7 @@ def build_runtime(config: Mapping[str, Any], backend: Backend) -> Runtime:
         now_ms=config.get("BPM_CLOCK") or epoch_ms,
         max_bpmn_bytes=int(config["BPM_MAX_BPMN_BYTES"]),
         reject_scripts=reject_scripts(config["BPM_SCRIPT_CHECK"]),
+        unhandled_bpmn_error=config.get("BPM_UNHANDLED_BPMN_ERROR", "end"),
     )
 
 

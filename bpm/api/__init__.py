@@ -5,12 +5,24 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from bpm.api import definitions, external_tasks, health, identity, instances, messages, process, tasks
+from bpm.api import (
+    definitions,
+    diagrams,
+    external_tasks,
+    forms,
+    health,
+    identity,
+    instances,
+    messages,
+    pages,
+    process,
+    tasks,
+)
 from bpm.api.auth import auth_modes, init_auth
 from bpm.api.common import limit_request_body
 from bpm.api.envelope import ErrorEnvelopeSchema
 from bpm.api.errors import register_error_handlers
-from bpm.api.headers import init_security_headers
+from bpm.api.headers import init_cross_origin_check, init_security_headers
 
 BLUEPRINTS = (
     process.blp,
@@ -19,8 +31,10 @@ BLUEPRINTS = (
     messages.blp,
     external_tasks.blp,
     definitions.blp,
+    diagrams.blp,
     identity.blp,
     health.blp,
+    forms.blp,
 )
 
 
@@ -55,14 +69,17 @@ def init_api(app: Flask) -> BpmApi:
         if "apikey" in modes:
             security.append({"apiKeyHeader": []})
         app.config["API_SPEC_OPTIONS"] = {**app.config.get("API_SPEC_OPTIONS", {}), "security": security}
+    pages.use_packaged_docs(app)
     api = BpmApi(app)
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
+    init_cross_origin_check(app)
     init_auth(app)
     app.before_request(limit_request_body)
     init_security_headers(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    pages.init_pages(app)
     return api
 
 

@@ -40,7 +40,9 @@ from bpm.errors import Unauthorized
 
 AUTH_MODES = ("jwt", "apikey")
 #: endpoints anyone may call, with or without credentials
-PUBLIC_ENDPOINTS = frozenset({"health.Health", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"health.Health", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "pages.tasklist", "pages.static"}
+)
 PUBLIC_ENDPOINTS |= {"health.Ready", "metrics"}  # probes and scrapers carry no credentials
 REALM = "bpm-runtime"
 MAX_CREDENTIAL_LENGTH = 8192

@@ -1,10 +1,21 @@
-"""Security headers on every response: no sniffing, no framing, no referrer, no caching, a strict CSP.
+"""Security headers on every response, and the refusal of cross-site writes.
 
-JSON responses get a Content-Security-Policy that allows nothing at all. The one
-HTML page, the Swagger UI at ``/docs``, loads its scripts and styles from the CDN
-named by ``OPENAPI_SWAGGER_UI_URL``; its CSP allows exactly that origin and, for
-its inline bootstrap script, that script's own SHA-256 hash (no ``unsafe-inline``
-for scripts).
+Headers: no sniffing, no framing, no referrer, no caching, a strict CSP. JSON
+responses get a Content-Security-Policy that allows nothing at all; a view that
+serves a page sets its own (the tasklist, :mod:`bpm.api.pages`); any other HTML
+page, the Swagger UI at ``/docs``, may load its scripts and styles from this
+service (the packaged copy) or the origin named by ``OPENAPI_SWAGGER_UI_URL``,
+and run its inline bootstrap script by that script's SHA-256 hash (no
+``unsafe-inline`` for scripts).
+
+Cross-site writes: a state-changing request (POST, PUT, PATCH, DELETE) whose
+``Origin`` is neither this service's own origin (the scheme and host of the
+request) nor one of ``BPM_CORS_ORIGINS``, or that a browser marks
+``Sec-Fetch-Site: cross-site`` without such an ``Origin``, is refused with 403
+``CROSS_ORIGIN`` before authentication, whether or not authentication is on.
+Bodiless ``fetch`` POSTs in ``no-cors`` mode need no CORS preflight, so without
+this a page on another site could claim or complete tasks in a user's name.
+Requests without these headers (curl, servers) are not browsers' and pass.
 """
 
 from __future__ import annotations
@@ -14,7 +25,10 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
+
+from bpm.api.common import shown
+from bpm.errors import Forbidden
 
 #: for every response
 SECURITY_HEADERS = {
@@ -23,21 +37,29 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-#: for everything but the docs page: nothing may be loaded, run or framed
+#: for everything but pages: nothing may be loaded, run or framed
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+#: an SVG diagram opened on its own may apply its own <style> (it runs nothing)
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+#: the methods that change state
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
 
-def docs_csp(html: bytes, cdn_url: str | None) -> str:
-    """The CSP of the Swagger UI page: its CDN for code and styles, its inline script by hash."""
-    parts = urlsplit(cdn_url or "")
+class CrossOrigin(Forbidden):
+    code = "CROSS_ORIGIN"
+
+
+def docs_csp(html: bytes, assets_url: str | None) -> str:
+    """The CSP of the Swagger UI page: its assets (here or on a CDN), its inline script by hash."""
+    parts = urlsplit(assets_url or "")
     cdn = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
     hashes = [
         "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
         for script in _INLINE_SCRIPT.findall(html)
     ]
     sources = " ".join(filter(None, ["'self'", cdn]))
-    scripts = " ".join(filter(None, [cdn, *hashes])) or "'none'"
+    scripts = " ".join([cdn or "'self'", *hashes])  # the packaged copy is served here
     return "; ".join(
         [
             "default-src 'none'",
@@ -58,12 +80,50 @@ def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers.setdefault("Cache-Control", "no-store")
+    if "Content-Security-Policy" in response.headers:
+        return response  # a page that set its own
     if response.mimetype == "text/html" and not response.is_streamed:
         csp = docs_csp(response.get_data(), current_app.config.get("OPENAPI_SWAGGER_UI_URL"))
+    elif response.mimetype == "image/svg+xml":
+        csp = SVG_CSP
     else:
         csp = STRICT_CSP
     response.headers["Content-Security-Policy"] = csp
     return response
+
+
+def _origin(value: str) -> str:
+    """``scheme://host[:port]`` in lower case, without a trailing slash."""
+    return value.strip().rstrip("/").lower()
+
+
+def allowed_origins(config_value: object) -> frozenset[str]:
+    """The origins of ``BPM_CORS_ORIGINS`` (comma-separated; ``*`` allows every origin)."""
+    return frozenset(_origin(o) for o in str(config_value or "").split(",") if o.strip())
+
+
+def refuse_cross_origin() -> None:
+    """Before every request: a browser's write from another origin is 403 ``CROSS_ORIGIN``."""
+    if request.method not in WRITE_METHODS:
+        return
+    origin = request.headers.get("Origin")
+    if origin is None:
+        if request.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+            raise CrossOrigin("a write from another site is refused (Sec-Fetch-Site: cross-site without an Origin)")
+        return
+    allowed = allowed_origins(current_app.config.get("BPM_CORS_ORIGINS"))
+    own = _origin(f"{request.scheme}://{request.host}")
+    if _origin(origin) == own or _origin(origin) in allowed or "*" in allowed:
+        return
+    raise CrossOrigin(
+        f"a write from the origin '{shown(origin)}' is refused: only this service's own origin "
+        "and those of BPM_CORS_ORIGINS may change state"
+    )
+
+
+def init_cross_origin_check(app: Flask) -> None:
+    """Hook :func:`refuse_cross_origin` in (before authentication: a cross-site write is refused either way)."""
+    app.before_request(refuse_cross_origin)
 
 
 def init_security_headers(app: Flask) -> None:
