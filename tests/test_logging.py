@@ -73,12 +73,25 @@ def test_a_bad_log_setting_stops_start_up_with_its_name() -> None:
     assert result.returncode != 0 and "BPM_LOG_FORMAT='xml'" in result.stderr
 
 
+DUE_TIMER_START = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://bpm-runtime.dev/t">
+  <process id="dueAtOnce" isExecutable="true">
+    <startEvent id="start"><timerEventDefinition><timeDate>2020-01-01T00:00:00Z</timeDate></timerEventDefinition>
+    </startEvent>
+    <sequenceFlow id="f" sourceRef="start" targetRef="end" />
+    <endEvent id="end" />
+  </process>
+</definitions>
+"""
+
+
 @pytest.fixture
-def worker() -> Iterator[tuple[subprocess.Popen[str], Queue[str]]]:
-    """``bpm worker`` at DEBUG, every 0.05 s; its stderr lines arrive in a queue."""
+def worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Queue[str]]]:
+    """``bpm worker`` at DEBUG, every 0.05 s, with one timer start already due; stderr lines in a queue."""
+    (tmp_path / "due.bpmn").write_text(DUE_TIMER_START, encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "bpm.cli", "worker", "--interval", "0.05"],
-        cwd=ROOT, env=_env(BPM_LOG_LEVEL="DEBUG"), stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=_env(BPM_LOG_LEVEL="DEBUG", BPM_PROCESS_DIR=str(tmp_path)), stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: Queue[str] = Queue()
     assert process.stderr is not None
@@ -114,7 +127,7 @@ def test_the_worker_logs_start_each_round_at_debug_and_stop(worker: tuple[subpro
     seen: list[str] = []
     _wait_for(lines, "timer worker: backend memory://", seen)
     _wait_for(lines, "timer worker started", seen)
-    _wait_for(lines, "DEBUG bpm.worker: timer round: 0 fired", seen)
+    _wait_for(lines, "DEBUG bpm.worker: timer round fired 1 timers", seen)
     process.send_signal(signal.SIGTERM)
     _wait_for(lines, "timer worker stopped", seen)
     assert process.wait(timeout=30) == 0
