@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -192,14 +193,9 @@ def deploy_process_folder(runtime: Runtime, log: logging.Logger) -> DeployReport
 
 
 def backend_label(backend: Backend) -> str:
-    """The backend's URL without its password, for logs."""
-    from urllib.parse import urlsplit
-
+    """The backend's URL without credentials or query (``redis+cluster://h1:7000,h2:7001`` too), for logs."""
     url = getattr(backend, "url", None)
     if not isinstance(url, str):
         return type(backend).__name__
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    without_query = url.split("?", 1)[0].split("#", 1)[0]
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/]*@", r"\1", without_query)
