@@ -82,6 +82,7 @@ def test_every_route_is_covered() -> None:
     assert len(OPERATIONS) == 37, OPERATIONS  # API.md routes, extensions, forms, diagrams, /health and /ready
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("auth", ["off", "jwt"])
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_schemathesis(backend: Backend, label: str, auth: str) -> None:
