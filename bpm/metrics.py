@@ -3,7 +3,7 @@
 The metric objects live in prometheus-client's process-wide default registry, as
 that library requires (several app factories in one process share them). Under
 gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` makes every worker write its values to
-files there, and ``/metrics`` sums them (see ``gunicorn.conf.py``).
+files there, and ``/metrics`` sums them (see ``bpm/gunicorn_conf.py``).
 
 The domain counters come from the steps the runtime commits (:func:`observe_steps`
 is registered as a commit observer): a new instance is *started*, an instance whose

@@ -67,7 +67,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 @pytest.fixture
 def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """gunicorn with gunicorn.conf.py and two workers, on Redis under a private prefix."""
+    """gunicorn with bpm.gunicorn_conf and two workers, on Redis under a private prefix."""
     prefix = f"bpmtest:{uuid.uuid4().hex[:12]}"
     backend = make_redis_backend(prefix)  # skips (or fails under CI) without Redis
     port = _free_port()
@@ -81,7 +81,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         BPM_BACKEND=f"{REDIS_URL}?prefix={prefix}",
         BPM_PROCESS_DIR=str(PROCESSES),
     )
-    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--workers", "2"]
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:bpm.gunicorn_conf", "--workers", "2"]
     command += ["--bind", f"127.0.0.1:{port}", "app:create_app()"]
     log = (tmp_path / "gunicorn.log").open("wb")
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

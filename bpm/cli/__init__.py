@@ -20,7 +20,8 @@ from bpm import logs, settings, worker
 from bpm.cli.token import token
 
 log = logging.getLogger("bpm.worker")
-GUNICORN_CONFIG = settings.ROOT / "gunicorn.conf.py"
+#: gunicorn's config as a module of this package, so it works from an installed package too
+GUNICORN_CONFIG = "python:bpm.gunicorn_conf"
 
 
 @click.group(name="bpm", context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,11 +46,12 @@ def cli() -> None:
     show_default="$GUNICORN_THREADS or 4",
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Run the web service under gunicorn (app:create_app(), gunicorn.conf.py for metrics)."""
+    """Run the web service under gunicorn (app:create_app(), bpm.gunicorn_conf for metrics)."""
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers)]
     argv += ["--threads", str(threads)]
-    if GUNICORN_CONFIG.is_file():
-        argv += ["--config", str(GUNICORN_CONFIG), "--chdir", str(settings.ROOT)]
+    argv += ["--config", GUNICORN_CONFIG]
+    if (settings.ROOT / "app.py").is_file():  # a checkout: app.py beside bpm/ (installed: on sys.path)
+        argv += ["--chdir", str(settings.ROOT)]
     argv.append("app:create_app()")
     os.execv(sys.executable, argv)
 
