@@ -188,14 +188,12 @@ def deploy_process_folder(runtime: Runtime, log: logging.Logger) -> DeployReport
 
 
 def backend_label(backend: Backend) -> str:
-    """The backend's URL without its password, for logs."""
+    """The backend's URL without its password or query, for logs (a cluster URL names several hosts)."""
     from urllib.parse import urlsplit
 
     url = getattr(backend, "url", None)
     if not isinstance(url, str):
         return type(backend).__name__
     parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    hosts = ",".join(host.rpartition("@")[2] for host in parts.netloc.split(","))
+    return f"{parts.scheme}://{hosts}{parts.path}"
