@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -239,7 +239,15 @@ def temporal_key(left: Any, right: Any) -> tuple[Any, Any] | None:
 
 
 def _kind(value: Any) -> str:
-    return temporal_kind(value) if is_temporal(value) else type(value).__name__.replace("NoneType", "null")
+    """The kind of a value for messages (as :func:`bpm.expressions.values._kind`, which imports this module)."""
+    if is_temporal(value):
+        return temporal_kind(value)
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    kinds = ((str, "string"), (list | tuple, "list"), (Mapping, "map"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 # --------------------------------------------------------------------------- Joda-like methods
