@@ -344,13 +344,18 @@ class _Parser:
         return name in NAMESPACES or self.ternaries == 0
 
     def namespaced_call(self, namespace: str) -> _Node:
-        """``variables:get(x)`` (Flowable reads a bare ``x`` as the variable's name); others fail when run."""
-        self.advance()
+        """``variables:get(x)`` (Flowable reads a bare ``x`` as the variable's name).
+
+        Other namespaces (``bpmn:getDataObject``, ``fn:...``) fail at once, naming the function.
+        """
+        colon = self.advance()
         function = self.advance()
+        if namespace not in NAMESPACES:
+            self.fail(f"function '{namespace}:{function.value}' is not allowed", colon)
         paren = self.advance()
-        full = f"variables:{function.value}" if namespace in NAMESPACES else f"{namespace}:{function.value}"
+        full = f"variables:{function.value}"
         args = self.arguments(full, _FUNCTIONS.get(full), paren)
-        if namespace in NAMESPACES and args and isinstance(args[0], _Name):
+        if args and isinstance(args[0], _Name):
             args = (self.make(_Literal(args[0].name)), *args[1:])
         return self.make(_Call(full, args), *args)
 
