@@ -238,3 +238,17 @@ def test_camunda_due_date_of_next_week_becomes_the_tasks_due_date(app: Flask) ->
     instance_id = api.start("dueNextWeek")
     [task] = api.tasks(instance_id)
     assert task["dueDate"] == NOW_MS + 7 * DAY_MS
+
+
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [
+        ("${approvalService.findApprover(x)}", ("findApprover",)),
+        ("${foo(1) + bar.baz(now())}", ("foo", "baz")),
+        ("${execution.getVariable('x')} ${execution.setVariable('x', 1)}", ("setVariable",)),
+        ("${dateTime().plusDays(1).toDate()} ${variables:get(x)} ${len(items)}", ()),
+        ('= date and time("2024-01-01T00:00:00Z") + duration("P1D")', ()),
+    ],
+)
+def test_unknown_calls_are_listed_for_deploy_time_checks(text: str, unknown: tuple[str, ...]) -> None:
+    assert set(compile_template(text).unknown_calls()) == set(unknown)
