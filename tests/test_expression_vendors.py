@@ -10,8 +10,7 @@ import pytest
 from flask import Flask
 
 from backends.memory import MemoryBackend
-from bpm.expressions import ExpressionError, compile_expression, compile_template
-from bpm.expressions.temporal import use_clock
+from bpm.expressions import ExpressionError, compile_expression, compile_template, use_clock
 from tests.api_support import Api, make_app, ok
 
 NOW = dt.datetime(2025, 11, 29, 13, 20, tzinfo=dt.UTC)  # a Saturday
