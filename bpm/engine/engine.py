@@ -359,9 +359,7 @@ def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def next_cycle_due(
-    cycle: timers.Cycle, due: int, remaining: int | None, now: int
-) -> tuple[int, int | None] | None:
+def next_cycle_due(cycle: timers.Cycle, due: int, remaining: int | None, now: int) -> tuple[int, int | None] | None:
     """The next (due, remaining) of a cycle fired at ``due``, after ``now``.
 
     Periods missed while no worker ran (or the clock jumped ahead) are skipped and
@@ -432,8 +430,14 @@ class _Run:
 
     def history(self, kind: str, element: Element, **extra: Any) -> None:
         self.result.history.append(
-            {"time": self.now, "type": kind, "elementId": element.id, "elementType": element.tag,
-             "elementName": element.name, **extra}
+            {
+                "time": self.now,
+                "type": kind,
+                "elementId": element.id,
+                "elementType": element.tag,
+                "elementName": element.name,
+                **extra,
+            }
         )
 
     def finish(self) -> StepResult:
@@ -648,7 +652,8 @@ class _Run:
 
     def event_starts(self, esp: SubProcess) -> list[str]:
         return [
-            e.id for e in self.spec.elements.values()
+            e.id
+            for e in self.spec.elements.values()
             if e.scope == esp.id and isinstance(e, StartEvent) and e.event is not None
         ]
 
@@ -665,8 +670,16 @@ class _Run:
         if element.business_key is not None:
             business_key = str(_evaluate(element.business_key, variables, element, "business key"))
         self.result.calls.append(
-            CallRequest(token_id, element.id, child_id, key, element.binding, element.version,
-                        _map_in(element, variables), business_key)
+            CallRequest(
+                token_id,
+                element.id,
+                child_id,
+                key,
+                element.binding,
+                element.version,
+                _map_in(element, variables),
+                business_key,
+            )
         )
 
     def wait_for_event(self, token_id: str, element: Element) -> None:
@@ -911,8 +924,15 @@ class _Run:
             self.queue.append(("leave", token_id))
             return
         body_id = self.next_id("m")
-        self.bodies[body_id] = {"el": element.id, "scope": self.tokens[token_id]["scope"], "token": token_id,
-                                "total": total, "done": 0, "started": 0, "items": items}
+        self.bodies[body_id] = {
+            "el": element.id,
+            "scope": self.tokens[token_id]["scope"],
+            "token": token_id,
+            "total": total,
+            "done": 0,
+            "started": 0,
+            "items": items,
+        }
         self.tokens[token_id]["body"] = body_id
         for _ in range(1 if loop.sequential else total):
             self.start_inner(body_id)
@@ -928,14 +948,12 @@ class _Run:
             local[element.loop.element_variable] = body["items"][index] if body["items"] is not None else index
         local.update(self.body_counters(body))
         token_id = self.next_id("t")
-        self.tokens[token_id] = {"el": element.id, "scope": body["scope"], "flow": None, "mi": body_id,
-                                 "vars": local}
+        self.tokens[token_id] = {"el": element.id, "scope": body["scope"], "flow": None, "mi": body_id, "vars": local}
         self.queue.append(("execute", token_id))
 
     def body_counters(self, body: Mapping[str, Any]) -> dict[str, int]:
         active = sum(1 for t in self.tokens.values() if t.get("mi") and self.bodies.get(t["mi"]) is body)
-        return {"nrOfInstances": body["total"], "nrOfCompletedInstances": body["done"],
-                "nrOfActiveInstances": active}
+        return {"nrOfInstances": body["total"], "nrOfCompletedInstances": body["done"], "nrOfActiveInstances": active}
 
     def inner_done(self, token_id: str) -> None:
         token = self.tokens.pop(token_id)
