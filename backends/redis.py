@@ -133,6 +133,11 @@ SCRIPTS = (
     "task_and_instance",
     "unclaim",
 )
+#: the scripts that write (run with WAIT under ``?wait=N``)
+WRITE_SCRIPTS = frozenset(
+    {"apply_steps", "assign", "assign_instance", "claim", "deploy", "external", "lock_externals", "set_identity",
+     "take_timer", "unclaim"}
+)  # fmt: skip
 #: query parameters of the URL that are ours, not redis-py's
 URL_OPTIONS = ("prefix", "partitions", "wait")
 
@@ -206,6 +211,11 @@ class RedisBackend(Backend):
         except ValueError:
             raise ValueError(f"partitions must be a whole number, not {options.get('partitions')!r}") from None
         self.partitions = check_count(count)
+        wait = options.get("wait") or "0"
+        if not wait.isdigit() or int(wait) > 16:
+            raise ValueError(f"wait must be the number of replicas to confirm each write (0-16), not {wait!r}")
+        self._wait = int(wait)
+        self._wait_timeout_ms = max(int(socket_timeout * 500), 1)  # half the socket timeout
         self.url = redact(url)
         self._root = f"{{{self.prefix}}}:"
         self._roots = tuple(f"{self.prefix}:{{{tag}}}:" for tag in partition_tags(self.partitions))
@@ -221,7 +231,7 @@ class RedisBackend(Backend):
         self._id_ranges: dict[int, tuple[int, int]] = {}  # partition -> (next, last) reserved
         self._id_pid = os.getpid()
         self._meta_checked = False
-        with contextlib.suppress(*UNAVAILABLE):  # else checked again before the first id is made
+        with contextlib.suppress(*UNAVAILABLE, BackendUnavailable):  # else checked before the first id
             self._check_partition_count()
 
     def _connect(self, url: str, socket_timeout: float, health_check_interval: int) -> Any:
@@ -271,8 +281,51 @@ class RedisBackend(Backend):
     # -- running scripts -----------------------------------------------------------------
 
     def _run(self, script: str, root: str, keys: list[str], *args: str) -> Any:
-        """Run a script in the slot of ``root``; ``keys`` must hold at least one key of it."""
+        """Run a script in the slot of ``root``; ``keys`` must hold at least one key of it.
+
+        With ``?wait=N`` a script that writes returns only once N replicas have it."""
+        if self._wait and script in WRITE_SCRIPTS:
+            run = self._scripts[script]
+            return self._replicated(keys[0], lambda pipe: run(keys=keys, args=[root, *args], client=pipe))
         return self._scripts[script](keys=keys, args=[root, *args])
+
+    def _write(self, key: str, command: str, *args: Any) -> Any:
+        """One plain write command on ``key`` (replicated first with ``?wait=N``)."""
+        if self._wait:
+            return self._replicated(key, lambda pipe: pipe.execute_command(command, key, *args))
+        return self._client.execute_command(command, key, *args)
+
+    def _layout_changed(self) -> None:
+        """Hook: a node answered MOVED or failed (the cluster backend re-reads the slots)."""
+
+    def _node_pipeline(self, key: str) -> Any:
+        """A pipeline on the one connection that serves ``key`` (WAIT counts that connection's writes)."""
+        return self._client.pipeline(transaction=False)
+
+    def _replicated(self, key: str, queue: Callable[[Any], Any]) -> Any:
+        """Queue one write on ``key``'s connection, then ``WAIT``; its reply once replicated.
+
+        Raises BackendUnavailable when fewer replicas than asked confirm it in time: the
+        write happened on the master but may be lost in a failover (outcome unknown)."""
+        for attempt in (1, 2):
+            try:
+                with self._node_pipeline(key) as pipe:
+                    queue(pipe)
+                    pipe.execute_command("WAIT", self._wait, self._wait_timeout_ms)
+                    reply, acknowledged = pipe.execute()
+                break
+            except (redis.exceptions.MovedError, redis.exceptions.AskError) as exc:
+                self._layout_changed()  # the write did not run: retry once on the new owner
+                if attempt == 2:
+                    raise BackendUnavailable(f"the Redis Cluster is moving slots: {exc}") from exc
+            except UNAVAILABLE:
+                self._layout_changed()
+                raise
+        if int(acknowledged) < self._wait:
+            raise BackendUnavailable(
+                f"the write was not confirmed by {self._wait} replica(s) within {self._wait_timeout_ms} ms"
+            )
+        return reply
 
     def _prun(self, script: str, partition: int, keys: list[str] | None, *args: str) -> Any:
         """Run a script in a partition (its ``ids`` key is the anchor when no keys are named)."""
@@ -292,7 +345,7 @@ class RedisBackend(Backend):
 
     def _check_partition_count(self) -> None:
         meta = self.key("meta")
-        self._client.hsetnx(meta, "partitions", str(self.partitions))
+        self._write(meta, "HSETNX", "partitions", str(self.partitions))
         stored = int(self._client.hget(meta, "partitions") or self.partitions)
         if stored != self.partitions:
             raise PartitionCountMismatch(
@@ -313,7 +366,7 @@ class RedisBackend(Backend):
                 self._id_pid = os.getpid()
             following, last = self._id_ranges.get(partition, (1, 0))
             if following > last:
-                last = int(self._client.incrby(self.pkey(partition, "ids"), self._id_block))
+                last = int(self._write(self.pkey(partition, "ids"), "INCRBY", self._id_block))
                 following = last - self._id_block + 1
             self._id_ranges[partition] = (following + 1, last)
         return make_id(partition, following)
@@ -381,7 +434,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def bump_cache_generation(self) -> int:
-        return int(self._client.incr(self.key("cache-generation")))
+        return int(self._write(self.key("cache-generation"), "INCR"))
 
     # -- instances and tasks ----------------------------------------------------------
 
@@ -511,7 +564,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def schedule_timer(self, member: str, due: int) -> None:
-        self._client.zadd(self._timer_key(member), {member: due})
+        self._write(self._timer_key(member), "ZADD", due, member)
 
     @unavailable_as_domain_error
     def take_timer(self, member: str, due: int, next_due: int | None) -> bool:
@@ -522,7 +575,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def remove_timer(self, member: str) -> None:
-        self._client.zrem(self._timer_key(member), member)
+        self._write(self._timer_key(member), "ZREM", member)
 
     @unavailable_as_domain_error
     def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
