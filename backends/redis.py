@@ -30,10 +30,10 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:inst:<id>``                 hash    :class:`Instance` fields; ``state`` JSON, ``rev``
 ``P:inst-tasks:<id>``           set     ids of the instance's active tasks
 ``P:task:<id>``                 hash    :class:`Task` fields (kept after closing)
-``P:assignee:<user>``           set     ids of active tasks assigned to ``user``
-``P:cand:user:<user>``          set     ids of active tasks naming candidate ``user``
-``P:cand:group:<group>``        set     ids of active tasks naming candidate ``group``
-``P:cand:role:<role>``          set     ids of active tasks naming candidate ``role``
+``P:assignee:<user>``           zset    active tasks assigned to ``user``, by queue score
+``P:q:<kind>:<name>``           zset    active unassigned tasks naming candidate ``name``
+                                        (``kind`` user, group or role), by queue score
+``P:qa:<kind>:<name>``          zset    the same for active assigned tasks
 ``P:history:<id>``              list    the instance's audit entries, oldest first (JSON)
 ``P:ext:<id>``                  hash    :class:`ExternalTaskRecord` fields (kept after closing)
 ``P:inst-ext:<id>``             set     ids of the instance's active external tasks
@@ -42,6 +42,9 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:msg:<name>``                set     ``inst|<id>|<sub>`` waits for message ``name``
 ``P:sig:<name>``                set     ``inst|<id>|<sub>`` waits for signal ``name``
 ==============================  ======  ===============================================
+
+The queue score orders as the API sorts by default: priority descending, then
+create time ascending (then the id): see :mod:`backends.redis_query`.
 
 Hash fields are strings: ints in decimal, ``ended``/``incident`` as ``1``/``0``, lists and
 dicts (candidates, variables, state) as JSON, and None as an absent field. The
@@ -76,6 +79,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
+from backends import redis_query
 from backends.base import (
     Backend,
     Definition,
@@ -127,7 +131,6 @@ SCRIPTS = (
     "instance_externals",
     "instance_tasks",
     "lock_externals",
-    "query_tasks",
     "set_identity",
     "take_timer",
     "task_and_instance",
@@ -531,22 +534,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
-        named = [("assignee", user) for user in sorted(query.assignees)]
-        for kind, names in (
-            ("user", query.candidates.users),
-            ("group", query.candidates.groups),
-            ("role", query.candidates.roles),
-        ):
-            named += [("cand", kind, name) for name in sorted(names)]
-        if not named:
-            return [], 0
-        include = "1" if query.include_assigned else "0"
-        assignees = as_json(sorted(query.assignees))
-        found: list[Task] = []
-        for partition in range(self.partitions):
-            keys = [self.pkey(partition, *parts) for parts in named]
-            found += map(self._task, self._prun("query_tasks", partition, keys, include, assignees))
-        return query.page(t for t in found if query.matches(t))
+        return redis_query.query_tasks(self, query)
 
     # -- timers, messages and signals -------------------------------------------------
 
@@ -747,6 +735,11 @@ class RedisBackend(Backend):
     @staticmethod
     def _task(flat: list[str]) -> Task:
         return Task.from_dict(decode_fields(pairs(flat)))
+
+    @staticmethod
+    def decode_task(data: Mapping[str, str]) -> Task:
+        """A task from its hash fields (as HGETALL answers them)."""
+        return Task.from_dict(decode_fields(data))
 
     @staticmethod
     def _definition(flat: list[str]) -> Definition:

@@ -53,30 +53,56 @@ local function has_candidates(task)
   return false
 end
 
--- The index sets an active task is a member of (see the key schema).
-local function index_keys(task)
-  local keys = {key("inst-tasks", task.instance_id)}
+-- The queue score: priority descending, then create time ascending (then the id,
+-- which Redis orders ties by), as the API sorts; mirrors queue_score in redis_query.py.
+local TIME_SPAN = 4398046511104 -- 2^42 ms (year 2109): 1000 * 2^42 < 2^53, exact in a double
+local function queue_score(task)
+  local priority = math.min(math.max(tonumber(task.priority or "50") or 50, 0), 999)
+  local created = math.min(math.max(tonumber(task.create_time or "0") or 0, 0), TIME_SPAN - 1)
+  return string.format("%.0f", (999 - priority) * TIME_SPAN + created)
+end
+
+-- The queues (sorted sets) an active task is in: its assignee's, and per candidate
+-- user/group/role "q" while unassigned or "qa" while assigned (see the key schema).
+local function queue_keys(task)
+  local keys = {}
   if task.assignee then
     keys[#keys + 1] = key("assignee", task.assignee)
   end
+  local word = task.assignee and "qa" or "q"
   for _, index in ipairs(CANDIDATE_INDEXES) do
     for _, name in ipairs(names(task, index[1])) do
-      keys[#keys + 1] = key("cand", index[2], name)
+      keys[#keys + 1] = key(word, index[2], name)
     end
   end
   return keys
 end
 
 local function index(task)
-  for _, set in ipairs(index_keys(task)) do
-    redis.call("SADD", set, task.id)
+  redis.call("SADD", key("inst-tasks", task.instance_id), task.id)
+  local score = queue_score(task)
+  for _, queue in ipairs(queue_keys(task)) do
+    redis.call("ZADD", queue, score, task.id)
   end
 end
 
 local function unindex(task)
-  for _, set in ipairs(index_keys(task)) do
-    redis.call("SREM", set, task.id)
+  redis.call("SREM", key("inst-tasks", task.instance_id), task.id)
+  for _, queue in ipairs(queue_keys(task)) do
+    redis.call("ZREM", queue, task.id)
   end
+end
+
+-- Set (a name) or clear (false) the assignee of an active task, moving it between queues.
+local function set_assignee(task, user)
+  unindex(task)
+  if user then
+    redis.call("HSET", key("task", task.id), "assignee", user)
+  else
+    redis.call("HDEL", key("task", task.id), "assignee")
+  end
+  task.assignee = user or nil
+  index(task)
 end
 
 -- Append an audit entry to the instance's history list. ``entry`` is the JSON
@@ -121,16 +147,13 @@ local function assign_one(task, user, audit)
   if task.assignee == user then
     return
   end
-  local task_key = key("task", task.id)
-  local owner = task.owner
-  if task.assignee then
-    redis.call("SREM", key("assignee", task.assignee), task.id)
-    redis.call("HSET", task_key, "owner", task.assignee)
-    owner = task.assignee
+  local previous, owner = task.assignee, task.owner
+  if previous then
+    redis.call("HSET", key("task", task.id), "owner", previous)
+    owner = previous
   end
-  redis.call("HSET", task_key, "assignee", user)
-  redis.call("SADD", key("assignee", user), task.id)
-  append_history(task.instance_id, audit, task_audit(task, true, task.assignee, owner))
+  set_assignee(task, user)
+  append_history(task.instance_id, audit, task_audit(task, true, previous, owner))
 end
 
 -- Close an active task: out of every index set, status and end time set.
