@@ -287,10 +287,13 @@ class RedisBackend(Backend):
         """Run a script in the slot of ``root``; ``keys`` must hold at least one key of it.
 
         With ``?wait=N`` a script that writes returns only once N replicas have it."""
+        limit = "" if self.history_limit is None else str(self.history_limit)
+        retention = "" if self.retention_ms is None else str(self.retention_ms)
+        head = f"{limit}|{retention}|{root}"  # see the top of backends/lua/_common.lua
         if self._wait and script in WRITE_SCRIPTS:
             run = self._scripts[script]
-            return self._replicated(keys[0], lambda pipe: run(keys=keys, args=[root, *args], client=pipe))
-        return self._scripts[script](keys=keys, args=[root, *args])
+            return self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))
+        return self._scripts[script](keys=keys, args=[head, *args])
 
     def _write(self, key: str, command: str, *args: Any) -> Any:
         """One plain write command on ``key`` (replicated first with ``?wait=N``)."""

@@ -36,7 +36,7 @@ _INT_FIELDS = frozenset(
     }
 )
 _JSON_FIELDS = frozenset({"candidate_groups", "candidate_roles", "candidate_users", "state", "variables"})
-_BOOL_FIELDS = frozenset({"ended", "incident"})
+_BOOL_FIELDS = frozenset({"ended", "history_truncated", "incident"})
 
 
 def split_options(url: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]]:

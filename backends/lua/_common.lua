@@ -1,12 +1,15 @@
 -- Helpers prepended to every script of backends/redis.py (not a script itself).
--- ARGV[1] is always the key root of the one slot the script works in: a partition's
--- "<prefix>:{<tag>}:" or the global "{<prefix>}:"; key() mirrors RedisBackend's
--- key makers. Scripts derive only keys of that root, and KEYS names at least one
+-- ARGV[1] is always "<history limit>|<retention ms>|<key root>": the backend's
+-- settings (each "" for none) and the key root of the one slot the script works
+-- in, a partition's "<prefix>:{<tag>}:" or the global "{<prefix>}:"; key() mirrors
+-- RedisBackend's key makers. Scripts derive only keys of that root, and KEYS names at least one
 -- key of it, so on a Redis Cluster every script runs on the node of its slot.
 -- Scripts answer {"OK", ...} or {<ERROR_CODE>, <id>, <detail>}; they check
 -- everything before their first write, so an error leaves nothing changed.
 
-local ROOT = ARGV[1]
+local HISTORY_LIMIT, RETENTION_MS, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(.*)$")
+HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
+RETENTION_MS = tonumber(RETENTION_MS)
 
 local function key(...)
   return ROOT .. table.concat({...}, ":")
@@ -105,6 +108,22 @@ local function set_assignee(task, user)
   index(task)
 end
 
+-- Past the history limit: remove the oldest element entry (one the engine wrote,
+-- with "elementType"; audit entries are kept) and mark the instance truncated.
+local function drop_oldest_element_entry(instance_id, history, length)
+  for first = 0, length - 1, 100 do
+    local chunk = redis.call("LRANGE", history, first, first + 99)
+    for offset, entry in ipairs(chunk) do
+      if string.find(entry, '"elementType":', 1, true) then
+        redis.call("LSET", history, first + offset - 1, "\0dropped")
+        redis.call("LREM", history, 1, "\0dropped")
+        redis.call("HSET", key("inst", instance_id), "history_truncated", "1")
+        return
+      end
+    end
+  end
+end
+
 -- Append an audit entry to the instance's history list. ``entry`` is the JSON
 -- object the runtime built ("" for none); ``extra`` is a list of {name, value}
 -- pairs (nil/false value: null) that only the script knows at the moment of the
@@ -123,7 +142,11 @@ local function append_history(instance_id, entry, extra)
   if head ~= "{" and joined ~= "" then
     joined = "," .. joined
   end
-  redis.call("RPUSH", key("history", instance_id), head .. joined .. "}")
+  local history = key("history", instance_id)
+  local length = redis.call("RPUSH", history, head .. joined .. "}")
+  if HISTORY_LIMIT and length > HISTORY_LIMIT then
+    drop_oldest_element_entry(instance_id, history, length)
+  end
 end
 
 -- The task fields of an audit entry (mirrors task_audit_entry in backends/base.py);
@@ -157,9 +180,30 @@ local function assign_one(task, user, audit)
 end
 
 -- Close an active task: out of every index set, status and end time set.
+-- A closed record ("task:<id>" or "ext:<id>") of an instance: removed with it (retention).
+local function closed(instance_id, record)
+  redis.call("SADD", key("inst-closed", instance_id), record)
+end
+
 local function close_task(task, status, now)
   unindex(task)
   redis.call("HSET", key("task", task.id), "status", status, "end_time", now)
+  closed(task.instance_id, "task:" .. task.id)
+end
+
+-- An ended instance and everything of it expire RETENTION_MS from now (none: kept).
+local function expire_instance(instance_id)
+  if not RETENTION_MS then
+    return
+  end
+  local own = {"inst", "history", "inst-tasks", "inst-ext", "inst-closed"}
+  local records = redis.call("SMEMBERS", key("inst-closed", instance_id))
+  for _, kind in ipairs(own) do
+    redis.call("PEXPIRE", key(kind, instance_id), RETENTION_MS)
+  end
+  for _, record in ipairs(records) do
+    redis.call("PEXPIRE", ROOT .. record, RETENTION_MS)
+  end
 end
 
 -- Check a task exists and is active; nil when fine, else the error reply.
