@@ -27,8 +27,12 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 
 ==============================  ======  ===============================================
 ``P:ids``                       string  last id counter reserved (INCRBY, in blocks)
-``P:inst:<id>``                 hash    :class:`Instance` fields; ``state`` JSON, ``rev``
-``P:inst-tasks:<id>``           set     ids of the instance's active tasks
+``P:inst:<id>``                 hash    :class:`Instance` fields but ``state``; ``rev``
+``P:state:<id>``                string  the instance's engine state (JSON), apart so the
+                                        hash stays small (listpack)
+``P:inst-tasks:<id>``           zset    ids of the instance's active tasks (score 0)
+``P:inst-closed:<id>``          zset    ``task:<id>``/``ext:<id>`` of its closed records,
+                                        expired with it (retention)
 ``P:task:<id>``                 hash    :class:`Task` fields (kept after closing)
 ``P:assignee:<user>``           zset    active tasks assigned to ``user``, by queue score
 ``P:q:<kind>:<name>``           zset    active unassigned tasks naming candidate ``name``
@@ -36,7 +40,7 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:qa:<kind>:<name>``          zset    the same for active assigned tasks
 ``P:history:<id>``              list    the instance's audit entries, oldest first (JSON)
 ``P:ext:<id>``                  hash    :class:`ExternalTaskRecord` fields (kept after closing)
-``P:inst-ext:<id>``             set     ids of the instance's active external tasks
+``P:inst-ext:<id>``             zset    ids of the instance's active external tasks (score 0)
 ``P:ext-topic:<topic>``         zset    fetchable external tasks of ``topic``, by ``available_at``
 ``P:timers``                    zset    the partition's timer waits ``inst|<id>|<sub>`` by due time
 ``P:msg:<name>``                set     ``inst|<id>|<sub>`` waits for message ``name``
@@ -46,8 +50,10 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 The queue score orders as the API sorts by default: priority descending, then
 create time ascending (then the id): see :mod:`backends.redis_query`.
 
-Hash fields are strings: ints in decimal, ``ended``/``incident`` as ``1``/``0``, lists and
-dicts (candidates, variables, state) as JSON, and None as an absent field. The
+Hash fields are strings: ints in decimal, ``ended``/``incident``/``history_truncated`` as
+``1``, lists and dicts (candidates, variables) as JSON; None and empty defaults ("", false,
+[], {}) are absent fields. Per-instance sets are small sorted sets, since Redis keeps small
+sorted sets compact (listpack) where small sets of strings are hash tables before 7.2. The
 variable part of a key always comes last, after a fixed word, so no name a
 client chooses can make two kinds of key collide.
 
@@ -446,8 +452,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def instance(self, instance_id: str) -> Instance | None:
-        data = self._client.hgetall(self.ikey(instance_id, "inst"))
-        return Instance.from_dict(decode_fields(data)) if data else None
+        return self.instances([instance_id])[0]
 
     @unavailable_as_domain_error
     def task(self, task_id: str) -> Task | None:
@@ -460,9 +465,10 @@ class RedisBackend(Backend):
         if not reply:
             return None
         task = self._task(reply[0])
-        if not reply[1]:
+        instance = self._instance(pairs(reply[1]), reply[2] if len(reply) > 2 else None)
+        if instance is None:
             raise InstanceNotFound(f"process instance '{task.instance_id}' does not exist")
-        return task, Instance.from_dict(decode_fields(pairs(reply[1])))
+        return task, instance
 
     @unavailable_as_domain_error
     def instance_tasks(self, instance_id: str) -> list[Task]:
@@ -487,8 +493,9 @@ class RedisBackend(Backend):
         with self._pipeline() as pipe:
             for instance_id in wanted:
                 pipe.hgetall(self.ikey(instance_id, "inst"))
+                pipe.get(self.ikey(instance_id, "state"))
             replies = pipe.execute()
-        return [Instance.from_dict(decode_fields(data)) if data else None for data in replies]
+        return [self._instance(data, state) for data, state in zip(replies[::2], replies[1::2], strict=True)]
 
     @unavailable_as_domain_error
     def claim(
@@ -698,11 +705,14 @@ class RedisBackend(Backend):
                     f"id '{record_id}' is not in partition {partition} of this write: make it with "
                     "new_id(near=<instance id>) or inside id_scope(<instance id>)"
                 )
+        instance = encode(step.instance)
+        state = instance.pop("state")
         return {
             "id": step.instance.id,
             "new": step.new,
             "expected": str(step.instance.rev - 1),
-            "instance": encode(step.instance),
+            "instance": instance,
+            "state": state,
             "now": str(step.now),
             "complete_task": step.complete_task or "",
             "completed_by": False if step.completed_by is None else step.completed_by,
@@ -738,6 +748,13 @@ class RedisBackend(Backend):
     @staticmethod
     def _task(flat: list[str]) -> Task:
         return Task.from_dict(decode_fields(pairs(flat)))
+
+    @staticmethod
+    def _instance(data: Mapping[str, str], state: str | None) -> Instance | None:
+        """An instance from its hash and its ``state`` key (None when the hash is missing)."""
+        if not data:
+            return None
+        return Instance.from_dict({**decode_fields(data), "state": json.loads(state) if state else {}})
 
     @staticmethod
     def decode_task(data: Mapping[str, str]) -> Task:

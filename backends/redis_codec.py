@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -83,8 +84,8 @@ def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[st
     out: dict[str, str] = {}
     for f in fields(record):
         value = getattr(record, f.name)
-        if value is None:
-            continue
+        if value is None or (f.name in _empty_defaults(type(record)) and value in ("", False, [], {})):
+            continue  # absent: the field's (empty) default; no empty fields stored
         if f.name in _JSON_FIELDS:
             out[f.name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         elif f.name in _BOOL_FIELDS:
@@ -92,6 +93,17 @@ def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[st
         else:
             out[f.name] = str(value)
     return out
+
+
+@functools.cache
+def _empty_defaults(kind: type) -> frozenset[str]:
+    """The fields of a record class whose default is empty ("", False, [] or {})."""
+    empty = set()
+    for f in fields(kind):
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if default is not MISSING and default in ("", False, [], {}):
+            empty.add(f.name)
+    return frozenset(empty)
 
 
 def decode_fields(data: Mapping[str, str]) -> dict[str, Any]:

@@ -63,12 +63,25 @@ def fill_open_tasks(backend: Backend, target: int, have: int, batch: int = 1000)
         for _ in range(min(batch, target - have)):
             n = have
             instance_id = backend.new_id()
-            instance = Instance(id=instance_id, definition_id="benchLifecycle:1", process_key="benchLifecycle",
-                                process_name="bench lifecycle", state={"vars": {}, "tokens": {}}, create_time=now)
-            task = Task(id=backend.new_id(near=instance_id), name="Approve", instance_id=instance.id,
-                        definition_id="benchLifecycle:1", process_name="bench lifecycle", create_time=now + n,
-                        task_definition_key="approve", assignee=f"user{n % 1000}",
-                        candidate_groups=[f"group{n % 1000}"])
+            instance = Instance(
+                id=instance_id,
+                definition_id="benchLifecycle:1",
+                process_key="benchLifecycle",
+                process_name="bench lifecycle",
+                state={"vars": {}, "tokens": {}},
+                create_time=now,
+            )
+            task = Task(
+                id=backend.new_id(near=instance_id),
+                name="Approve",
+                instance_id=instance.id,
+                definition_id="benchLifecycle:1",
+                process_name="bench lifecycle",
+                create_time=now + n,
+                task_definition_key="approve",
+                assignee=f"user{n % 1000}",
+                candidate_groups=[f"group{n % 1000}"],
+            )
             backend.apply_steps([Step(instance=instance, created=[task], new=True)])
             have += 1
 
@@ -90,8 +103,10 @@ def query_latencies(label: str, runtime: Runtime, backend: Backend, sizes: str) 
         fill_open_tasks(backend, size, have)
         have = size
         filled = time.perf_counter() - began
-        print(f"{label:7s} tasks?user= median with {size:>9,} other open tasks: {median_query_ms(runtime):7.3f} ms"
-              f"   (filled in {filled:.0f} s)")
+        print(
+            f"{label:7s} tasks?user= median with {size:>9,} other open tasks: {median_query_ms(runtime):7.3f} ms"
+            f"   (filled in {filled:.0f} s)"
+        )
 
 
 def own_todo_list(runtime: Runtime) -> None:

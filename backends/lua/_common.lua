@@ -82,7 +82,7 @@ local function queue_keys(task)
 end
 
 local function index(task)
-  redis.call("SADD", key("inst-tasks", task.instance_id), task.id)
+  redis.call("ZADD", key("inst-tasks", task.instance_id), 0, task.id)
   local score = queue_score(task)
   for _, queue in ipairs(queue_keys(task)) do
     redis.call("ZADD", queue, score, task.id)
@@ -90,7 +90,7 @@ local function index(task)
 end
 
 local function unindex(task)
-  redis.call("SREM", key("inst-tasks", task.instance_id), task.id)
+  redis.call("ZREM", key("inst-tasks", task.instance_id), task.id)
   for _, queue in ipairs(queue_keys(task)) do
     redis.call("ZREM", queue, task.id)
   end
@@ -182,7 +182,7 @@ end
 -- Close an active task: out of every index set, status and end time set.
 -- A closed record ("task:<id>" or "ext:<id>") of an instance: removed with it (retention).
 local function closed(instance_id, record)
-  redis.call("SADD", key("inst-closed", instance_id), record)
+  redis.call("ZADD", key("inst-closed", instance_id), 0, record)
 end
 
 local function close_task(task, status, now)
@@ -196,8 +196,8 @@ local function expire_instance(instance_id)
   if not RETENTION_MS then
     return
   end
-  local own = {"inst", "history", "inst-tasks", "inst-ext", "inst-closed"}
-  local records = redis.call("SMEMBERS", key("inst-closed", instance_id))
+  local own = {"inst", "state", "history", "inst-tasks", "inst-ext", "inst-closed"}
+  local records = redis.call("ZRANGE", key("inst-closed", instance_id), 0, -1)
   for _, kind in ipairs(own) do
     redis.call("PEXPIRE", key(kind, instance_id), RETENTION_MS)
   end
@@ -251,7 +251,11 @@ local function sync_external(ext)
   local active = ext.status == "active"
   local incident = active and ext.incident == "1"
   local topic = key("ext-topic", ext.topic)
-  redis.call(active and "SADD" or "SREM", key("inst-ext", ext.instance_id), ext.id)
+  if active then
+    redis.call("ZADD", key("inst-ext", ext.instance_id), 0, ext.id)
+  else
+    redis.call("ZREM", key("inst-ext", ext.instance_id), ext.id)
+  end
   if active and not incident then
     redis.call("ZADD", topic, ext.available_at or "0", ext.id)
   else

@@ -120,6 +120,7 @@ for _, s in ipairs(steps) do
   end
   local truncated = redis.call("HGET", key("inst", s.id), "history_truncated")
   replace_hash(key("inst", s.id), s.instance)
+  redis.call("SET", key("state", s.id), s.state)
   if truncated == "1" then -- marked by a write this step's reader did not see
     redis.call("HSET", key("inst", s.id), "history_truncated", "1")
   end
