@@ -45,6 +45,8 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:timers``                    zset    the partition's timer waits ``inst|<id>|<sub>`` by due time
 ``P:msg:<name>``                set     ``inst|<id>|<sub>`` waits for message ``name``
 ``P:sig:<name>``                set     ``inst|<id>|<sub>`` waits for signal ``name``
+``P:done:<request id>``         string  a write script's reply, for 30 s: a retry of the call
+                                        answers it again instead of writing twice
 ==============================  ======  ===============================================
 
 The queue score orders as the API sorts by default: priority descending, then
@@ -64,7 +66,9 @@ it is given the slot's key root and at least one of its keys in KEYS, derives
 only keys of that root (Redis Cluster allows undeclared keys of the declared
 slot; ``tests/test_redis_cluster.py`` checks it), checks everything before its
 first write and appends the operation's audit entry to the history in the same
-script. A step list (a parent and the child it calls) always shares one
+script. Every write script runs once per request id (``backends/lua/_once.lua``):
+redis-py's retry after a dropped connection gets the first run's reply. A
+step list (a parent and the child it calls) always shares one
 partition. Reads across partitions (task queries, due timers, subscriptions,
 external-task fetching) read every partition and merge in Python.
 """
@@ -76,6 +80,7 @@ import functools
 import json
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
@@ -166,6 +171,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def script_source(name: str) -> str:
+    """A script as sent to Redis: the helpers, its body, and for a write the once-only wrapper."""
+    body = (LUA_DIR / f"{name}.lua").read_text()
+    common = (LUA_DIR / "_common.lua").read_text()
+    if name not in WRITE_SCRIPTS:
+        return common + "\n" + body
+    return common + "\nlocal function body()\n" + body + "\nend\n" + (LUA_DIR / "_once.lua").read_text()
+
+
 class PartitionCountMismatch(ValueError):
     """The store was set up with another number of partitions than the URL asks for."""
 
@@ -229,11 +243,7 @@ class RedisBackend(Backend):
         self._root = f"{{{self.prefix}}}:"
         self._roots = tuple(f"{self.prefix}:{{{tag}}}:" for tag in partition_tags(self.partitions))
         self._client = self._connect(url, socket_timeout, health_check_interval)
-        common = (LUA_DIR / "_common.lua").read_text()
-        self._scripts: dict[str, Script] = {
-            name: self._client.register_script(common + "\n" + (LUA_DIR / f"{name}.lua").read_text())
-            for name in SCRIPTS
-        }
+        self._scripts: dict[str, Script] = {name: self._client.register_script(script_source(name)) for name in SCRIPTS}
         self._picker = PartitionPicker(self.partitions)
         self._id_lock = threading.Lock()
         self._id_block = id_block
@@ -295,7 +305,8 @@ class RedisBackend(Backend):
         With ``?wait=N`` a script that writes returns only once N replicas have it."""
         limit = "" if self.history_limit is None else str(self.history_limit)
         retention = "" if self.retention_ms is None else str(self.retention_ms)
-        head = f"{limit}|{retention}|{root}"  # see the top of backends/lua/_common.lua
+        request_id = uuid.uuid4().hex if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
+        head = f"{limit}|{retention}|{request_id}|{root}"  # see the top of backends/lua/_common.lua
         if self._wait and script in WRITE_SCRIPTS:
             run = self._scripts[script]
             return self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))

@@ -1,13 +1,14 @@
 -- Helpers prepended to every script of backends/redis.py (not a script itself).
--- ARGV[1] is always "<history limit>|<retention ms>|<key root>": the backend's
--- settings (each "" for none) and the key root of the one slot the script works
--- in, a partition's "<prefix>:{<tag>}:" or the global "{<prefix>}:"; key() mirrors
--- RedisBackend's key makers. Scripts derive only keys of that root, and KEYS names at least one
+-- ARGV[1] is always "<history limit>|<retention ms>|<request id>|<key root>": the
+-- backend's settings (each "" for none), the call's request id ("" for reads; see
+-- _once.lua) and the key root of the one slot the script works in, a partition's
+-- "<prefix>:{<tag>}:" or the global "{<prefix>}:"; key() mirrors RedisBackend's
+-- key makers. Scripts derive only keys of that root, and KEYS names at least one
 -- key of it, so on a Redis Cluster every script runs on the node of its slot.
 -- Scripts answer {"OK", ...} or {<ERROR_CODE>, <id>, <detail>}; they check
 -- everything before their first write, so an error leaves nothing changed.
 
-local HISTORY_LIMIT, RETENTION_MS, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(.*)$")
+local HISTORY_LIMIT, RETENTION_MS, REQUEST_ID, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(%w*)|(.*)$")
 HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
 RETENTION_MS = tonumber(RETENTION_MS)
 
