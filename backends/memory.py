@@ -36,7 +36,14 @@ from backends.base import (
     parse_member,
     task_audit_entry,
 )
-from backends.partitions import DEFAULT_PARTITIONS, PartitionPicker, check_count, make_id, partition_of
+from backends.partitions import (
+    DEFAULT_PARTITIONS,
+    PartitionPicker,
+    check_count,
+    check_one_partition,
+    make_id,
+    partition_of,
+)
 from backends.redis_codec import split_options
 from backends.retention import ExpiryQueue, append_capped
 from bpm.errors import (
@@ -188,7 +195,7 @@ class MemoryBackend(Backend):
         with self._locked():
             revs: dict[str, int] = {}  # what earlier steps of this call will have written
             if steps:
-                self._check_partition(steps)
+                check_one_partition(steps, self.partition)
             for step in steps:
                 self._check_step(step, revs)
             for step in steps:
@@ -383,19 +390,6 @@ class MemoryBackend(Backend):
             self._identities[identity.user] = identity
 
     # -- helpers (lock held) ----------------------------------------------------------
-
-    def _check_partition(self, steps: list[Step]) -> None:
-        """ValueError unless every record of ``steps`` is in one partition (as Redis)."""
-        partition = self.partition(steps[0].instance.id)
-        for step in steps:
-            ids = [step.instance.id, *(t.id for t in step.created), *(e.id for e in step.externals)]
-            ids += [sub.instance_id for sub in step.subscribed]
-            for record_id in ids:
-                if self.partition(record_id) != partition:
-                    raise ValueError(
-                        f"id '{record_id}' is not in partition {partition} of this write: make it with "
-                        "new_id(near=<instance id>) or inside id_scope(<instance id>)"
-                    )
 
     def _check_step(self, step: Step, revs: dict[str, int]) -> None:
         """Raise the error :meth:`apply_steps` names for ``step``; write nothing."""

@@ -76,14 +76,12 @@ external-task fetching) read every partition and merge in Python.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -99,17 +97,15 @@ from backends.base import (
     Instance,
     Principals,
     Step,
-    SubscriptionIndex,
     Task,
     TaskQuery,
-    check_subscription,
-    fetch_window,
     parse_member,
 )
 from backends.partitions import (
     DEFAULT_PARTITIONS,
     PartitionPicker,
     check_count,
+    check_one_partition,
     make_id,
     partition_of,
     partition_tags,
@@ -123,78 +119,23 @@ from backends.redis_codec import (
     script_error,
     split_options,
     split_prefix,
+    step_json,
+)
+from backends.redis_scripts import (
+    SCRIPTS,
+    UNAVAILABLE,
+    WRITE_SCRIPTS,
+    PartitionCountMismatch,
+    script_source,
+    unavailable_as_domain_error,
 )
 from bpm.errors import BackendUnavailable, InstanceNotFound
 
 __all__ = ["RedisBackend", "split_prefix"]
 
 DEFAULT_PREFIX = "bpm"
-LUA_DIR = Path(__file__).resolve().parent / "lua"
-SCRIPTS = (
-    "apply_steps",
-    "assign",
-    "assign_instance",
-    "claim",
-    "definitions",
-    "deploy",
-    "external",
-    "fetch_candidates",
-    "instance_externals",
-    "instance_tasks",
-    "lock_externals",
-    "set_identity",
-    "take_timer",
-    "task_and_instance",
-    "unclaim",
-)
-#: the scripts that write (run with WAIT under ``?wait=N``)
-WRITE_SCRIPTS = frozenset(
-    {"apply_steps", "assign", "assign_instance", "claim", "deploy", "external", "lock_externals", "set_identity",
-     "take_timer", "unclaim"}
-)  # fmt: skip
 #: query parameters of the URL that are ours, not redis-py's
 URL_OPTIONS = ("prefix", "partitions", "wait")
-
-#: errors meaning "Redis cannot serve us right now" rather than a bug of ours
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    redis.exceptions.ConnectionError,  # includes refused, auth, loading, max connections
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ReadOnlyError,  # a replica after failover
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterError,  # redirections or retries exhausted during a failover
-    redis.exceptions.SlotNotCoveredError,
-    redis.exceptions.MasterDownError,
-)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def script_source(name: str) -> str:
-    """A script as sent to Redis: the helpers, its body, and for a write the once-only wrapper."""
-    body = (LUA_DIR / f"{name}.lua").read_text()
-    common = (LUA_DIR / "_common.lua").read_text()
-    if name not in WRITE_SCRIPTS:
-        return common + "\n" + body
-    return common + "\nlocal function body()\n" + body + "\nend\n" + (LUA_DIR / "_once.lua").read_text()
-
-
-class PartitionCountMismatch(ValueError):
-    """The store was set up with another number of partitions than the URL asks for."""
-
-
-def unavailable_as_domain_error(method: Callable[P, R]) -> Callable[P, R]:
-    """Turn every connection-level Redis failure into BackendUnavailable (HTTP 503)."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except UNAVAILABLE as exc:
-            raise BackendUnavailable(f"the Redis backend is unreachable: {exc}") from exc
-
-    return wrapper
 
 
 def _escape_glob(text: str) -> str:
@@ -491,8 +432,8 @@ class RedisBackend(Backend):
     def apply_steps(self, steps: list[Step]) -> None:
         if not steps:
             return
-        partition = self.partition(steps[0].instance.id)
-        payload = as_json([self._step_json(step, partition) for step in steps])
+        partition = check_one_partition(steps, self.partition)
+        payload = as_json([step_json(step) for step in steps])
         keys = list(dict.fromkeys(self.ikey(step.instance.id, "inst") for step in steps))
         self._checked("apply_steps", partition, keys, payload)
 
@@ -561,15 +502,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:
-        if limit <= 0:
-            return []
-        keys = [self.key("timers")] + [self.pkey(p, "timers") for p in range(self.partitions)]
-        with self._pipeline() as pipe:
-            for key in keys:
-                pipe.zrangebyscore(key, "-inf", now, start=0, num=limit, withscores=True)
-            replies = pipe.execute()
-        found = [(int(due), member) for reply in replies for member, due in cast("list[tuple[str, float]]", reply)]
-        return [(member, due) for due, member in sorted(found)[:limit]]
+        return redis_query.due_timers(self, now, limit)
 
     @unavailable_as_domain_error
     def schedule_timer(self, member: str, due: int) -> None:
@@ -588,15 +521,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
-        if kind not in ("message", "signal"):
-            raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
-        word = "msg" if kind == "message" else "sig"
-        with self._pipeline() as pipe:
-            for partition in range(self.partitions):
-                pipe.smembers(self.pkey(partition, word, name))
-            replies = pipe.execute()
-        members = sorted(member for reply in replies for member in reply)
-        return [parse_member(m) for m in members]
+        return redis_query.subscriptions(self, kind, name)
 
     # -- external tasks ---------------------------------------------------------------
 
@@ -615,27 +540,7 @@ class RedisBackend(Backend):
     def fetch_and_lock(
         self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
     ) -> list[ExternalTaskRecord]:
-        """Read each partition's candidates, pick the best across partitions, then lock
-        them partition by partition; a task a racing worker took meanwhile is skipped."""
-        if max_tasks <= 0 or not topics:
-            return []
-        candidates: list[tuple[int, int, str, str, int]] = []  # (-priority, created, id, topic, partition)
-        window = str(fetch_window(max_tasks))
-        for partition in range(self.partitions):
-            for ext_id, topic, priority, created in self._prun(
-                "fetch_candidates", partition, None, str(now), window, *topics
-            ):
-                candidates.append((-int(priority), int(created), ext_id, topic, partition))
-        chosen = sorted(candidates)[:max_tasks]
-        locked: dict[str, ExternalTaskRecord] = {}
-        for partition in sorted({c[4] for c in chosen}):
-            args = [worker, str(now)]
-            for _, _, ext_id, topic, _ in (c for c in chosen if c[4] == partition):
-                args += [ext_id, topic, str(topics[topic])]
-            for flat in self._prun("lock_externals", partition, None, *args):
-                record = self._external(flat)
-                locked[record.id] = record
-        return [locked[c[2]] for c in chosen if c[2] in locked]
+        return redis_query.fetch_and_lock(self, worker, topics, max_tasks, now)
 
     @unavailable_as_domain_error
     def fail_external(
@@ -697,51 +602,6 @@ class RedisBackend(Backend):
         self._run("set_identity", self._root, keys, as_json(sorted(identity.groups)), as_json(sorted(identity.roles)))
 
     # -- helpers ----------------------------------------------------------------------
-
-    def _step_json(self, step: Step, partition: int) -> dict[str, Any]:
-        """One step as apply_steps.lua reads it: hash fields, decimal strings, false for None.
-
-        Raises ValueError when a record of the step is not in ``partition`` (every
-        record of one write lives in one partition: see :mod:`backends.partitions`).
-        """
-        for sub in (*step.subscribed, *step.unsubscribed):
-            check_subscription(sub)
-        if step.new and step.instance.rev != 1:
-            raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
-        ids = [step.instance.id, *(t.id for t in step.created), *(e.id for e in step.externals)]
-        ids += [sub.instance_id for sub in step.subscribed]
-        for record_id in ids:
-            if self.partition(record_id) != partition:
-                raise ValueError(
-                    f"id '{record_id}' is not in partition {partition} of this write: make it with "
-                    "new_id(near=<instance id>) or inside id_scope(<instance id>)"
-                )
-        instance = encode(step.instance)
-        state = instance.pop("state")
-        return {
-            "id": step.instance.id,
-            "new": step.new,
-            "expected": str(step.instance.rev - 1),
-            "instance": instance,
-            "state": state,
-            "now": str(step.now),
-            "complete_task": step.complete_task or "",
-            "completed_by": False if step.completed_by is None else step.completed_by,
-            "cancelled": step.cancelled,
-            "created": [encode(task) for task in step.created],
-            "complete_external": step.complete_external or "",
-            "external_worker": False if step.external_worker is None else step.external_worker,
-            "externals": [encode(ext) for ext in step.externals],
-            "externals_cancelled": step.externals_cancelled,
-            "subscribed": [self._subscription(sub) for sub in step.subscribed],
-            "unsubscribed": [self._subscription(sub) for sub in step.unsubscribed],
-            "history": [as_json(entry) for entry in step.history],
-        }
-
-    @staticmethod
-    def _subscription(sub: SubscriptionIndex) -> list[str]:
-        due = "" if sub.due is None else str(sub.due)
-        return [sub.kind, sub.name or "", sub.member, due]
 
     def _task_op(self, script: str, task_id: str, *args: str) -> Task:
         partition = self.partition(task_id)

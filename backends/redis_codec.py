@@ -9,7 +9,15 @@ from dataclasses import MISSING, fields
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from backends.base import Definition, ExternalTaskRecord, Instance, Task
+from backends.base import (
+    Definition,
+    ExternalTaskRecord,
+    Instance,
+    Step,
+    SubscriptionIndex,
+    Task,
+    check_subscription,
+)
 from bpm.errors import (
     BpmError,
     ConcurrentModification,
@@ -152,3 +160,39 @@ def script_error(reply: list[Any]) -> BpmError:
     if code == "LOCK_LOST":
         return Conflict(f"external task '{ident}' is not locked by worker '{detail}'", code="LOCK_LOST")
     raise RuntimeError(f"unexpected reply from a Redis script: {reply!r}")  # pragma: no cover
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """One step as apply_steps.lua reads it: hash fields, decimal strings, false for None.
+
+    Raises ValueError for a ``new`` step whose rev is not 1 or a bad subscription."""
+    for sub in (*step.subscribed, *step.unsubscribed):
+        check_subscription(sub)
+    if step.new and step.instance.rev != 1:
+        raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
+    instance = encode(step.instance)
+    state = instance.pop("state")
+    return {
+        "id": step.instance.id,
+        "new": step.new,
+        "expected": str(step.instance.rev - 1),
+        "instance": instance,
+        "state": state,
+        "now": str(step.now),
+        "complete_task": step.complete_task or "",
+        "completed_by": False if step.completed_by is None else step.completed_by,
+        "cancelled": step.cancelled,
+        "created": [encode(task) for task in step.created],
+        "complete_external": step.complete_external or "",
+        "external_worker": False if step.external_worker is None else step.external_worker,
+        "externals": [encode(ext) for ext in step.externals],
+        "externals_cancelled": step.externals_cancelled,
+        "subscribed": [subscription_json(sub) for sub in step.subscribed],
+        "unsubscribed": [subscription_json(sub) for sub in step.unsubscribed],
+        "history": [as_json(entry) for entry in step.history],
+    }
+
+
+def subscription_json(sub: SubscriptionIndex) -> list[str]:
+    due = "" if sub.due is None else str(sub.due)
+    return [sub.kind, sub.name or "", sub.member, due]

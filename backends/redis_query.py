@@ -1,4 +1,7 @@
-"""Task queries on the Redis backend: each partition's queues, merged in the service.
+"""Reads across the partitions of the Redis backend, merged in the service.
+
+Task queries, due timers, message/signal subscriptions and external-task fetching
+each read every partition (one pipeline, split per node on a cluster) and merge.
 
 Each partition keeps one sorted set per queue (``assignee:<user>``, and per
 candidate user/group/role ``q:`` for unassigned and ``qa:`` for assigned tasks),
@@ -14,10 +17,10 @@ Other sorts read the named queues whole (their cost follows the matches).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.base import Task, TaskQuery
+from backends.base import ExternalTaskRecord, Task, TaskQuery, fetch_window, parse_member
 
 if TYPE_CHECKING:
     from backends.redis import RedisBackend
@@ -106,3 +109,54 @@ def load_tasks(backend: RedisBackend, task_ids: list[str]) -> list[Task | None]:
             pipe.hgetall(backend.ikey(task_id, "task"))
         replies: list[Any] = pipe.execute()
     return [decode(data) if data else None for data in replies]
+
+
+def due_timers(backend: RedisBackend, now: int, limit: int) -> list[tuple[str, int]]:
+    """The earliest ``limit`` due entries of the global timer index and every partition's."""
+    if limit <= 0:
+        return []
+    keys = [backend.key("timers")] + [backend.pkey(p, "timers") for p in range(backend.partitions)]
+    with backend._pipeline() as pipe:
+        for key in keys:
+            pipe.zrangebyscore(key, "-inf", now, start=0, num=limit, withscores=True)
+        replies = pipe.execute()
+    found = sorted((int(due), member) for reply in replies for member, due in reply)
+    return [(member, due) for due, member in found[:limit]]
+
+
+def subscriptions(backend: RedisBackend, kind: str, name: str) -> list[tuple[str, str]]:
+    """Every partition's waits for message or signal ``name``, sorted."""
+    if kind not in ("message", "signal"):
+        raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
+    word = "msg" if kind == "message" else "sig"
+    with backend._pipeline() as pipe:
+        for partition in range(backend.partitions):
+            pipe.smembers(backend.pkey(partition, word, name))
+        replies = pipe.execute()
+    return [parse_member(m) for m in sorted(member for reply in replies for member in reply)]
+
+
+def fetch_and_lock(
+    backend: RedisBackend, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
+) -> list[ExternalTaskRecord]:
+    """Read each partition's candidates, pick the best across partitions, then lock them
+    partition by partition; a task a racing worker took meanwhile is skipped."""
+    if max_tasks <= 0 or not topics:
+        return []
+    candidates: list[tuple[int, int, str, str, int]] = []  # (-priority, created, id, topic, partition)
+    window = str(fetch_window(max_tasks))
+    for partition in range(backend.partitions):
+        for ext_id, topic, priority, created in backend._prun(
+            "fetch_candidates", partition, None, str(now), window, *topics
+        ):
+            candidates.append((-int(priority), int(created), ext_id, topic, partition))
+    chosen = sorted(candidates)[:max_tasks]
+    locked: dict[str, ExternalTaskRecord] = {}
+    for partition in sorted({c[4] for c in chosen}):
+        args = [worker, str(now)]
+        for _, _, ext_id, topic, _ in (c for c in chosen if c[4] == partition):
+            args += [ext_id, topic, str(topics[topic])]
+        for flat in backend._prun("lock_externals", partition, None, *args):
+            record = backend._external(flat)
+            locked[record.id] = record
+    return [locked[c[2]] for c in chosen if c[2] in locked]
