@@ -154,7 +154,7 @@ class RedisBackend(Backend):
     client reconnects by itself once it is back.
     """
 
-    schemes = ("redis", "rediss", "unix")
+    schemes: tuple[str, ...] = ("redis", "rediss", "unix")
 
     def __init__(
         self,

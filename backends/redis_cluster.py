@@ -53,7 +53,7 @@ def startup_nodes(url: str) -> tuple[list[ClusterNode], dict[str, Any]]:
 class RedisClusterBackend(RedisBackend):
     """:class:`backends.redis.RedisBackend` on a Redis Cluster (see the module docstring)."""
 
-    schemes = (SCHEME, "rediss+cluster")
+    schemes: tuple[str, ...] = (SCHEME, "rediss+cluster")
 
     def _connect(self, url: str, socket_timeout: float, health_check_interval: int) -> Any:
         nodes, options = startup_nodes(url)

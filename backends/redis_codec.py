@@ -90,9 +90,10 @@ def redact(url: str) -> str:
 def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[str, str]:
     """A record as hash fields: strings, JSON for lists and dicts, None left out."""
     out: dict[str, str] = {}
+    empty_defaults = _empty_defaults(type(record))  # type: ignore[arg-type]  # a class is hashable
     for f in fields(record):
         value = getattr(record, f.name)
-        if value is None or (f.name in _empty_defaults(type(record)) and value in ("", False, [], {})):
+        if value is None or (f.name in empty_defaults and value in ("", False, [], {})):
             continue  # absent: the field's (empty) default; no empty fields stored
         if f.name in _JSON_FIELDS:
             out[f.name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
