@@ -114,6 +114,8 @@ from backends.redis_codec import (
     as_json,
     decode_fields,
     encode,
+    history_entry,
+    history_json,
     pairs,
     redact,
     script_error,
@@ -492,7 +494,7 @@ class RedisBackend(Backend):
             exists, entries = pipe.execute()
         if not exists:
             raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-        return [json.loads(entry) for entry in entries]
+        return [history_entry(entry) for entry in entries]
 
     @unavailable_as_domain_error
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
@@ -639,4 +641,4 @@ class RedisBackend(Backend):
     @staticmethod
     def _audit(audit: Mapping[str, Any] | None) -> str:
         """An audit entry as a script argument: a JSON object, or "" for none."""
-        return "" if audit is None else as_json(dict(audit))
+        return "" if audit is None else history_json(audit)

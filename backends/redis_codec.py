@@ -45,6 +45,27 @@ _INT_FIELDS = frozenset(
     }
 )
 _JSON_FIELDS = frozenset({"candidate_groups", "candidate_roles", "candidate_users", "state", "variables"})
+#: the hash field of a record field no script reads, shortened: in a small hash
+#: (listpack) every field name is stored in full with each record
+SHORT_NAMES = {
+    "app_name": "an",
+    "business_key": "bk",
+    "create_by": "cb",
+    "definition_id": "di",
+    "description": "ds",
+    "due_date": "dd",
+    "element_id": "el",
+    "form_key": "fk",
+    "kind": "k",
+    "loadlink_entity_id": "le",
+    "loadlink_param": "lp",
+    "parent_id": "pi",
+    "parent_task_id": "pt",
+    "process_key": "pk",
+    "process_name": "pn",
+    "variables": "v",
+}
+_LONG_NAMES = {short: name for name, short in SHORT_NAMES.items()}
 _BOOL_FIELDS = frozenset({"ended", "history_truncated", "incident"})
 
 
@@ -95,12 +116,13 @@ def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[st
         value = getattr(record, f.name)
         if value is None or (f.name in empty_defaults and value in ("", False, [], {})):
             continue  # absent: the field's (empty) default; no empty fields stored
+        name = SHORT_NAMES.get(f.name, f.name)
         if f.name in _JSON_FIELDS:
-            out[f.name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         elif f.name in _BOOL_FIELDS:
-            out[f.name] = "1" if value else "0"
+            out[name] = "1" if value else "0"
         else:
-            out[f.name] = str(value)
+            out[name] = str(value)
     return out
 
 
@@ -118,7 +140,8 @@ def _empty_defaults(kind: type) -> frozenset[str]:
 def decode_fields(data: Mapping[str, str]) -> dict[str, Any]:
     """Hash fields back to Python values (the inverse of :func:`encode`)."""
     out: dict[str, Any] = {}
-    for name, raw in data.items():
+    for stored, raw in data.items():
+        name = _LONG_NAMES.get(stored, stored)
         if name in _JSON_FIELDS:
             out[name] = json.loads(raw)
         elif name in _INT_FIELDS:
@@ -128,6 +151,47 @@ def decode_fields(data: Mapping[str, str]) -> dict[str, Any]:
         else:
             out[name] = raw
     return out
+
+
+#: history entries are stored with their common keys and types shortened ("~" +
+#: a code: no entry key or type starts with "~"), and read back in full
+HISTORY_KEYS = {
+    "time": "~t",
+    "type": "~y",
+    "elementId": "~e",
+    "elementType": "~E",
+    "elementName": "~n",
+    "user": "~u",
+    "actor": "~a",
+    "definitionId": "~d",
+}
+HISTORY_TYPES = {
+    "element.entered": "~i",
+    "element.left": "~o",
+    "instance.started": "~s",
+    "task.completed": "~c",
+    "task.claimed": "~l",
+}
+_HISTORY_LONG_KEYS = {short: name for name, short in HISTORY_KEYS.items()}
+_HISTORY_LONG_TYPES = {short: name for name, short in HISTORY_TYPES.items()}
+
+
+def history_json(entry: Mapping[str, Any]) -> str:
+    """A history entry as stored (see HISTORY_KEYS)."""
+    short = {HISTORY_KEYS.get(name, name): value for name, value in entry.items()}
+    kind = short.get("~y")
+    if isinstance(kind, str) and kind in HISTORY_TYPES:
+        short["~y"] = HISTORY_TYPES[kind]
+    return as_json(short)
+
+
+def history_entry(stored: str) -> dict[str, Any]:
+    """A stored history entry in full (the inverse of :func:`history_json`)."""
+    entry = {_HISTORY_LONG_KEYS.get(name, name): value for name, value in json.loads(stored).items()}
+    kind = entry.get("type")
+    if isinstance(kind, str) and kind in _HISTORY_LONG_TYPES:
+        entry["type"] = _HISTORY_LONG_TYPES[kind]
+    return entry
 
 
 def pairs(flat: list[str]) -> dict[str, str]:
@@ -190,7 +254,7 @@ def step_json(step: Step) -> dict[str, Any]:
         "externals_cancelled": step.externals_cancelled,
         "subscribed": [subscription_json(sub) for sub in step.subscribed],
         "unsubscribed": [subscription_json(sub) for sub in step.unsubscribed],
-        "history": [as_json(entry) for entry in step.history],
+        "history": [history_json(entry) for entry in step.history],
     }
 
 

@@ -110,12 +110,13 @@ local function set_assignee(task, user)
 end
 
 -- Past the history limit: remove the oldest element entry (one the engine wrote,
--- with "elementType"; audit entries are kept) and mark the instance truncated.
+-- with "elementType", stored as "~E": see HISTORY_KEYS in redis_codec.py; audit
+-- entries are kept) and mark the instance truncated.
 local function drop_oldest_element_entry(instance_id, history, length)
   for first = 0, length - 1, 100 do
     local chunk = redis.call("LRANGE", history, first, first + 99)
     for offset, entry in ipairs(chunk) do
-      if string.find(entry, '"elementType":', 1, true) then
+      if string.find(entry, '"~E":', 1, true) or string.find(entry, '"elementType":', 1, true) then
         redis.call("LSET", history, first + offset - 1, "\0dropped")
         redis.call("LREM", history, 1, "\0dropped")
         redis.call("HSET", key("inst", instance_id), "history_truncated", "1")
