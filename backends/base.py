@@ -583,5 +583,22 @@ class Backend(abc.ABC):
         """Release the lock: fetchable again at once (``available_at`` 0) unless an incident.
         Raises ExternalTaskNotFound, TaskNotActive."""
 
+    # -- Idempotency-Key records (API.md, "Writes that may be retried") ------------------
+
+    @abc.abstractmethod
+    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
+        """Reserve the record ``key`` for a request with ``fingerprint``, atomically:
+        ``("new", None)`` when reserved (running, for ``lock_ms``), ``("running", None)``
+        while another request holds it, ``("reused", None)`` when it was made for another
+        fingerprint, ``("done", {"status": int, "body": str})`` with the stored answer."""
+
+    @abc.abstractmethod
+    def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
+        """Store the answer of the request holding ``key`` for ``ttl_ms`` (no-op when not held)."""
+
+    @abc.abstractmethod
+    def idempotency_release(self, key: str, fingerprint: str) -> None:
+        """Forget the running record (the outcome is unknown: a retry runs again)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""

@@ -63,6 +63,11 @@ def _field_names(kind: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(kind))
 
 
+def _now() -> float:
+    """Wall-clock milliseconds (expiry of records, as Redis does it)."""
+    return time.time() * 1000
+
+
 def _clone(value: Any) -> Any:
     """A deep copy of plain data and records (what copy.deepcopy does here, several times faster)."""
     if isinstance(value, dict):
@@ -118,6 +123,7 @@ class MemoryBackend(Backend):
         with self._lock:
             self._counters = [0] * self.partitions
             self._expiry = ExpiryQueue()
+            self._idempotency: dict[str, dict[str, Any]] = {}
             self._records: dict[str, set[str]] = defaultdict(set)  # instance -> its task and external ids
             self._definitions: dict[str, list[Definition]] = {}
             self._generation = 0
@@ -374,6 +380,39 @@ class MemoryBackend(Backend):
             ext.worker, ext.lock_expiry, ext.available_at = None, None, 0
             self._sync_external(ext)
             return _clone(ext)
+
+    # -- Idempotency-Key records ------------------------------------------------------
+
+    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
+        with self._locked():
+            record = self._idempotency_record(key)
+            if record is None:
+                self._idempotency[key] = {"state": "running", "fingerprint": fingerprint, "until": _now() + lock_ms}
+                return "new", None
+            if record["fingerprint"] != fingerprint:
+                return "reused", None
+            if record["state"] == "running":
+                return "running", None
+            return "done", {"status": record["status"], "body": record["body"]}
+
+    def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
+        with self._locked():
+            record = self._idempotency_record(key)
+            if record and record["fingerprint"] == fingerprint and record["state"] == "running":
+                record.update(state="done", status=status, body=body, until=_now() + ttl_ms)
+
+    def idempotency_release(self, key: str, fingerprint: str) -> None:
+        with self._locked():
+            record = self._idempotency_record(key)
+            if record and record["fingerprint"] == fingerprint and record["state"] == "running":
+                del self._idempotency[key]
+
+    def _idempotency_record(self, key: str) -> dict[str, Any] | None:
+        record = self._idempotency.get(key)
+        if record is not None and record["until"] <= _now():
+            del self._idempotency[key]
+            return None
+        return record
 
     # -- identity store ---------------------------------------------------------------
 

@@ -45,6 +45,8 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:timers``                    zset    the partition's timer waits ``inst|<id>|<sub>`` by due time
 ``P:msg:<name>``                set     ``inst|<id>|<sub>`` waits for message ``name``
 ``P:sig:<name>``                set     ``inst|<id>|<sub>`` waits for signal ``name``
+``P:idem:<key>``                hash    an Idempotency-Key's record: state, fingerprint,
+                                        status, body (kept BPM_IDEMPOTENCY_TTL)
 ``P:done:<request id>``         string  a write script's reply, for 30 s: a retry of the call
                                         answers it again instead of writing twice
 ==============================  ======  ===============================================
@@ -577,6 +579,27 @@ class RedisBackend(Backend):
     @unavailable_as_domain_error
     def unlock_external(self, external_id: str) -> ExternalTaskRecord:
         return self._external_op("unlock", external_id, {})
+
+    # -- Idempotency-Key records ------------------------------------------------------
+
+    @unavailable_as_domain_error
+    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
+        reply = self._idempotency("begin", key, fingerprint, lock_ms)
+        if reply[0] == "done":
+            return "done", {"status": int(reply[1]), "body": reply[2]}
+        return reply[0], None
+
+    @unavailable_as_domain_error
+    def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
+        self._idempotency("finish", key, fingerprint, ttl_ms, str(status), body)
+
+    @unavailable_as_domain_error
+    def idempotency_release(self, key: str, fingerprint: str) -> None:
+        self._idempotency("release", key, fingerprint, 0)
+
+    def _idempotency(self, op: str, key: str, fingerprint: str, ms: int, *rest: str) -> Any:
+        record = self.ikey(key, "idem")  # spread over the partitions by the key's CRC32
+        return self._prun("idempotency", self.partition(key), [record], op, fingerprint, str(max(ms, 1)), *rest)
 
     # -- identity store ---------------------------------------------------------------
 

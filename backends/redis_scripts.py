@@ -25,6 +25,7 @@ SCRIPTS = (
     "deploy",
     "external",
     "fetch_candidates",
+    "idempotency",
     "instance_externals",
     "instance_tasks",
     "lock_externals",
@@ -35,7 +36,8 @@ SCRIPTS = (
 )
 #: the scripts that write (run with WAIT under ``?wait=N``)
 WRITE_SCRIPTS = frozenset(
-    {"apply_steps", "assign", "assign_instance", "claim", "deploy", "external", "lock_externals", "set_identity",
+    {"apply_steps", "assign", "assign_instance", "claim", "deploy", "external", "idempotency", "lock_externals",
+     "set_identity",
      "take_timer", "unclaim"}
 )  # fmt: skip
 

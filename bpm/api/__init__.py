@@ -11,6 +11,7 @@ from bpm.api.common import limit_request_body
 from bpm.api.envelope import ErrorEnvelopeSchema
 from bpm.api.errors import register_error_handlers
 from bpm.api.headers import init_security_headers
+from bpm.api.idempotency import init_idempotency
 
 BLUEPRINTS = (
     process.blp,
@@ -60,6 +61,7 @@ def init_api(app: Flask) -> BpmApi:
         api.spec.components.security_scheme(name, scheme)
     init_auth(app)
     app.before_request(limit_request_body)
+    init_idempotency(app)  # after authentication and the body limit
     init_security_headers(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
