@@ -45,7 +45,7 @@ function el(tag, attrs, ...children) {
       node.setAttribute(name, String(value));
     }
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -834,7 +834,8 @@ async function loadDiagram(container, instanceId) {
     container.append(errorNode);
     return;
   }
-  const text = await response.text();
+  // the SVG's own <style> is dropped before parsing (this page's CSP refuses inline styles; its CSS has the rules)
+  const text = (await response.text()).replace(/<style>[^<]*<\/style>/g, "");
   const parsed = new DOMParser().parseFromString(text, "image/svg+xml");
   const svg = parsed.documentElement;
   if (!svg || svg.localName !== "svg" || parsed.getElementsByTagName("parsererror").length) {
@@ -842,7 +843,7 @@ async function loadDiagram(container, instanceId) {
     container.append(errorNode);
     return;
   }
-  for (const node of [...svg.querySelectorAll("style, script, foreignObject")]) node.remove(); // the page's CSS styles it
+  for (const node of [...svg.querySelectorAll("style, script, foreignObject")]) node.remove();
   const imported = document.importNode(svg, true);
   imported.removeAttribute("width");
   imported.removeAttribute("height");

@@ -1,0 +1,354 @@
+"""The tasklist in headless Chromium against a live server: the README's booking story, hostile text,
+errors in place, and a page on another origin that tries to claim a task.
+
+Each page is saved as a screenshot under ``tests/artifacts/``. Waiting is polling
+with a bound (WebDriverWait), never a sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from backends.memory import MemoryBackend
+from tests.api_support import BASE, Api, make_app, ok
+from tests.browser_support import chromium_driver, screenshot, wait_for
+from tests.live_server import LiveServer, serving
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+HOSTILE_BPMN = f"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+             xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <process id="hostile" name="{HOSTILE.replace("<", "&lt;").replace(">", "&gt;")} process" isExecutable="true">
+    <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="t1"/>
+    <userTask id="t1" name="{HOSTILE.replace("<", "&lt;").replace(">", "&gt;")}" camunda:candidateGroups="facilities">
+      <documentation>{HOSTILE.replace("<", "&lt;").replace(">", "&gt;")}</documentation>
+    </userTask>
+    <sequenceFlow id="f2" sourceRef="t1" targetRef="e"/><endEvent id="e"/>
+  </process>
+</definitions>"""
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    browser = chromium_driver()
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = make_app(MemoryBackend())
+    api = Api(app.test_client())
+    api.identity("alice", groups=["facilities"])
+    api.identity("bob", groups=["managers"], roles=["approver"])
+    return app
+
+
+@pytest.fixture
+def live(app: Flask) -> Iterator[LiveServer]:
+    with serving(app) as server:
+        yield server
+
+
+def css(driver: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def one(driver: Any, selector: str) -> Any:
+    """The element once it is there (polling)."""
+    return wait_for(driver, lambda d: (css(d, selector) or [None])[0], f"no element {selector}")
+
+
+def open_as(driver: Any, live: LiveServer, user: str, view: str = "tasks") -> None:
+    driver.get(f"{live.url}/tasklist?user={user}#/{view}")
+    wait_for(driver, lambda d: f"Signed in as {user}" in one(d, "#who-info").text)
+
+
+def task_card(driver: Any, name: str) -> Any:
+    def find(d: Any) -> Any:
+        for card in css(d, "#task-list li[data-task-id]"):
+            if card.find_element("css selector", "h3").text == name:
+                return card
+        return None
+
+    return wait_for(driver, find, f"no task card {name!r}")
+
+
+def no_alert(driver: Any) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018
+
+
+def severe_console_errors(driver: Any) -> list[str]:
+    """Console errors other than the 404s the page expects (no form route for a process)."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and "/form - " not in entry["message"]
+    ]
+
+
+# -- the README's booking story ------------------------------------------------------------------
+
+
+def test_booking_story(driver: Any, live: LiveServer, app: Flask) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver.set_window_size(1280, 900)
+    # carol starts a booking from the process list, with its business object
+    open_as(driver, live, "carol", "processes")
+    card = '[data-process-key="bookingRoom"]'
+    one(driver, f"{card} [data-action='start']").click()
+    one(driver, f"{card} [data-role='var-name']").send_keys("RoomObject")
+    one(driver, f"{card} [data-role='var-value']").send_keys('{"room": "Everest", "capacity": 20}')
+    screenshot(driver, "01-start-process")
+    one(driver, f"{card} [data-action='submit-start']").click()
+    started = one(driver, "[data-role='started-instance']")
+    instance_id = started.text.removeprefix("instance ")
+    assert ok(Api(app.test_client()).get(f"/instance/{instance_id}"))["createBy"] == "carol"
+
+    # alice sees it in her group queue, with counts, claims it by keyboard, completes the form
+    open_as(driver, live, "alice")
+    group = "#queues button[data-queue='group:facilities']"
+    wait_for(driver, lambda d: one(d, f"{group} .count").text == "1")
+    assert "Group facilities" in one(driver, group).text
+    one(driver, group).click()
+    one(driver, f"{group}[aria-pressed='true']")
+    review = task_card(driver, "Review booking")
+    screenshot(driver, "02-alice-group-queue")
+    claim = review.find_element("css selector", "[data-action='claim']")
+    claim.send_keys(Keys.ENTER)
+    # claimed, it leaves the queue of unassigned tasks and is in her own list
+    wait_for(driver, lambda d: not [c for c in css(d, "#task-list li[data-task-id] h3") if c.text == "Review booking"])
+    one(driver, "#queues button[data-queue='user:alice']").click()
+    wait_for(driver, lambda d: task_card(d, "Review booking").find_element("css selector", ".assignee").text == "alice")
+    review = task_card(driver, "Review booking")
+    review.find_element("css selector", "[data-action='complete']").click()
+    form = wait_for(driver, lambda d: review.find_elements("css selector", "form.complete-form"))[0]
+    assert "RoomObject" in [
+        e.get_attribute("value") for e in form.find_elements("css selector", "[data-role='var-name']")
+    ]
+    screenshot(driver, "03-alice-complete-form")
+    form.find_element("css selector", "[data-action='submit-complete']").click()
+    wait_for(driver, lambda d: not [c for c in css(d, "#task-list li[data-task-id] h3") if c.text == "Review booking"])
+
+    # bob approves (his to-do list includes the managers' queue)
+    open_as(driver, live, "bob")
+    approval = task_card(driver, "Manager approval")
+    approval.find_element("css selector", "[data-action='claim']").click()
+    approval = wait_for(
+        driver,
+        lambda d: (
+            task_card(d, "Manager approval")
+            if task_card(d, "Manager approval").find_element("css selector", ".assignee").text == "bob"
+            else None
+        ),
+    )
+    approval.find_element("css selector", "[data-action='complete']").click()
+    form = wait_for(driver, lambda d: approval.find_elements("css selector", "form.complete-form"))[0]
+    form.find_element("css selector", "[data-action='add-variable']").click()
+    names = form.find_elements("css selector", "[data-role='var-name']")
+    values = form.find_elements("css selector", "[data-role='var-value']")
+    names[-1].send_keys("approved")
+    values[-1].send_keys("true")
+    screenshot(driver, "04-bob-approves")
+    form.find_element("css selector", "[data-action='submit-complete']").click()
+    wait_for(
+        driver, lambda d: not [c for c in css(d, "#task-list li[data-task-id] h3") if c.text == "Manager approval"]
+    )
+
+    # the instance page: the next task active, the done path blue, the history
+    driver.get(f"{live.url}/tasklist?user=carol#/instance/{instance_id}")
+    svg = one(driver, "#instance-diagram svg")
+
+    def classes(element_id: str) -> set[str]:
+        return set((one(driver, f"#instance-diagram g[data-element-id='{element_id}']").get_attribute("class")).split())
+
+    wait_for(driver, lambda d: "bpm-active" in classes("ConfirmBooking"))
+    for done in (
+        "Start",
+        "ReviewBooking",
+        "SizeGateway",
+        "ManagerApproval",
+        "ApprovedGateway",
+        "Flow_large",
+        "Flow_approved",
+    ):
+        assert "bpm-done" in classes(done), done
+    for untouched in ("Flow_small", "Rejected", "Booked"):
+        assert not classes(untouched) & {"bpm-done", "bpm-active"}, untouched
+    # the page's CSS colours the highlights (the SVG's own <style> is not used under the CSP)
+    body = one(driver, "#instance-diagram g[data-element-id='ConfirmBooking'] .bpm-body")
+    assert driver.execute_script("return getComputedStyle(arguments[0]).stroke", body) == "rgb(26, 127, 55)"
+    assert not css(driver, "#instance-diagram style")
+    assert svg.get_attribute("role") == "img"
+    history = one(driver, ".timeline").text
+    assert "task.claimed" in history and "by alice" in history and "by bob" in history
+    assert "Confirm booking" in one(driver, "#instance-tasks").text
+    screenshot(driver, "05-instance-diagram")
+    assert severe_console_errors(driver) == []
+
+    # a phone-sized screen: one column, nothing wider than the screen but the scrollable diagram
+    driver.set_window_size(390, 844)
+    driver.get(f"{live.url}/tasklist?user=carol#/tasks")
+    task_card(driver, "Confirm booking")
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    assert width <= driver.execute_script("return window.innerWidth"), width
+    screenshot(driver, "06-phone-tasklist")
+    driver.set_window_size(1280, 900)
+
+
+# -- hostile text, errors in place -------------------------------------------------------------
+
+
+def test_hostile_names_and_variables_render_as_text(driver: Any, live: LiveServer, app: Flask) -> None:
+    api = Api(app.test_client())
+    ok(
+        api.post(
+            "/deployments",
+            data=HOSTILE_BPMN.encode(),
+            content_type="application/xml",
+            query_string={"fileName": "hostile.bpmn"},
+        )
+    )
+    instance_id = ok(
+        api.post(
+            "/process/start",
+            json={"processName": f"{HOSTILE} process", "object": {HOSTILE: HOSTILE, "note": {"html": HOSTILE}}},
+            query_string={"user": HOSTILE},
+        )
+    )
+    open_as(driver, live, "alice")
+    card = task_card(driver, HOSTILE)
+    assert HOSTILE in card.find_element("css selector", ".task-description").text
+    assert HOSTILE in card.find_element("css selector", ".task-process").text
+    assert not css(driver, "img")
+    no_alert(driver)
+    screenshot(driver, "07-hostile-task")
+    driver.get(f"{live.url}/tasklist?user=alice#/instance/{instance_id}")
+    wait_for(driver, lambda d: HOSTILE in one(d, ".variables").text)
+    assert HOSTILE in one(driver, "#instance-title").text
+    assert not css(driver, "img") and not css(driver, "#instance-diagram foreignObject")
+    one(driver, "#instance-diagram g[data-element-id='t1']")
+    labels = driver.execute_script(
+        "return [...document.querySelectorAll('#instance-diagram text')].map(t => t.textContent).join(' ')"
+    )
+    assert "<img" in labels
+    no_alert(driver)
+    screenshot(driver, "08-hostile-instance")
+
+
+def test_errors_show_in_place(driver: Any, live: LiveServer, app: Flask) -> None:
+    api = Api(app.test_client())
+    # a booking without its business object: completing the review fails the gateway's condition (422)
+    ok(api.post("/process/start", json={"processName": "booking room"}, query_string={"user": "carol"}))
+    open_as(driver, live, "alice")
+    card = task_card(driver, "Review booking")
+    card.find_element("css selector", "[data-action='complete']").click()
+    form = wait_for(driver, lambda d: card.find_elements("css selector", "form.complete-form"))[0]
+    form.find_element("css selector", "[data-role='var-value']").send_keys("{not json")
+    form.find_element("css selector", "[data-role='var-name']").send_keys("x")
+    form.find_element("css selector", "[data-action='submit-complete']").click()
+    invalid = wait_for(driver, lambda d: form.find_elements("css selector", "[aria-invalid='true']"))
+    assert invalid[0] == driver.switch_to.active_element  # focus goes to the field to fix
+    value = form.find_element("css selector", "[data-role='var-value']")
+    value.clear()
+    value.send_keys("1")
+    form.find_element("css selector", "[data-action='submit-complete']").click()
+    alert = wait_for(driver, lambda d: [e for e in form.find_elements("css selector", "[role='alert']") if e.text])[0]
+    assert "EXPRESSION_ERROR" in alert.text and "HTTP 422" in alert.text
+    screenshot(driver, "09-error-in-place")
+
+    # a server error (the backend fails): the list says so in place, with the request id
+    runtime = app.extensions["bpm_runtime"]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    runtime.query_tasks = broken
+    one(driver, "[data-action='refresh']").click()
+    message = wait_for(driver, lambda d: one(d, "#tasks-error").text)
+    assert "INTERNAL_ERROR" in message and "request id" in message and "disk on fire" not in message
+    screenshot(driver, "10-server-error")
+    del runtime.query_tasks
+
+
+# -- a page on another origin cannot write -------------------------------------------------------
+
+ATTACK = """<!doctype html><title>waiting</title><body><script>
+fetch("{url}", {{method: "POST", mode: "no-cors", credentials: "include"}})
+  .then(() => {{ document.title = "sent"; }}, (e) => {{ document.title = "failed " + e; }});
+</script>"""
+
+
+def attacker(target: str) -> Any:
+    def page(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [ATTACK.format(url=target).encode()]
+
+    return page
+
+
+def test_a_page_on_another_origin_cannot_claim(driver: Any, live: LiveServer, app: Flask) -> None:
+    api = Api(app.test_client())
+    instance_id = api.start("booking room", {"RoomObject": {"capacity": 20}}, user="carol")
+    task_id = api.task(instance_id, "ReviewBooking")["id"]
+    claim = f"{live.url}{BASE}/tasks/{task_id}/claim?user=alice"
+    requests: list[str] = []
+    original = app.wsgi_app
+
+    def counting(environ: Any, start_response: Any) -> Any:
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"].endswith("/claim"):
+            requests.append(environ.get("HTTP_ORIGIN", ""))
+        return original(environ, start_response)
+
+    app.wsgi_app = counting  # type: ignore[method-assign]
+    # "localhost" is another site than 127.0.0.1: the browser says Sec-Fetch-Site: cross-site
+    with serving(attacker(claim), host="localhost") as evil:
+        driver.get(f"{evil.url}/")
+        # the fetch settles either way (the answer is opaque, or blocked by Cross-Origin-Resource-Policy)
+        wait_for(driver, lambda d: d.title != "waiting")
+        wait_for(driver, lambda d: requests)
+        assert requests == [evil.url]  # the browser did send the bodiless POST ...
+        assert api.task(instance_id, "ReviewBooking")["assignee"] is None  # ... and it changed nothing
+        screenshot(driver, "11-cross-origin-page")
+
+        # the same page, once its origin is allowed, does claim: the check is what stopped it
+        app.config["BPM_CORS_ORIGINS"] = evil.url
+        driver.get(f"{evil.url}/?again")
+        wait_for(driver, lambda d: len(requests) == 2)
+        wait_for(driver, lambda d: api.task(instance_id, "ReviewBooking")["assignee"] == "alice")
+    app.wsgi_app = original  # type: ignore[method-assign]
+
+
+def test_docs_render_offline(driver: Any, live: LiveServer) -> None:
+    driver.get(f"{live.url}/docs")
+    wait_for(driver, lambda d: css(d, ".swagger-ui .opblock"))
+    assert "BPM Process Runtime" in one(driver, ".swagger-ui .title").text
+    screenshot(driver, "12-docs")
+    assert [m for m in severe_console_errors(driver) if "Content Security Policy" in m] == []
+
+
+def test_lists_refresh_by_themselves_without_losing_the_open_form(driver: Any, live: LiveServer, app: Flask) -> None:
+    api = Api(app.test_client())
+    api.start("booking room", {"RoomObject": {"capacity": 20}}, user="carol")
+    open_as(driver, live, "alice")
+    card = task_card(driver, "Review booking")
+    card.find_element("css selector", "[data-action='complete']").click()
+    field = wait_for(driver, lambda d: card.find_elements("css selector", "[data-role='var-value']"))[-1]
+    field.send_keys(" ")
+    # another booking arrives; the page polls and shows it, the open form and its focus stay
+    api.start("booking room", {"RoomObject": {"capacity": 2}}, user="carol")
+    wait_for(driver, lambda d: len(css(d, "#task-list li[data-task-id]")) == 2)
+    assert card.find_elements("css selector", "form.complete-form")
+    assert driver.switch_to.active_element == field
