@@ -256,12 +256,14 @@ def test_errors_show_in_place(driver: Any, live: LiveServer, app: Flask) -> None
     card = task_card(driver, "Review booking")
     card.find_element("css selector", "[data-action='complete']").click()
     form = wait_for(driver, lambda d: card.find_elements("css selector", "form.complete-form"))[0]
-    form.find_element("css selector", "[data-role='var-value']").send_keys("{not json")
-    form.find_element("css selector", "[data-role='var-name']").send_keys("x")
+    form.find_element("css selector", "[data-action='add-variable']").click()
+    form.find_elements("css selector", "[data-role='var-name']")[-1].send_keys("size")
+    value = form.find_elements("css selector", "[data-role='var-value']")[-1]
+    value.send_keys("{not json")
     form.find_element("css selector", "[data-action='submit-complete']").click()
     invalid = wait_for(driver, lambda d: form.find_elements("css selector", "[aria-invalid='true']"))
-    assert invalid[0] == driver.switch_to.active_element  # focus goes to the field to fix
-    value = form.find_element("css selector", "[data-role='var-value']")
+    assert invalid == [value] and value == driver.switch_to.active_element  # focus goes to the field to fix
+    assert "JSON" in form.find_element("css selector", ".field-error:not([hidden])").text
     value.clear()
     value.send_keys("1")
     form.find_element("css selector", "[data-action='submit-complete']").click()

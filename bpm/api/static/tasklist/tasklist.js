@@ -607,7 +607,14 @@ function fieldMessage(input, message, problem) {
 function variablesEditor(variables, legend) {
   const rows = [];
   const body = el("div", { class: "vars" });
-  const fieldset = el("fieldset", { class: "vars-editor" }, el("legend", { text: legend }), body);
+  const helpId = nextId("vars-help");
+  const fieldset = el(
+    "fieldset",
+    { class: "vars-editor" },
+    el("legend", { text: legend }),
+    el("p", { class: "help", id: helpId, text: 'Values are JSON: true, 20, "text" or {"room": "Everest"}.' }),
+    body
+  );
   function addRow(name, value, fixed) {
     const nameId = nextId("var-name");
     const valueId = nextId("var-value");
@@ -616,13 +623,12 @@ function variablesEditor(variables, legend) {
     const valueInput = el("textarea", { id: valueId, rows: Math.min(6, Math.max(1, text.split("\n").length)), spellcheck: "false", "data-role": "var-value" });
     valueInput.value = text;
     const message = el("span", { class: "field-error", id: `${valueId}-error`, hidden: true });
-    valueInput.setAttribute("aria-describedby", `${valueId}-help ${message.id}`);
+    valueInput.setAttribute("aria-describedby", `${helpId} ${message.id}`);
     const row = el(
       "div",
       { class: "var-row" },
       el("div", { class: "field" }, el("label", { for: nameId, text: "Name" }), nameInput),
-      el("div", { class: "field grow" }, el("label", { for: valueId, text: "Value (JSON)" }), valueInput,
-        el("span", { class: "help", id: `${valueId}-help`, text: 'e.g. true, 20, "text" or {"room": "Everest"}' }), message)
+      el("div", { class: "field grow" }, el("label", { for: valueId, text: "Value (JSON)" }), valueInput, message)
     );
     rows.push({ nameInput, valueInput, message, original: text });
     body.append(row);
@@ -845,8 +851,6 @@ async function loadDiagram(container, instanceId) {
   }
   for (const node of [...svg.querySelectorAll("style, script, foreignObject")]) node.remove();
   const imported = document.importNode(svg, true);
-  imported.removeAttribute("width");
-  imported.removeAttribute("height");
   imported.setAttribute("focusable", "false");
   clear(container).append(imported);
 }
