@@ -52,6 +52,16 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+/** Replace a node's children (null, undefined and false are left out, strings become text). */
+function fill(node, ...children) {
+  clear(node);
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
 function clear(node) {
   while (node.firstChild) node.removeChild(node.firstChild);
   return node;
@@ -349,27 +359,36 @@ async function refreshQueueCounts() {
       }
     })
   );
-  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.queue : null;
-  clear(list);
+  // keyed update: buttons stay (focus, references), their counts and pressed state change
+  const existing = new Map([...list.querySelectorAll("button[data-queue]")].map((b) => [b.dataset.queue, b.parentNode]));
+  const keys = new Set();
+  let previous = null;
   entries.forEach((queue, index) => {
     const key = `${queue.kind}:${queue.name}`;
+    keys.add(key);
     const current = state.queue.kind === queue.kind && state.queue.name === queue.name;
     const count = counts[index] === null ? "–" : String(counts[index]);
-    const button = el(
-      "button",
-      {
-        type: "button",
-        "data-queue": key,
-        "aria-pressed": current ? "true" : "false",
-        on: { click: () => { state.queue = queue; state.start = 0; refreshTasks(true); } },
-      },
-      queue.label,
-      " ",
-      el("span", { class: "count", "aria-label": `${count} tasks` }, count)
-    );
-    list.append(el("li", {}, button));
-    if (focused === key) button.focus();
+    let item = existing.get(key);
+    if (!item) {
+      const button = el(
+        "button",
+        { type: "button", "data-queue": key, on: { click: () => { state.queue = queue; state.start = 0; refreshTasks(true); } } },
+        queue.label,
+        " ",
+        el("span", { class: "count" })
+      );
+      item = el("li", {}, button);
+    }
+    const button = item.firstChild;
+    button.setAttribute("aria-pressed", current ? "true" : "false");
+    const badge = button.querySelector(".count");
+    badge.textContent = count;
+    badge.setAttribute("aria-label", `${count} tasks`);
+    const position = previous ? previous.nextSibling : list.firstChild;
+    if (position !== item) list.insertBefore(item, position);
+    previous = item;
   });
+  for (const [key, item] of existing) if (!keys.has(key)) item.remove();
 }
 
 async function refreshTasks(force) {
@@ -456,7 +475,8 @@ function renderTaskCard(li, task) {
     errorNode = errorBox();
     li.append(summary, actions, errorNode, el("div", { class: "form-slot" }));
   }
-  clear(summary).append(
+  fill(
+    summary,
     el("h3", { id: titleId, class: "task-name", text: task.name }),
     el("p", { class: "task-process" }, task.processName, " · ", el("a", { href: `#/instance/${encodeURIComponent(task.instanceId)}` }, "open the instance")),
     task.description ? el("p", { class: "task-description", text: task.description }) : null,
@@ -596,7 +616,14 @@ function fieldsForm(fields) {
   };
 }
 
+/** A field's message; it goes away as soon as the user changes the field. */
 function fieldMessage(input, message, problem) {
+  if (problem && !input.dataset.watched) {
+    input.dataset.watched = "true";
+    const reset = () => fieldMessage(input, message, "");
+    input.addEventListener("input", reset);
+    input.addEventListener("change", reset);
+  }
   message.hidden = !problem;
   message.textContent = problem || "";
   if (problem) input.setAttribute("aria-invalid", "true");
@@ -690,7 +717,7 @@ async function openCompleteForm(li, task) {
   const formError = errorBox();
   const form = el(
     "form",
-    { class: "complete-form", "data-open": "true", "aria-label": `Complete ${task.name}` },
+    { class: "complete-form", "data-open": "true", novalidate: true, "aria-label": `Complete ${task.name}` },
     editor.node,
     formError,
     el("div", { class: "actions" },
@@ -786,7 +813,7 @@ async function openStartForm(definition, slot, cardError) {
   const result = el("p", { class: "status", "aria-live": "polite" });
   const form = el(
     "form",
-    { class: "start-form", "data-open": "true", "aria-label": `Start ${definition.name || definition.key}` },
+    { class: "start-form", "data-open": "true", novalidate: true, "aria-label": `Start ${definition.name || definition.key}` },
     editor.node,
     el("div", { class: "field" }, el("label", { for: keyId, text: "Business key (optional)" }), businessKey),
     formError,
