@@ -196,6 +196,9 @@ def test_booking_story(driver: Any, live: LiveServer, app: Flask) -> None:
     assert "task.claimed" in history and "by alice" in history and "by bob" in history
     assert "Confirm booking" in one(driver, "#instance-tasks").text
     screenshot(driver, "05-instance-diagram")
+    panel = one(driver, ".instance .panel")  # the diagram's panel alone (README)
+    driver.execute_script("arguments[0].scrollIntoView()", panel)
+    panel.screenshot(str(screenshot(driver, "05-instance-page").with_name("05-instance-diagram-panel.png")))
     assert severe_console_errors(driver) == []
 
     # a phone-sized screen: one column, nothing wider than the screen but the scrollable diagram
