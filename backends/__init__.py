@@ -1,4 +1,4 @@
-"""Storage backends chosen by one URL (``memory://``, ``redis://...``)."""
+"""Storage backends chosen by one URL (``memory://``, ``redis://...``, ``redis+cluster://...``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,20 @@ def _redis(url: str) -> Backend:
     return RedisBackend(url)
 
 
-SCHEMES = {"memory": _memory, "redis": _redis, "rediss": _redis, "unix": _redis}
+def _redis_cluster(url: str) -> Backend:
+    from backends.redis_cluster import RedisClusterBackend
+
+    return RedisClusterBackend(url)
+
+
+SCHEMES = {
+    "memory": _memory,
+    "redis": _redis,
+    "rediss": _redis,
+    "unix": _redis,
+    "redis+cluster": _redis_cluster,
+    "rediss+cluster": _redis_cluster,
+}
 
 
 def backend_from_url(url: str) -> Backend:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from backends.partitions import id_scope as id_scope  # the use cases wrap each engine run in it
+
 ACTIVE = "active"
 COMPLETED = "completed"
 CANCELLED = "cancelled"
@@ -280,7 +282,7 @@ class TaskQuery:
 
 @dataclass(slots=True)
 class Step:
-    """All writes of one engine step, applied at once by :meth:`Backend.apply_step`.
+    """All writes of one engine step, applied at once by :meth:`Backend.apply_steps`.
 
     ``instance`` carries the new state with ``rev`` already incremented; the write
     succeeds only while the stored revision is ``instance.rev - 1``. If
@@ -331,12 +333,24 @@ class Backend(abc.ABC):
     # -- ids and health ---------------------------------------------------------------
 
     @abc.abstractmethod
-    def new_id(self) -> str:
-        """A new id, unique across every worker and host sharing this store."""
+    def new_id(self, near: str | None = None) -> str:
+        """A new id, unique across every worker and host sharing this store.
+
+        The id carries its partition (:mod:`backends.partitions`): ``near``'s (an
+        instance id: use it for the instance's tasks, external tasks and called
+        children), else the innermost :func:`id_scope`'s, else a new instance's,
+        spread round-robin. Every record of one :meth:`apply_steps` call must be in
+        the partition of its instances (else ValueError, before any write)."""
 
     @abc.abstractmethod
     def ping(self) -> None:
         """Return when the store answers; raise BackendUnavailable otherwise."""
+
+    def health_check(self) -> dict[str, Any]:
+        """A real read of the global data and of every partition (not a PING): return a
+        small report when all answer; raise BackendUnavailable otherwise."""
+        self.ping()
+        return {}
 
     @abc.abstractmethod
     def clear(self) -> None:
@@ -371,12 +385,6 @@ class Backend(abc.ABC):
     # -- instances and tasks ----------------------------------------------------------
 
     @abc.abstractmethod
-    def create_instance(
-        self, instance: Instance, tasks: list[Task], history: list[dict[str, Any]] | None = None
-    ) -> None:
-        """Store a new instance, its first tasks and its first history entries, all or nothing."""
-
-    @abc.abstractmethod
     def instance(self, instance_id: str) -> Instance | None:
         """The instance, or None."""
 
@@ -391,17 +399,6 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def instance_tasks(self, instance_id: str) -> list[Task]:
         """The instance's active tasks, oldest first. Raises InstanceNotFound."""
-
-    @abc.abstractmethod
-    def apply_step(self, step: Step) -> None:
-        """Write one engine step atomically: instance, new tasks, closed tasks, indexes,
-        and the step's ``history`` entries (appended to the instance's history).
-
-        Raises ConcurrentModification when the instance revision moved (the caller
-        re-reads and retries), InstanceNotFound, and for ``step.complete_task``:
-        TaskNotFound, TaskNotActive, or TaskAlreadyClaimed when someone else holds it.
-        On any error nothing is written.
-        """
 
     # Audit entries (``audit=``): a JSON object the runtime built (``time``, ``type``,
     # ``user``, ``actor``...). When the call changes a task, the backend appends a copy
@@ -470,7 +467,12 @@ class Backend(abc.ABC):
     def apply_steps(self, steps: list[Step]) -> None:
         """Apply several steps (of several instances) atomically, all or nothing.
 
-        Each step as :meth:`apply_step`, and also: ``new`` steps create their instance
+        Each step writes its instance, new tasks, closed tasks, indexes and ``history``
+        entries (appended to the instance's history). Raises ConcurrentModification when
+        an instance revision moved (the caller re-reads and retries), InstanceNotFound,
+        and for ``step.complete_task``: TaskNotFound, TaskNotActive, or
+        TaskAlreadyClaimed when someone else holds it. On any error nothing is written.
+        Also: ``new`` steps create their instance
         (``rev`` 1; Conflict when the id exists); ``externals`` are stored and indexed by
         topic; ``externals_cancelled`` closed as cancelled; ``complete_external`` must be
         active and locked by ``external_worker`` (else ExternalTaskNotFound, TaskNotActive,

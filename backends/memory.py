@@ -9,9 +9,7 @@ their result, not the number of tasks stored.
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import fields, is_dataclass
@@ -36,6 +34,8 @@ from backends.base import (
     parse_member,
     task_audit_entry,
 )
+from backends.partitions import DEFAULT_PARTITIONS, PartitionPicker, check_count, make_id, partition_of
+from backends.redis_codec import split_options
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -72,23 +72,33 @@ def _clone(value: Any) -> Any:
 class MemoryBackend(Backend):
     schemes = ("memory",)
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(self, url: str = "memory://", *, partitions: int | None = None) -> None:
+        """``memory://?partitions=N``: ids carry a partition as on Redis, and a write whose
+        records are in several partitions is refused the same way."""
         self.url = url
+        options = split_options(url, ("partitions",))[1]
+        self.partitions = check_count(partitions or int(options.get("partitions") or DEFAULT_PARTITIONS))
+        self._picker = PartitionPicker(self.partitions)
         self._lock = threading.RLock()
-        self._counter = itertools.count(1)
         self.clear()
 
     # -- ids and health ---------------------------------------------------------------
 
-    def new_id(self) -> str:
+    def new_id(self, near: str | None = None) -> str:
+        partition = self._picker.pick(near)
         with self._lock:
-            return f"{next(self._counter)}-{uuid.uuid4()}"
+            self._counters[partition] += 1
+            return make_id(partition, self._counters[partition])
+
+    def partition(self, record_id: str) -> int:
+        return partition_of(record_id, self.partitions)
 
     def ping(self) -> None:
         return None
 
     def clear(self) -> None:
         with self._lock:
+            self._counters = [0] * self.partitions
             self._definitions: dict[str, list[Definition]] = {}
             self._generation = 0
             self._instances: dict[str, Instance] = {}
@@ -103,7 +113,6 @@ class MemoryBackend(Backend):
             self._externals: dict[str, ExternalTaskRecord] = {}
             self._instance_externals: dict[str, set[str]] = defaultdict(set)
             self._topics: dict[str, dict[str, int]] = defaultdict(dict)  # topic -> {id: available_at}
-            self._incidents: set[str] = set()
             self._timers: dict[str, int] = {}  # member -> due
             self._named: dict[tuple[str, str], set[str]] = defaultdict(set)  # (kind, name) -> members
 
@@ -138,15 +147,6 @@ class MemoryBackend(Backend):
 
     # -- instances and tasks ----------------------------------------------------------
 
-    def create_instance(
-        self, instance: Instance, tasks: list[Task], history: list[dict[str, Any]] | None = None
-    ) -> None:
-        with self._lock:
-            self._instances[instance.id] = _clone(instance)
-            for task in tasks:
-                self._put_task(_clone(task))
-            self._history[instance.id].extend(_clone(history or []))
-
     def instance(self, instance_id: str) -> Instance | None:
         with self._lock:
             found = self._instances.get(instance_id)
@@ -171,12 +171,11 @@ class MemoryBackend(Backend):
             tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
             return [_clone(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
 
-    def apply_step(self, step: Step) -> None:
-        self.apply_steps([step])
-
     def apply_steps(self, steps: list[Step]) -> None:
         with self._lock:
             revs: dict[str, int] = {}  # what earlier steps of this call will have written
+            if steps:
+                self._check_partition(steps)
             for step in steps:
                 self._check_step(step, revs)
             for step in steps:
@@ -372,6 +371,19 @@ class MemoryBackend(Backend):
 
     # -- helpers (lock held) ----------------------------------------------------------
 
+    def _check_partition(self, steps: list[Step]) -> None:
+        """ValueError unless every record of ``steps`` is in one partition (as Redis)."""
+        partition = self.partition(steps[0].instance.id)
+        for step in steps:
+            ids = [step.instance.id, *(t.id for t in step.created), *(e.id for e in step.externals)]
+            ids += [sub.instance_id for sub in step.subscribed]
+            for record_id in ids:
+                if self.partition(record_id) != partition:
+                    raise ValueError(
+                        f"id '{record_id}' is not in partition {partition} of this write: make it with "
+                        "new_id(near=<instance id>) or inside id_scope(<instance id>)"
+                    )
+
     def _check_step(self, step: Step, revs: dict[str, int]) -> None:
         """Raise the error :meth:`apply_steps` names for ``step``; write nothing."""
         instance_id = step.instance.id
@@ -466,10 +478,6 @@ class MemoryBackend(Backend):
             self._topics[ext.topic][ext.id] = ext.available_at
         else:
             self._topics.get(ext.topic, {}).pop(ext.id, None)
-        if ext.active and ext.incident:
-            self._incidents.add(ext.id)
-        else:
-            self._incidents.discard(ext.id)
 
     def _require_active(self, task_id: str) -> Task:
         task = self._tasks.get(task_id)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backends.base import Backend, Instance, Task
+from backends.base import Backend, Instance, Step, Task
 from backends.memory import MemoryBackend
 from bpm.runtime import Runtime
 
@@ -53,13 +53,14 @@ def fill_open_tasks(backend: Backend, target: int, have: int, batch: int = 1000)
     while have < target:
         for _ in range(min(batch, target - have)):
             n = have
-            instance = Instance(id=f"fill-{n}", definition_id="benchLifecycle:1", process_key="benchLifecycle",
+            instance_id = backend.new_id()
+            instance = Instance(id=instance_id, definition_id="benchLifecycle:1", process_key="benchLifecycle",
                                 process_name="bench lifecycle", state={"vars": {}, "tokens": {}}, create_time=now)
-            task = Task(id=f"fill-task-{n}", name="Approve", instance_id=instance.id,
+            task = Task(id=backend.new_id(near=instance_id), name="Approve", instance_id=instance.id,
                         definition_id="benchLifecycle:1", process_name="bench lifecycle", create_time=now + n,
                         task_definition_key="approve", assignee=f"user{n % 1000}",
                         candidate_groups=[f"group{n % 1000}"])
-            backend.create_instance(instance, [task])
+            backend.apply_steps([Step(instance=instance, created=[task], new=True)])
             have += 1
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from backends.base import Backend, Definition
+from bpm.checks import check_spec
 from bpm.engine.scripts import is_runnable_language
 from bpm.errors import InvalidDefinition, ProcessNotFound
 from bpm.model.parser import ParsedFile, parse_bpmn
@@ -50,6 +52,8 @@ class Deployer:
     def parse(self, data: bytes, *, file: str) -> ParsedFile:
         """Parse and check a file; with ``reject_scripts``, refuse scripts the engine cannot run."""
         parsed = parse_bpmn(data, file=file, max_bytes=self.max_bytes)
+        for spec in parsed.processes:
+            check_spec(spec, file, self.now_ms())
         if self.reject_scripts:
             for spec in parsed.processes:
                 for element in spec.elements.values():
@@ -57,7 +61,10 @@ class Deployer:
                         raise InvalidDefinition(
                             f"script language '{element.language}' is not supported (scripts run on the safe "
                             "evaluator)",
-                            code="UNSUPPORTED_SCRIPT", file=file, element_id=element.id, tag=element.tag,
+                            code="UNSUPPORTED_SCRIPT",
+                            file=file,
+                            element_id=element.id,
+                            tag=element.tag,
                             line=element.line,
                         )
         return parsed
@@ -69,12 +76,22 @@ class Deployer:
         return DeployReport(tuple(d for d, _ in pairs), (), (), tuple(d for d, new in pairs if new))
 
     def _store(
-        self, parsed: ParsedFile, data: bytes, *, file: str, app_name: str
+        self, parsed: ParsedFile, data: bytes, *, file: str, app_name: str, shared: frozenset[str] = frozenset()
     ) -> list[tuple[Definition, bool]]:
+        """Store each process of a parsed file: a new version unless the latest has this content.
+
+        For a key in ``shared`` (defined by several files of one folder), any stored version with
+        this content is reused, so that a refresh does not make new versions each time.
+        """
         digest = hashlib.sha256(data).hexdigest()
         xml = data.decode("utf-8", errors="replace")
         stored = []
         for spec in parsed.processes:
+            if spec.key in shared:
+                same = [d for d in self.backend.definitions() if d.key == spec.key and d.content_hash == digest]
+                if same:
+                    stored.append((max(same, key=lambda d: d.version), False))
+                    continue
             definition = Definition(
                 key=spec.key,
                 version=0,
@@ -90,23 +107,44 @@ class Deployer:
         return stored
 
     def deploy_files(self, paths: Iterable[Path]) -> DeployReport:
-        """Deploy each file; a file that fails is reported and does not stop the others."""
-        deployed: list[tuple[Definition, bool]] = []
+        """Deploy each file; a file that fails is reported and does not stop the others.
+
+        Every file is parsed and checked first; then the good ones are stored. A process key
+        defined by several of the files gets one version per distinct content.
+        """
         errors: list[dict[str, object]] = []
         skipped: list[dict[str, str]] = []
+        good: list[tuple[Path, bytes, ParsedFile]] = []
         for path in paths:
             try:
                 data = path.read_bytes()
                 parsed = self.parse(data, file=path.name)
-                deployed.extend(self._store(parsed, data, file=path.name, app_name=""))
-                skipped.extend({"file": path.name, "key": k, "reason": r} for k, r in parsed.skipped)
             except InvalidDefinition as exc:
-                errors.append({"file": path.name, "message": exc.message, "code": exc.code})
+                errors.append(_error_entry(path.name, exc))
+                continue
             except OSError as exc:
                 errors.append({"file": path.name, "message": f"cannot read file: {exc.strerror}", "code": "IO_ERROR"})
+                continue
+            good.append((path, data, parsed))
+            skipped.extend({"file": path.name, "key": k, "reason": r} for k, r in parsed.skipped)
+        keys = Counter(spec.key for _, _, parsed in good for spec in parsed.processes)
+        shared = frozenset(key for key, count in keys.items() if count > 1)
+        deployed: list[tuple[Definition, bool]] = []
+        for path, data, parsed in good:
+            deployed.extend(self._store(parsed, data, file=path.name, app_name="", shared=shared))
         return DeployReport(
             tuple(d for d, _ in deployed), tuple(errors), tuple(skipped), tuple(d for d, new in deployed if new)
         )
+
+
+def _error_entry(file: str, exc: InvalidDefinition) -> dict[str, object]:
+    """A refused file in a deploy report: where and why (the fields ``bpm lint`` prints)."""
+    entry: dict[str, object] = {"file": file, "message": exc.message, "code": exc.code}
+    for name, value in (("line", exc.line), ("elementId", exc.element_id), ("attribute", exc.attribute),
+                        ("fix", exc.fix)):  # fmt: skip
+        if value:
+            entry[name] = value
+    return entry
 
 
 class DefinitionCache:

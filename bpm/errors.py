@@ -134,16 +134,24 @@ class InvalidDefinition(BpmError):
         element_id: str | None = None,
         tag: str | None = None,
         line: int | None = None,
+        attribute: str | None = None,
+        fix: str | None = None,
     ) -> None:
         self.file = file
         self.element_id = element_id
         self.tag = tag
         self.line = line
+        #: the attribute or child element at fault (``camunda:dueDate``, ``timeCycle`` ...), when one is
+        self.attribute = attribute
+        #: how to repair it, when there is a known fix (for ``bpm lint``)
+        self.fix = fix
         where = [f"file {file}"] if file else []
         if element_id:
             where.append(f"element '{element_id}'")
         if tag:
             where.append(f"<{tag}>")
+        if attribute:
+            where.append(f"attribute {attribute}")
         if line:
             where.append(f"line {line}")
         full = f"{message} ({', '.join(where)})" if where else message
@@ -156,6 +164,8 @@ class InvalidDefinition(BpmError):
             "elementId": self.element_id,
             "tag": self.tag,
             "line": self.line,
+            "attribute": self.attribute,
+            "fix": self.fix,
             "code": self.code,
             "message": self.message,
         }

@@ -9,18 +9,19 @@ instance touched, to be written by one atomic ``apply_steps``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backends.base import ExternalTaskRecord, Instance, Step, SubscriptionIndex, Task
-from bpm.engine.engine import CallRequest, NewTask, StepResult, Thrown
+from bpm.definitions import DefinitionCache
+from bpm.engine import Engine
+from bpm.engine.engine import CallRequest, NewTask, StepResult, Thrown, UncaughtError
 from bpm.errors import Unprocessable
 from bpm.model.spec import ProcessSpec
 
-if TYPE_CHECKING:
-    from bpm.runtime import Runtime
-
+log = logging.getLogger(__name__)
 MAX_CALL_DEPTH = 20
 
 
@@ -36,15 +37,57 @@ class Preconditions:
 
 
 @dataclass(slots=True)
-class Plan:
-    """The steps to write at once, and what to do after they are written."""
+class Outbox:
+    """What must happen after a commit: signals to broadcast, new external tasks (for handlers)."""
 
-    steps: dict[str, Step] = field(default_factory=dict)
     thrown: list[Thrown] = field(default_factory=list)
     externals: list[ExternalTaskRecord] = field(default_factory=list)
 
+    @property
+    def empty(self) -> bool:
+        return not self.thrown and not self.externals
+
+
+@dataclass(slots=True)
+class Plan:
+    """The steps to write at once, and the outbox to carry out after they are written."""
+
+    steps: dict[str, Step] = field(default_factory=dict)
+    outbox: Outbox = field(default_factory=Outbox)
+    entries: dict[str, _Entry] = field(default_factory=dict)
+
+    @property
+    def thrown(self) -> list[Thrown]:
+        return self.outbox.thrown
+
+    @property
+    def externals(self) -> list[ExternalTaskRecord]:
+        return self.outbox.externals
+
     def ordered(self) -> list[Step]:
         return list(self.steps.values())
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One instance's planned engine result, kept until the plan is complete (a caller may cancel it)."""
+
+    instance: Instance
+    spec: ProcessSpec
+    result: StepResult
+    pre: Preconditions
+    new: bool
+
+
+def _tidy(result: StepResult) -> StepResult:
+    """Drop the tasks and external tasks one merged step both creates and cancels."""
+    gone = set(result.cancelled) & {t.id for t in result.created}
+    gone_ext = set(result.externals_cancelled) & {e.id for e in result.externals}
+    result.created = [t for t in result.created if t.id not in gone]
+    result.cancelled = [t for t in result.cancelled if t not in gone]
+    result.externals = [e for e in result.externals if e.id not in gone_ext]
+    result.externals_cancelled = [e for e in result.externals_cancelled if e not in gone_ext]
+    return result
 
 
 def merge(first: StepResult, second: StepResult) -> StepResult:
@@ -61,18 +104,38 @@ def merge(first: StepResult, second: StepResult) -> StepResult:
         calls_cancelled=first.calls_cancelled + second.calls_cancelled,
         thrown=first.thrown + second.thrown,
         history=first.history + second.history,
+        uncaught=first.uncaught + second.uncaught,
     )
 
 
 class Planner:
-    """Builds the steps of one use case; reads the backend for parents and children."""
+    """Builds the steps of one use case; reads the backend for parents and children.
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    It gets only what it reads: the definition cache, the engine, a way to load
+    one instance, and the clock.
+    """
 
-    @property
-    def now(self) -> Callable[[], int]:
-        return self.runtime.now_ms
+    def __init__(
+        self,
+        cache: DefinitionCache,
+        engine: Engine,
+        load_instance: Callable[[str], Instance | None],
+        now_ms: Callable[[], int],
+        *,
+        strict_errors: bool = False,
+    ) -> None:
+        """``strict_errors``: a BPMN error that nothing catches, here or in a calling process, is
+        refused (422 UNHANDLED_BPMN_ERROR, nothing written) instead of ending its token."""
+        self.cache = cache
+        self.engine = engine
+        self.load_instance = load_instance
+        self.now = now_ms
+        self.strict_errors = strict_errors
+
+    def spec_of(self, instance: Instance) -> ProcessSpec:
+        """The parsed spec of the definition an instance runs."""
+        self.cache.refresh_if_stale()
+        return self.cache.spec(self.cache.get(instance.definition_id))
 
     def plan(
         self,
@@ -83,8 +146,16 @@ class Planner:
         *,
         new: bool = False,
     ) -> Plan:
+        """The steps of one engine step and of what it causes in other instances, and its outbox.
+
+        Raises the planner's errors (PROCESS_NOT_FOUND for a called process, CALL_DEPTH,
+        UNHANDLED_BPMN_ERROR in the strict mode) before anything is written.
+        """
         plan = Plan()
         self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
+        for instance_id, entry in plan.entries.items():
+            plan.outbox.thrown.extend(entry.result.thrown)
+            plan.outbox.externals.extend(plan.steps[instance_id].externals)
         return plan
 
     # -- one instance ----------------------------------------------------------------
@@ -101,19 +172,36 @@ class Planner:
         depth: int,
         returning: bool,
     ) -> StepResult:
+        """Plan ``result`` for ``instance``; ``returning``: a parent in this plan takes what it causes."""
         if depth > MAX_CALL_DEPTH:
             raise Unprocessable(f"call activities nest deeper than {MAX_CALL_DEPTH} levels", code="CALL_DEPTH")
         result = self._start_children(plan, instance, spec, result, depth)
+        entry = _Entry(instance, spec, result, pre, new)
+        plan.entries[instance.id] = entry
+        plan.steps[instance.id] = self._step(entry)
+        for child_id in result.calls_cancelled:
+            self._cancel_child(plan, child_id, depth)
+        if not returning:
+            for error in result.uncaught:
+                if not (instance.parent_id and self._raise_to_parent(plan, instance, error, depth)):
+                    self._unhandled(instance, error)
+        final = plan.entries[instance.id].result  # cancelled meanwhile when a caller caught its error
+        if final.ended and instance.parent_id and not returning and instance.parent_id not in plan.entries:
+            self._return_to_parent(plan, replace(instance, state=final.state), depth)
+        return final
+
+    def _step(self, entry: _Entry) -> Step:
+        instance, result, pre = entry.instance, entry.result, entry.pre
         now = self.now()
         updated = replace(
             instance,
             state=result.state,
-            rev=1 if new else instance.rev + 1,
+            rev=1 if entry.new else instance.rev + 1,
             ended=result.ended,
             end_time=now if result.ended and not instance.ended else instance.end_time,
         )
         cancelled_externals = [e for e in result.externals_cancelled if e != pre.complete_external]
-        step = Step(
+        return Step(
             instance=updated,
             created=self.tasks(updated, result.created, now),
             cancelled=list(result.cancelled),
@@ -121,7 +209,7 @@ class Planner:
             completed_by=pre.completed_by,
             now=now,
             history=list(pre.history) + list(result.history),
-            new=new,
+            new=entry.new,
             externals=[self.external(updated, e, now) for e in result.externals],
             externals_cancelled=cancelled_externals,
             complete_external=pre.complete_external,
@@ -129,14 +217,6 @@ class Planner:
             subscribed=[SubscriptionIndex(updated.id, s.id, s.kind, s.name, s.due) for s in result.subscribed],
             unsubscribed=[SubscriptionIndex(updated.id, s.id, s.kind, s.name, s.due) for s in result.unsubscribed],
         )
-        plan.steps[updated.id] = step
-        plan.thrown.extend(result.thrown)
-        plan.externals.extend(step.externals)
-        for child_id in result.calls_cancelled:
-            self._cancel_child(plan, child_id, depth)
-        if result.ended and updated.parent_id and not returning and updated.parent_id not in plan.steps:
-            self._return_to_parent(plan, updated, depth)
-        return result
 
     def _start_children(
         self, plan: Plan, instance: Instance, spec: ProcessSpec, result: StepResult, depth: int
@@ -145,19 +225,27 @@ class Planner:
         while pending:
             call = pending.pop(0)
             child_result = self._start_child(plan, instance, call, depth)
-            if child_result.ended:  # the child ran to its end at once: the parent moves on now
-                returned = self._child_ended(spec, result.state, call.child_id, child_result.state)
-                result = merge(result, returned)
-                pending.extend(returned.calls)
+            for error in child_result.uncaught:  # thrown at the call activity at once, as in Camunda 7
+                caught = self.engine.call_error(spec, result.state, call.child_id, error.code, error.message)
+                if caught is not None:  # the call activity is interrupted: the child is cancelled (see _add)
+                    result = merge(result, caught)
+                    pending.extend(caught.calls)
+                    break
+                result.uncaught.append(error)  # on up, to this instance's caller
+            else:
+                if child_result.ended:  # the child ran to its end at once: the parent moves on now
+                    returned = self._child_ended(spec, result.state, call.child_id, child_result.state)
+                    result = merge(result, returned)
+                    pending.extend(returned.calls)
         return result
 
     def _start_child(self, plan: Plan, parent: Instance, call: CallRequest, depth: int) -> StepResult:
-        cache = self.runtime.cache
+        cache = self.cache
         cache.refresh_if_stale()
         pinned = call.version if call.binding in ("version", "versionTag") else None  # else the latest
         definition = cache.find(key=call.process_key, version=pinned)
         child_spec = cache.spec(definition)
-        child_result = self.runtime.engine.start(child_spec, call.variables, initiator=parent.create_by or None)
+        child_result = self.engine.start(child_spec, call.variables, initiator=parent.create_by or None)
         child = Instance(
             id=call.child_id,
             definition_id=definition.definition_id,
@@ -171,40 +259,97 @@ class Planner:
             business_key=call.business_key or "",
             parent_id=parent.id,
         )
-        started = {"time": self.now(), "type": "instance.started", "user": parent.create_by or None,
-                   "actor": None, "parentId": parent.id, "callActivity": call.element_id}
-        self._add(plan, child, child_spec, child_result, Preconditions(history=[started]),
-                  new=True, depth=depth + 1, returning=True)
-        return child_result
+        started = {
+            "time": self.now(),
+            "type": "instance.started",
+            "user": parent.create_by or None,
+            "actor": None,
+            "parentId": parent.id,
+            "callActivity": call.element_id,
+        }
+        pre = Preconditions(history=[started])
+        return self._add(plan, child, child_spec, child_result, pre, new=True, depth=depth + 1, returning=True)
 
     def _cancel_child(self, plan: Plan, child_id: str, depth: int) -> None:
-        if child_id in plan.steps:
+        if child_id in plan.entries:
+            self._cancel_planned(plan, child_id, depth)
             return
-        child = self.runtime.backend.instance(child_id)
+        child = self.load_instance(child_id)
         if child is None or child.ended:
             return
-        spec = self.runtime.spec_of(child)
-        cancelled = {"time": self.now(), "type": "instance.cancelled", "user": None, "actor": None,
-                     "reason": "the calling activity was cancelled"}
-        self._add(plan, child, spec, self.runtime.engine.cancel(child.state), Preconditions(history=[cancelled]),
-                  new=False, depth=depth + 1, returning=True)
+        spec = self.spec_of(child)
+        pre = Preconditions(history=[self._cancelled_entry()])
+        cancel = self.engine.cancel(child.state)
+        self._add(plan, child, spec, cancel, pre, new=False, depth=depth + 1, returning=True)
+
+    def _cancel_planned(self, plan: Plan, instance_id: str, depth: int) -> None:
+        """Cancel an instance whose step is already planned (its caller caught its BPMN error)."""
+        entry = plan.entries[instance_id]
+        if entry.result.ended:
+            return
+        cancel = self.engine.cancel(entry.result.state)
+        cancel.history.append(self._cancelled_entry())
+        entry.result = _tidy(merge(entry.result, cancel))
+        plan.steps[instance_id] = self._step(entry)
+        for child_id in cancel.calls_cancelled:
+            self._cancel_child(plan, child_id, depth + 1)
+
+    def _cancelled_entry(self) -> dict[str, Any]:
+        return {
+            "time": self.now(),
+            "type": "instance.cancelled",
+            "user": None,
+            "actor": None,
+            "reason": "the calling activity was cancelled",
+        }
 
     def _return_to_parent(self, plan: Plan, child: Instance, depth: int) -> None:
-        parent = self.runtime.backend.instance(child.parent_id or "")
+        parent = self.load_instance(child.parent_id or "")
         if parent is None or parent.ended:
             return
-        spec = self.runtime.spec_of(parent)
+        spec = self.spec_of(parent)
         returned = self._child_ended(spec, parent.state, child.id, child.state)
         self._add(plan, parent, spec, returned, Preconditions(), new=False, depth=depth + 1, returning=False)
 
-    def _child_ended(self, spec: ProcessSpec, parent_state: dict[str, Any], child_id: str,
-                     child_state: dict[str, Any]) -> StepResult:
-        """The parent's step when a child ends: back to the call activity, or its BPMN error."""
-        engine = self.runtime.engine
+    def _child_ended(
+        self, spec: ProcessSpec, parent_state: dict[str, Any], child_id: str, child_state: dict[str, Any]
+    ) -> StepResult:
+        """The parent's step when a child ends: back to the call activity (or, for a child
+        stored by an older version with its error recorded, that error)."""
+        engine = self.engine
         escaped = child_state.get("escaped_error")
         if escaped:
             return engine.call_failed(spec, parent_state, child_id, escaped.get("code"), escaped.get("message", ""))
         return engine.call_returned(spec, parent_state, child_id, child_state.get("vars", {}))
+
+    # -- uncaught BPMN errors --------------------------------------------------------
+
+    def _raise_to_parent(self, plan: Plan, child: Instance, error: UncaughtError, depth: int) -> bool:
+        """Throw a child's uncaught error at the call activity of its caller, and on up while
+        nobody catches it (Camunda 7). True when some caller caught it (its step is planned)."""
+        if depth > MAX_CALL_DEPTH:
+            raise Unprocessable(f"call activities nest deeper than {MAX_CALL_DEPTH} levels", code="CALL_DEPTH")
+        if not child.parent_id or child.parent_id in plan.entries:
+            return False
+        parent = self.load_instance(child.parent_id)
+        if parent is None or parent.ended:
+            return False
+        spec = self.spec_of(parent)
+        caught = self.engine.call_error(spec, parent.state, child.id, error.code, error.message)
+        if caught is None:
+            return self._raise_to_parent(plan, parent, error, depth + 1)
+        self._add(plan, parent, spec, caught, Preconditions(), new=False, depth=depth + 1, returning=False)
+        return True
+
+    def _unhandled(self, instance: Instance, error: UncaughtError) -> None:
+        where = f"'{error.element_id}' of process instance '{instance.id}' ({instance.process_key})"
+        if self.strict_errors:
+            raise Unprocessable(
+                f"BPMN error '{error.code}' thrown at {where} is not caught by any boundary or event "
+                "subprocess, here or in a calling process",
+                code="UNHANDLED_BPMN_ERROR",
+            )
+        log.warning("BPMN error %r thrown at %s is not caught: the token that threw it ended", error.code, where)
 
     # -- records ---------------------------------------------------------------------
 

@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Definition, Identity, Instance, Principals, Task, TaskQuery
+from backends.base import (
+    Backend,
+    Definition,
+    ExternalTaskRecord,
+    Identity,
+    Instance,
+    Principals,
+    Step,
+    Task,
+    TaskQuery,
+    id_scope,
+)
+from bpm.committer import Committer
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
 from bpm.errors import (
@@ -28,11 +40,17 @@ from bpm.errors import (
     TaskNotFound,
     ValidationError,
 )
-from bpm.events import EventUseCases
+from bpm.external_cases import ExternalTaskCases, Handler
+from bpm.forms import check_start_form, check_task_form
+from bpm.message_cases import MessageCases
 from bpm.model.spec import ProcessSpec
-from bpm.planner import Plan, Planner, Preconditions
+from bpm.planner import Plan, Preconditions
+from bpm.timer_cases import TimerCases
+from bpm.views import InstanceView, external_incidents, instance_view, timer_incidents
 
 MAX_STEP_RETRIES = 20
+#: what a BPMN error nothing catches does (see Runtime)
+UNHANDLED_BPMN_ERROR_MODES = ("end", "fail")
 #: the keys every history entry shows first (None where they do not apply)
 HISTORY_KEYS = ("time", "type", "taskId", "taskName", "elementId", "user", "actor")
 
@@ -69,8 +87,14 @@ def parse_class_action_name(raw: str) -> ClassActionTarget:
     return ClassActionTarget(raw, name=text)
 
 
-class Runtime(EventUseCases):
-    """The use cases of the process runtime, against one backend."""
+class Runtime:
+    """The use cases of the process runtime, against one backend.
+
+    Events and service work are collaborators (:class:`~bpm.timer_cases.TimerCases`,
+    :class:`~bpm.message_cases.MessageCases`, :class:`~bpm.external_cases.ExternalTaskCases`);
+    every step is written by the one :class:`~bpm.committer.Committer`, which carries
+    out the step's outbox (signals, in-process handlers) after the write.
+    """
 
     def __init__(
         self,
@@ -80,17 +104,36 @@ class Runtime(EventUseCases):
         now_ms: Callable[[], int] = epoch_ms,
         max_bpmn_bytes: int = 5 * 1024 * 1024,
         reject_scripts: bool = False,
+        unhandled_bpmn_error: str = "end",
     ) -> None:
         """``reject_scripts``: refuse at deployment scripts the engine cannot run (Groovy,
-        JavaScript ...), instead of failing when an instance reaches them."""
+        JavaScript ...), instead of failing when an instance reaches them.
+
+        ``unhandled_bpmn_error``: ``end`` (Camunda 7's default) ends the token that threw a
+        BPMN error nothing catches, here or in a calling process, and logs it; ``fail``
+        (Camunda's ``enableExceptionsAfterUnhandledBpmnError``) refuses that step with 422
+        UNHANDLED_BPMN_ERROR, writing nothing."""
+        if unhandled_bpmn_error not in UNHANDLED_BPMN_ERROR_MODES:
+            raise ValueError(
+                f"unhandled_bpmn_error={unhandled_bpmn_error!r} is not one of {UNHANDLED_BPMN_ERROR_MODES}"
+            )
         self.backend = backend
         self.process_dir = Path(process_dir) if process_dir else None
         self.now_ms = now_ms
         self.engine = Engine(backend.new_id, now_ms)
         self.cache = DefinitionCache(backend, max_bpmn_bytes)
         self.deployer = Deployer(backend, now_ms, max_bpmn_bytes, reject_scripts=reject_scripts)
-        self.planner = Planner(self)
-        self.handlers = {}
+        self.committer = Committer(
+            backend, self.cache, self.engine, now_ms, strict_errors=unhandled_bpmn_error == "fail"
+        )
+        self.planner = self.committer.planner
+        # the collaborators start instances through this runtime's start_at (a hook subclasses may wrap)
+        self.timers = TimerCases(self.committer, self.start_at)
+        self.externals = ExternalTaskCases(self.committer)
+        self.messages = MessageCases(self.committer, self.externals.run_handlers, self.start_at)
+        self.committer.after_commit = self.messages.after_commit
+        #: called with the steps of every committed plan, after the write (metrics)
+        self.observers: list[Callable[[list[Step]], None]] = self.committer.observers
 
     # -- deployment and caches --------------------------------------------------------
 
@@ -236,8 +279,17 @@ class Runtime(EventUseCases):
         else:
             raise ValidationError("'processName' or 'uniqueId' is required")
         spec = self.cache.spec(definition)
-        return self.start_at(definition, spec, None, variables or {}, user=user, actor=actor, app_name=app_name,
-                             business_key=business_key)
+        check_start_form(spec, None, variables)
+        return self.start_at(
+            definition,
+            spec,
+            None,
+            variables or {},
+            user=user,
+            actor=actor,
+            app_name=app_name,
+            business_key=business_key,
+        )
 
     def start_at(
         self,
@@ -252,27 +304,20 @@ class Runtime(EventUseCases):
         business_key: str | None = None,
     ) -> str:
         """Start an instance at ``start_event`` (None: the none start event); return its id."""
-        started = self.audit("instance.started", user=user, actor=actor or user, definitionId=definition.definition_id)
-        result = self.engine.start(spec, variables, initiator=user, start_event=start_event)
-        instance = Instance(
-            id=self.backend.new_id(),
-            definition_id=definition.definition_id,
-            process_key=definition.key,
-            process_name=spec.label,
-            state=result.state,
-            create_time=self.now_ms(),
-            create_by=user or "",
-            app_name=app_name or definition.app_name,
-            rev=0,
-            business_key=business_key or "",
+        return self.committer.start_at(
+            definition,
+            spec,
+            start_event,
+            variables,
+            user=user,
+            actor=actor,
+            app_name=app_name,
+            business_key=business_key,
         )
-        self.commit(instance, spec, result, Preconditions(history=[started]), new=True)
-        return instance.id
 
     def spec_of(self, instance: Instance) -> ProcessSpec:
         """The parsed spec of the definition an instance runs."""
-        self.cache.refresh_if_stale()
-        return self.cache.spec(self.cache.get(instance.definition_id))
+        return self.committer.spec_of(instance)
 
     def commit(
         self,
@@ -283,21 +328,26 @@ class Runtime(EventUseCases):
         *,
         new: bool = False,
     ) -> Plan:
-        """Write one engine step, and what it causes in other instances, atomically.
-
-        Raises ConcurrentModification when an instance changed meanwhile (callers retry).
-        After the write, thrown signals are broadcast and in-process handlers run.
-        """
-        plan = self.planner.plan(instance, spec, result, pre, new=new)
-        self.backend.apply_steps(plan.ordered())
-        self.after_commit(plan.thrown, plan.externals)
-        return plan
+        """Write one engine step (see :meth:`bpm.committer.Committer.commit`)."""
+        return self.committer.commit(instance, spec, result, pre, new=new)
 
     def instance(self, instance_id: str) -> Instance:
         found = self.backend.instance(instance_id)
         if found is None:
             raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
         return found
+
+    def instance_view(self, instance_id: str) -> InstanceView:
+        """One instance with its active tasks, external tasks and incidents. Raises InstanceNotFound.
+
+        Three backend reads (instance, tasks, external tasks); one for an ended instance.
+        """
+        instance = self.instance(instance_id)
+        if instance.ended:
+            return instance_view(instance, [], [])
+        return instance_view(
+            instance, self.backend.instance_tasks(instance_id), self.backend.instance_externals(instance_id)
+        )
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
         return self.backend.instance_tasks(instance_id)
@@ -340,8 +390,10 @@ class Runtime(EventUseCases):
                 principals = self.principals(user, identity)
             self._check_may_complete(task, user, principals)
             spec = self.spec_of(instance)
+            check_task_form(spec, task, variables, instance.state.get("vars", {}))
             completed = self.audit("task.completed", task=task, user=user, actor=actor or user)  # audit trail
-            result = self.engine.complete_task(spec, instance.state, task_id, variables)
+            with id_scope(instance.id):
+                result = self.engine.complete_task(spec, instance.state, task_id, variables)
             pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
             try:
                 self.commit(instance, spec, result, pre)
@@ -373,8 +425,12 @@ class Runtime(EventUseCases):
                 return
             cancelled = [self.audit("instance.cancelled", user=None, actor=actor)]
             try:
-                self.commit(instance, self.spec_of(instance), self.engine.cancel(instance.state),
-                            Preconditions(history=cancelled))
+                self.commit(
+                    instance,
+                    self.spec_of(instance),
+                    self.engine.cancel(instance.state),
+                    Preconditions(history=cancelled),
+                )
                 return
             except ConcurrentModification:
                 continue
@@ -417,20 +473,14 @@ class Runtime(EventUseCases):
         For claim/unclaim/assign the backend adds the task's fields itself, inside the
         atomic write (see :class:`backends.base.Backend`).
         """
-        entry: dict[str, Any] = {"time": self.now_ms(), "type": kind}
-        if task is not None:
-            entry.update(taskId=task.id, taskName=task.name, elementId=task.task_definition_key)
-        entry.update(user=user, actor=actor, **extra)
-        return entry
+        return self.committer.audit(kind, user=user, actor=actor, task=task, **extra)
 
     def history(self, instance_id: str) -> list[dict[str, Any]]:
         """The instance's audit trail, oldest first, each entry with :data:`HISTORY_KEYS` first.
 
         Raises InstanceNotFound.
         """
-        return [
-            {**{k: entry.get(k) for k in HISTORY_KEYS}, **entry} for entry in self.backend.history(instance_id)
-        ]
+        return [{**{k: entry.get(k) for k in HISTORY_KEYS}, **entry} for entry in self.backend.history(instance_id)]
 
     def query_tasks(
         self,
@@ -473,6 +523,116 @@ class Runtime(EventUseCases):
         identity = Identity(user, frozenset(g for g in groups if g), frozenset(r for r in roles if r))
         self.backend.set_identity(identity)
         return identity
+
+    # -- events and service work (collaborators) ----------------------------------------
+
+    def fire_due_timers(self, now: int | None = None, limit: int = 100) -> int:
+        """Fire up to ``limit`` timers due at ``now`` (default: the clock); return how many fired."""
+        return self.timers.fire_due(now, limit)
+
+    def schedule_start_timers(self, deployed: Iterable[Definition]) -> None:
+        self.timers.schedule_start_timers(deployed)
+
+    def retry_timer(self, instance_id: str, sub_id: str, *, actor: str | None = None) -> None:
+        """Resolve a timer incident: the timer is due again now. Raises NotFound (INCIDENT_NOT_FOUND)."""
+        self.instance(instance_id)
+        self.timers.retry_timer(instance_id, sub_id, actor=actor)
+
+    def incidents(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's incidents: external tasks out of retries and timers that kept failing."""
+        instance = self.instance(instance_id)
+        externals = self.backend.instance_externals(instance_id)
+        return external_incidents(externals) + timer_incidents(instance.state)
+
+    def correlate_message(
+        self,
+        name: str,
+        *,
+        business_key: str | None = None,
+        instance_id: str | None = None,
+        correlation: Mapping[str, Any] | None = None,
+        variables: Mapping[str, Any] | None = None,
+        all_matches: bool = False,
+        user: str | None = None,
+    ) -> dict[str, Any]:
+        """See :meth:`bpm.message_cases.MessageCases.correlate_message`."""
+        return self.messages.correlate_message(
+            name,
+            business_key=business_key,
+            instance_id=instance_id,
+            correlation=correlation,
+            variables=variables,
+            all_matches=all_matches,
+            user=user,
+        )
+
+    def broadcast_signal(
+        self, name: str, variables: Mapping[str, Any] | None = None, *, user: str | None = None
+    ) -> dict[str, Any]:
+        """Deliver a signal to every wait for it and start every process with that signal start."""
+        return self.messages.broadcast_signal(name, variables, user=user)
+
+    @property
+    def handlers(self) -> dict[str, Handler]:
+        return self.externals.handlers
+
+    def register_handler(self, topic: str, handler: Handler) -> None:
+        """Run ``handler`` in-process for new external tasks of ``topic`` (instead of a worker)."""
+        self.externals.register_handler(topic, handler)
+
+    def external_variables(self, task: ExternalTaskRecord) -> dict[str, Any]:
+        return self.externals.external_variables(task)
+
+    def fetch_and_lock(
+        self, worker: str, topics: Mapping[str, int], max_tasks: int = 10
+    ) -> list[tuple[ExternalTaskRecord, dict[str, Any]]]:
+        """Lock up to ``max_tasks`` tasks of ``topics`` (name -> lock ms) for ``worker``."""
+        return self.externals.fetch_and_lock(worker, topics, max_tasks)
+
+    def complete_external(self, external_id: str, worker: str, variables: Mapping[str, Any] | None = None) -> None:
+        """The worker that holds the lock completes the task; the instance runs on."""
+        self.externals.complete_external(external_id, worker, variables)
+
+    def bpmn_error_external(
+        self,
+        external_id: str,
+        worker: str,
+        code: str,
+        message: str = "",
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The worker reports a BPMN error (see the README on uncaught errors)."""
+        self.externals.bpmn_error_external(external_id, worker, code, message, variables)
+
+    def fail_external(
+        self,
+        external_id: str,
+        worker: str,
+        retries: int,
+        retry_timeout: int,
+        error_message: str | None,
+        error_details: str | None,
+    ) -> ExternalTaskRecord:
+        """Report a failure: retried later while ``retries`` > 0, else an incident."""
+        return self.externals.fail_external(external_id, worker, retries, retry_timeout, error_message, error_details)
+
+    def set_external_retries(self, external_id: str, retries: int) -> ExternalTaskRecord:
+        return self.externals.set_external_retries(external_id, retries)
+
+    def extend_external_lock(self, external_id: str, worker: str, duration: int) -> ExternalTaskRecord:
+        return self.externals.extend_external_lock(external_id, worker, duration)
+
+    def unlock_external(self, external_id: str) -> ExternalTaskRecord:
+        return self.externals.unlock_external(external_id)
+
+    def external_task(self, external_id: str) -> ExternalTaskRecord:
+        """One external task, active or closed. Raises ExternalTaskNotFound."""
+        return self.externals.external_task(external_id)
+
+    def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
+        """The instance's active external tasks, incidents included. Raises InstanceNotFound."""
+        self.instance(instance_id)
+        return self.backend.instance_externals(instance_id)
 
 
 __all__ = ["InvalidDefinition", "Runtime", "parse_class_action_name"]

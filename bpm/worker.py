@@ -2,18 +2,16 @@
 
 Run as its own process (the Procfile's ``worker:`` line)::
 
-    python -m bpm.worker [--interval 1.0] [--batch 100] [--once]
+    bpm worker [--interval 1.0] [--batch 100] [--once]     (or python -m bpm.worker ...)
 
 or inside the web process for a single-process setup (``BPM_TIMERS_IN_WEB``,
 see :func:`start_in_thread`). Any number of workers may run against one
-backend: each timer fires once (see :mod:`bpm.events`).
+backend: each timer fires once (see :mod:`bpm.timer_cases`).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -37,47 +35,77 @@ def run_once(runtime: Runtime, batch: int = 100) -> int:
 
 
 def run_loop(runtime: Runtime, stop: threading.Event, interval: float = 1.0, batch: int = 100) -> None:
-    """Fire due timers every ``interval`` seconds until ``stop`` is set."""
+    """Fire due timers every ``interval`` seconds until ``stop`` is set.
+
+    A round that fails (the backend is down, or anything else) is logged; the loop
+    goes on with the next round. Each timer's own failures are handled inside the
+    round (see :mod:`bpm.timer_cases`).
+    """
     while not stop.is_set():
         try:
-            run_once(runtime, batch)
+            fired = run_once(runtime, batch)
+            if fired:
+                log.debug("timer round fired %d timers", fired)
         except BpmError as exc:  # e.g. the backend is down: log and try again next round
             log.warning("timer round failed: %s", exc.message)
+        except Exception:
+            log.exception("timer round failed")
         stop.wait(interval)
 
 
+class TimerThread:
+    """The timer loop in a daemon thread of this process, supervised: restarted if it dies.
+
+    Calling the object stops the loop (and its supervisor) and waits for them.
+    """
+
+    def __init__(self, runtime: Runtime, interval: float = 1.0, batch: int = 100) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self.batch = batch
+        self.stop_event = threading.Event()
+        self.restarts = 0
+        self.thread = self._spawn()
+        self.supervisor = threading.Thread(target=self._supervise, name="bpm-timers-supervisor", daemon=True)
+        self.supervisor.start()
+
+    def _spawn(self) -> threading.Thread:
+        thread = threading.Thread(
+            target=run_loop,
+            args=(self.runtime, self.stop_event, self.interval, self.batch),
+            name="bpm-timers",
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
+    def _supervise(self) -> None:
+        while not self.stop_event.is_set():
+            self.thread.join(timeout=max(self.interval, 0.01))
+            if not self.thread.is_alive() and not self.stop_event.is_set():
+                self.restarts += 1
+                log.error("the timer thread died; restarting it (restart %d)", self.restarts)
+                self.thread = self._spawn()
+
+    def __call__(self) -> None:
+        self.stop_event.set()
+        self.supervisor.join(timeout=self.interval + 5)
+        self.thread.join(timeout=self.interval + 5)
+
+
 def start_in_thread(runtime: Runtime, interval: float = 1.0) -> Callable[[], None]:
-    """Run the timer loop in a daemon thread of this process; return a function that stops it."""
-    stop = threading.Event()
-    thread = threading.Thread(target=run_loop, args=(runtime, stop, interval), name="bpm-timers", daemon=True)
-    thread.start()
-
-    def stopper() -> None:
-        stop.set()
-        thread.join(timeout=interval + 5)
-
-    return stopper
+    """Run the supervised timer loop in this process; return a function that stops it."""
+    return TimerThread(runtime, interval)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fire due BPMN timers against the configured backend.")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
-    parser.add_argument("--batch", type=int, default=100, help="timers fired per backend read")
-    parser.add_argument("--once", action="store_true", help="fire what is due now, then exit")
-    args = parser.parse_args(argv)
-    from app import create_app
+    """``python -m bpm.worker``: the same as ``bpm worker`` (kept for existing Procfiles)."""
+    from bpm.cli import cli
 
-    app = create_app({"BPM_TIMERS_IN_WEB": False})
-    runtime: Runtime = app.extensions["bpm_runtime"]
-    if args.once:
-        print(f"fired {run_once(runtime, args.batch)} timers")
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("timer worker started (every %.1f s)", args.interval)
-    run_loop(runtime, stop, args.interval, args.batch)
+    cli.main(args=["worker", *(argv or [])], prog_name="bpm", standalone_mode=False)
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

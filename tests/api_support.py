@@ -35,6 +35,7 @@ TASK_FIELDS = [
     "candidateUsers",
     "candidateGroups",
     "candidateRoles",
+    "formKey",
 ]
 
 

@@ -2,8 +2,11 @@
 
 The Redis backend runs against a real server (``BPM_TEST_REDIS_URL``, default
 ``redis://127.0.0.1:6379/0``) under a key prefix of its own per test, deleted
-afterwards. Where no Redis answers the Redis cases skip, except under ``CI``,
-where they fail.
+afterwards. The cluster backend runs against ``BPM_TEST_REDIS_CLUSTER_URL``
+(``redis+cluster://host:port,...``) or, without it, a 3-master/3-replica cluster
+this test session creates on free loopback ports and stops at its end. Where no
+Redis (or no cluster) can be had the cases skip, except under ``CI``, where they
+fail.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ import pytest
 
 from backends.base import Backend
 from backends.memory import MemoryBackend
+from tests.redis_cluster_support import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 PROCESSES = ROOT / "processes"
 SHARED_BPMN = ROOT.parent / "shared" / "bpmn"
 REDIS_URL = os.environ.get("BPM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-BACKENDS = ["memory", "redis"]
+REDIS_CLUSTER_URL = os.environ.get("BPM_TEST_REDIS_CLUSTER_URL", "")
+BACKENDS = ["memory", "redis", "cluster"]
 
 
 def redis_unavailable(reason: str) -> None:
@@ -48,14 +53,50 @@ def make_redis_backend(prefix: str | None = None) -> Backend:
     return backend
 
 
-def make_backend(kind: str) -> Backend:
+def make_cluster_backend(url: str, prefix: str | None = None, **options: Any) -> Backend:
+    from backends.redis_cluster import RedisClusterBackend
+
+    backend = RedisClusterBackend(url, prefix=prefix or f"bpmtest:{uuid.uuid4().hex[:12]}", **options)
+    try:
+        backend.ping()
+    except Exception as exc:
+        redis_unavailable(f"{url}: {exc}")
+    return backend
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster | None]:
+    """The cluster this session created (None when ``BPM_TEST_REDIS_CLUSTER_URL`` names one)."""
+    if REDIS_CLUSTER_URL:
+        yield None
+        return
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+    except Exception as exc:
+        cluster.stop()
+        redis_unavailable(f"no Redis Cluster could be created: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(local_cluster: LocalCluster | None) -> str:
+    """A ``redis+cluster://`` URL of a working 3-master cluster."""
+    return REDIS_CLUSTER_URL or (local_cluster.url if local_cluster else "")
+
+
+def make_backend(kind: str, request: pytest.FixtureRequest | None = None) -> Backend:
+    if kind == "cluster":
+        assert request is not None, "the cluster backend needs the session's cluster fixture"
+        return make_cluster_backend(request.getfixturevalue("redis_cluster_url"))
     return MemoryBackend() if kind == "memory" else make_redis_backend()
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     """Every backend in turn, empty at the start of the test and cleared after it."""
-    instance = make_backend(request.param)
+    instance = make_backend(request.param, request)
     instance.clear()
     yield instance
     instance.clear()

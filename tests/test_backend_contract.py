@@ -34,6 +34,7 @@ from backends.base import (
     SubscriptionIndex,
     Task,
     TaskQuery,
+    id_scope,
     start_timer_member,
 )
 from bpm.errors import (
@@ -49,7 +50,7 @@ from bpm.errors import (
 )
 from tests.conftest import REDIS_URL, make_redis_backend
 
-ID_PATTERN = re.compile(r"^\d+-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+ID_PATTERN = re.compile(r"^(0|[1-9][0-9]*)-[0-9a-z]+$")
 
 
 # -- builders ---------------------------------------------------------------------------
@@ -70,7 +71,7 @@ def make_instance(backend: Backend, **overrides: Any) -> Instance:
 
 def make_task(backend: Backend, instance: Instance, **overrides: Any) -> Task:
     values: dict[str, Any] = {
-        "id": backend.new_id(),
+        "id": backend.new_id(near=instance.id),
         "name": "Review",
         "instance_id": instance.id,
         "definition_id": instance.definition_id,
@@ -82,11 +83,21 @@ def make_task(backend: Backend, instance: Instance, **overrides: Any) -> Task:
     return Task(**values)
 
 
+def create(
+    backend: Backend, instance: Instance, tasks: list[Task], history: list[dict[str, Any]] | None = None
+) -> None:
+    """Store a new instance with its first tasks and history (at ``instance.rev``, stepping up to it)."""
+    first = replace(instance, rev=1)
+    backend.apply_steps([Step(instance=first, created=list(tasks), history=list(history or []), new=True)])
+    for rev in range(2, instance.rev + 1):
+        backend.apply_steps([Step(instance=replace(instance, rev=rev))])
+
+
 def start(backend: Backend, *task_overrides: dict[str, Any], **instance_overrides: Any) -> tuple[Instance, list[Task]]:
     """Store a new instance with one task per dict of overrides."""
     instance = make_instance(backend, **instance_overrides)
     tasks = [make_task(backend, instance, **o) for o in task_overrides]
-    backend.create_instance(instance, tasks)
+    create(backend, instance, tasks)
     return instance, tasks
 
 
@@ -138,19 +149,57 @@ def snapshot(backend: Backend, instances: list[Instance], tasks: list[Task]) -> 
     )
 
 
+@pytest.fixture
+def one_partition(backend: Backend) -> Iterator[None]:
+    """Every id the test makes in one partition: for writes of several instances at once
+    (a parent and the child it calls always share a partition)."""
+    with id_scope(backend.new_id()):
+        yield
+
+
 # -- ids, health, clear -----------------------------------------------------------------
 
 
-def test_new_id_is_a_counter_and_a_uuid4_unique_across_threads(backend: Backend) -> None:
+def test_new_id_is_short_carries_its_partition_and_is_unique_across_threads(backend: Backend) -> None:
     def many(_: int) -> list[str]:
         return [backend.new_id() for _ in range(250)]
 
     with ThreadPoolExecutor(8) as pool:
         ids = [i for chunk in pool.map(many, range(8)) for i in chunk]
     assert len(set(ids)) == len(ids) == 2000
-    assert all(ID_PATTERN.match(i) for i in ids)
-    counters = [int(i.split("-")[0]) for i in ids]
-    assert len(set(counters)) == len(counters)
+    assert all(ID_PATTERN.match(i) and len(i) <= 10 for i in ids)
+    partitions = [int(i.split("-")[0]) for i in ids]
+    assert set(partitions) == set(range(16))  # round-robin spreads new instances
+    assert max(partitions.count(p) for p in range(16)) - min(partitions.count(p) for p in range(16)) <= 8
+
+
+def test_ids_made_near_an_instance_or_in_its_scope_share_its_partition(backend: Backend) -> None:
+    instance_id = backend.new_id()
+    assert all(backend.new_id(near=instance_id).split("-")[0] == instance_id.split("-")[0] for _ in range(40))
+    with id_scope(instance_id):
+        assert {backend.new_id().split("-")[0] for _ in range(40)} == {instance_id.split("-")[0]}
+    assert len({backend.new_id().split("-")[0] for _ in range(40)}) > 1
+
+
+def test_a_write_across_partitions_is_refused_before_any_write(backend: Backend) -> None:
+    instance = make_instance(backend)
+    stranger = backend.new_id()
+    while stranger.split("-")[0] == instance.id.split("-")[0]:
+        stranger = backend.new_id()
+    with pytest.raises(ValueError, match="partition"):
+        backend.apply_steps([Step(instance=instance, new=True, created=[make_task(backend, instance, id=stranger)])])
+    assert backend.instance(instance.id) is None
+    assert backend.task(stranger) is None
+
+
+def test_ids_not_made_here_are_simply_unknown(backend: Backend) -> None:
+    for odd in ("nope", "99999-1", "0-", "-1", "01-2", "1-x-y", "7-\udcff"):
+        assert backend.task(odd) is None
+        assert backend.instance(odd) is None
+        with pytest.raises(TaskNotFound):
+            backend.claim(odd, "ann", None)
+        with pytest.raises(InstanceNotFound):
+            backend.instance_tasks(odd)
 
 
 def test_ping_answers(backend: Backend) -> None:
@@ -260,8 +309,8 @@ def test_instance_round_trips_every_field(backend: Backend) -> None:
         backend, state=state, create_by="ann", app_name="rooms", ended=True, end_time=1_700_000_000_999, rev=7
     )
     bare = make_instance(backend, state={})
-    backend.create_instance(full, [])
-    backend.create_instance(bare, [])
+    create(backend, full, [])
+    create(backend, bare, [])
     assert backend.instance(full.id) == full
     assert backend.instance(bare.id) == bare
     assert backend.instance(bare.id).end_time is None  # type: ignore[union-attr]
@@ -290,7 +339,7 @@ def test_task_round_trips_every_field(backend: Backend) -> None:
         variables={"local": {"x": [1, 2]}, "flag": False},
     )
     bare = make_task(backend, instance, priority=0)
-    backend.create_instance(instance, [full, bare])
+    create(backend, instance, [full, bare])
     assert backend.task(full.id) == full
     assert backend.task(bare.id) == bare
     got = backend.task(bare.id)
@@ -330,15 +379,18 @@ def test_names_with_colons_odd_unicode_and_lone_surrogates_work(backend: Backend
 
 
 def test_instance_tasks_lists_active_tasks_oldest_first(backend: Backend) -> None:
-    instance, tasks = start(
-        backend,
-        {"id": "t-c", "create_time": 30},
-        {"id": "t-b", "create_time": 10},
-        {"id": "t-a", "create_time": 30},
-        {"id": "t-closed", "create_time": 5, "status": COMPLETED},
-    )
-    assert [t.id for t in backend.instance_tasks(instance.id)] == ["t-b", "t-a", "t-c"]
-    assert backend.task("t-closed") == tasks[3]
+    anchor = backend.new_id()
+    p = anchor.split("-")[0]
+    with id_scope(anchor):
+        instance, tasks = start(
+            backend,
+            {"id": f"{p}-c", "create_time": 30},
+            {"id": f"{p}-b", "create_time": 10},
+            {"id": f"{p}-a", "create_time": 30},
+            {"id": f"{p}-closed", "create_time": 5, "status": COMPLETED},
+        )
+    assert [t.id for t in backend.instance_tasks(instance.id)] == [f"{p}-b", f"{p}-a", f"{p}-c"]
+    assert backend.task(f"{p}-closed") == tasks[3]
     with pytest.raises(InstanceNotFound):
         backend.instance_tasks("nope")
     empty, _ = start(backend)
@@ -530,7 +582,7 @@ def test_apply_step_completes_cancels_creates_and_writes_the_instance(backend: B
         completed_by="ann",
     )
     step.instance.state = {"tokens": [{"at": "approve"}], "vars": {"ok": True}}
-    backend.apply_step(step)
+    backend.apply_steps([step])
 
     assert backend.instance(instance.id) == step.instance
     done = backend.task(review.id)
@@ -548,7 +600,7 @@ def test_apply_step_completes_cancels_creates_and_writes_the_instance(backend: B
 
 def test_apply_step_by_the_assignee_keeps_the_assignee(backend: Backend) -> None:
     instance, [task] = start(backend, {"assignee": "ann", "owner": "zed"})
-    backend.apply_step(step_for(instance, complete_task=task.id, completed_by="ann"))
+    backend.apply_steps([step_for(instance, complete_task=task.id, completed_by="ann")])
     assert backend.task(task.id) == replace(task, status=COMPLETED, end_time=1_700_000_009_000, completed_by="ann")
     assert todo(backend, "ann") == []
 
@@ -557,7 +609,7 @@ def test_apply_step_without_a_task_ends_the_instance(backend: Backend) -> None:
     instance, [first, second] = start(backend, {"candidate_users": ["ann"]}, {"assignee": "bob"})
     step = step_for(instance, cancelled=[first.id, second.id])
     step.instance.ended, step.instance.end_time = True, step.now
-    backend.apply_step(step)
+    backend.apply_steps([step])
     assert backend.instance(instance.id) == step.instance
     assert backend.instance_tasks(instance.id) == []
     assert todo(backend, "ann") == [] and todo(backend, "bob") == []
@@ -567,16 +619,16 @@ def test_apply_step_without_a_task_ends_the_instance(backend: Backend) -> None:
 
 def test_apply_step_twice_on_one_task_is_task_not_active(backend: Backend) -> None:
     instance, [task] = start(backend, {})
-    backend.apply_step(step_for(instance, complete_task=task.id, completed_by="ann"))
+    backend.apply_steps([step_for(instance, complete_task=task.id, completed_by="ann")])
     current = backend.instance(instance.id)
     assert current is not None and current.rev == 2
     with pytest.raises(TaskNotActive):
-        backend.apply_step(step_for(current, complete_task=task.id, completed_by="ann"))
+        backend.apply_steps([step_for(current, complete_task=task.id, completed_by="ann")])
 
 
 def apply_step_errors() -> list[tuple[str, type[Exception], Callable[[Instance, list[Task]], Step]]]:
     return [
-        ("unknown instance", InstanceNotFound, lambda i, ts: step_for(replace(i, id="nope"))),
+        ("unknown instance", InstanceNotFound, lambda i, ts: step_for(replace(i, id=i.id.split("-")[0] + "-nope"))),
         ("stale revision", ConcurrentModification, lambda i, ts: step_for(replace(i, rev=0))),
         ("future revision", ConcurrentModification, lambda i, ts: step_for(replace(i, rev=5))),
         ("unknown task", TaskNotFound, lambda i, ts: step_for(i, complete_task="nope", completed_by="ann")),
@@ -602,7 +654,7 @@ def test_apply_step_errors_write_nothing(
     step.instance.state = {"changed": True}
     before = snapshot(backend, [instance], [*tasks, *step.created])
     with pytest.raises(error):
-        backend.apply_step(step)
+        backend.apply_steps([step])
     assert snapshot(backend, [instance], [*tasks, *step.created]) == before
 
 
@@ -640,13 +692,19 @@ def test_query_sorts_and_pages_stably(backend: Backend) -> None:
         ("t5", 90, 200, None),
         ("t6", 50, 300, 6000),
     ]
-    start(
-        backend,
-        *({"id": i, "priority": p, "create_time": c, "due_date": d, "candidate_groups": ["g"]} for i, p, c, d in rows),
-    )
+    anchor = backend.new_id()
+    head = anchor.split("-")[0] + "-"  # the tasks' ids in their instance's partition
+    with id_scope(anchor):
+        start(
+            backend,
+            *(
+                {"id": head + i, "priority": p, "create_time": c, "due_date": d, "candidate_groups": ["g"]}
+                for i, p, c, d in rows
+            ),
+        )
 
     def ids(**options: Any) -> list[str]:
-        return query(backend, groups=("g",), **options)
+        return [i.removeprefix(head) for i in query(backend, groups=("g",), **options)]
 
     assert ids() == ["t2", "t5", "t3", "t1", "t6", "t4"]  # priority desc, createTime asc, id
     assert ids(order="asc") == ["t4", "t3", "t1", "t6", "t2", "t5"]
@@ -655,7 +713,7 @@ def test_query_sorts_and_pages_stably(backend: Backend) -> None:
     assert ids(sort="dueDate") == ["t3", "t4", "t2", "t6", "t5", "t1"]  # no due date last
     assert ids(sort="dueDate", order="desc") == ["t5", "t1", "t6", "t2", "t3", "t4"]
     found, total = backend.query_tasks(TaskQuery(candidates=who(groups=("g",)), start=2, size=3))
-    assert [t.id for t in found] == ["t3", "t1", "t6"] and total == 6
+    assert [t.id.removeprefix(head) for t in found] == ["t3", "t1", "t6"] and total == 6
     assert ids(start=5, size=10) == ["t4"]
     assert backend.query_tasks(TaskQuery(candidates=who(groups=("g",)), start=6))[0] == []
     assert backend.query_tasks(TaskQuery(candidates=who(groups=("g",)), start=6))[1] == 6
@@ -723,7 +781,7 @@ def test_step_race_has_exactly_one_winner(backend: Backend) -> None:
     def apply(step: Step) -> str:
         barrier.wait()
         try:
-            backend.apply_step(step)
+            backend.apply_steps([step])
             return "won"
         except ConcurrentModification:
             return "lost"
@@ -750,29 +808,80 @@ def redis_backend() -> Iterator[Any]:
     backend.close()
 
 
+def slot_of(key: str) -> int:
+    from redis.crc import key_slot
+
+    return key_slot(key.encode())
+
+
 @pytest.mark.redis
-def test_redis_keys_all_share_the_prefix_hash_tag(redis_backend: Any) -> None:
-    start(redis_backend, {"assignee": "ann", "candidate_users": ["bob"], "candidate_groups": ["g"]})
+def test_redis_keys_of_an_instance_share_its_partition_slot_and_the_rest_the_global_slot(
+    redis_backend: Any,
+) -> None:
+    instance, [task] = start(redis_backend, {"assignee": "ann", "candidate_users": ["bob"], "candidate_groups": ["g"]})
     redis_backend.deploy(definition())
     redis_backend.set_identity(Identity("ann", frozenset({"g"}), frozenset({"r"})))
     redis_backend.bump_cache_generation()
-    root = "{" + redis_backend.prefix + "}:"
-    keys = list(redis_backend.client.scan_iter(match=f"*{redis_backend.prefix}*"))
-    assert keys and all(k.startswith(root) for k in keys)
-    assert redis_backend.key("task", "x") == root + "task:x"
-    assert {k.split(":")[len(root.split(":")) - 1] for k in keys} == {
-        "id-counter",
+    prefix = redis_backend.prefix
+    keys = set(redis_backend.client.scan_iter(match=f"{prefix}*")) | set(
+        redis_backend.client.scan_iter(match=f"{{{prefix}}}*")
+    )
+    partition = redis_backend.partition(instance.id)
+    root = redis_backend.pkey(partition)
+    assert redis_backend.partition(task.id) == partition
+    mine = {k for k in keys if k.startswith(root)}
+    global_ = {k for k in keys if k.startswith("{" + prefix + "}:")}
+    assert mine | global_ == keys
+    assert {slot_of(k) for k in mine} == {slot_of(root + "x")}
+    assert {slot_of(k) for k in global_} == {slot_of(redis_backend.key("x"))}
+    assert redis_backend.ikey(task.id, "task") == root + "task:" + task.id
+    assert {k.removeprefix(root).split(":")[0] for k in mine} == {
+        "ids",
         "inst",
         "inst-tasks",
         "task",
         "assignee",
         "cand",
+    }
+    assert {k.removeprefix(redis_backend.key()).split(":")[0] for k in global_} == {
+        "meta",
         "def",
         "def-versions",
         "def-keys",
         "user",
         "cache-generation",
     }
+
+
+@pytest.mark.redis
+def test_redis_partition_slots_spread_evenly_over_three_masters(redis_backend: Any) -> None:
+    ranges = [(0, 5460), (5461, 10922), (10923, 16383)]  # redis-cli --cluster create with 3 masters
+    slots = [slot_of(redis_backend.pkey(p, "x")) for p in range(redis_backend.partitions)]
+    assert len(set(slots)) == redis_backend.partitions
+    shares = [sum(lo <= s <= hi for s in slots) for lo, hi in ranges]
+    assert min(shares) >= 5 and max(shares) <= 6
+
+
+@pytest.mark.redis
+def test_redis_partition_count_is_fixed_at_first_use(redis_backend: Any) -> None:
+    from backends.redis import PartitionCountMismatch, RedisBackend
+
+    redis_backend.new_id()
+    same = RedisBackend(f"{REDIS_URL}?partitions=16", prefix=redis_backend.prefix)
+    same.close()
+    with pytest.raises(PartitionCountMismatch, match=r"set up with 16 partitions.*partitions=16"):
+        RedisBackend(f"{REDIS_URL}?partitions=8", prefix=redis_backend.prefix)
+    other = RedisBackend(f"{REDIS_URL}?partitions=4", prefix=redis_backend.prefix + "-other")
+    try:
+        assert {other.new_id().split("-")[0] for _ in range(20)} == {"0", "1", "2", "3"}
+    finally:
+        other.clear()
+        other.close()
+
+
+@pytest.mark.redis
+def test_redis_health_check_reads_every_partition(redis_backend: Any) -> None:
+    assert redis_backend.health_check()["partitions"] == 16
 
 
 @pytest.mark.redis
@@ -822,8 +931,10 @@ def test_redis_ids_are_unique_across_backends_sharing_a_store() -> None:
     first, second = make_redis_backend(prefix), make_redis_backend(prefix)
     try:
         ids = [b.new_id() for _ in range(150) for b in (first, second)]
-        counters = [i.split("-")[0] for i in ids]
-        assert len(set(counters)) == len(counters) == 300
+        assert len(set(ids)) == len(ids) == 300
+        third = make_redis_backend(prefix)  # a restart: new blocks, never an id seen before
+        assert not {third.new_id() for _ in range(300)} & set(ids)
+        third.close()
     finally:
         first.clear()
         first.close()
@@ -846,8 +957,8 @@ def test_redis_unreachable_is_backend_unavailable_quickly() -> None:
         backend.new_id,
         lambda: backend.query_tasks(TaskQuery(frozenset({"ann"}))),
         lambda: backend.claim("t", "ann", None),
-        lambda: backend.apply_step(step_for(make_instance(backend, id="i"))),
-        lambda: backend.create_instance(make_instance(backend, id="i"), []),
+        lambda: backend.apply_steps([step_for(make_instance(backend, id="i"))]),
+        lambda: backend.instance_tasks("i"),
         lambda: backend.identity("ann"),
         backend.definitions,
         backend.cache_generation,
@@ -931,7 +1042,7 @@ def task_fields(task: Task) -> dict[str, Any]:
 def test_history_starts_with_the_entries_given_at_creation(backend: Backend) -> None:
     instance = make_instance(backend)
     started = audit("instance.started", definitionId="proc:1")
-    backend.create_instance(instance, [], [started])
+    create(backend, instance, [], [started])
     assert backend.history(instance.id) == [started]
     bare, _ = start(backend)
     assert backend.history(bare.id) == []
@@ -1000,9 +1111,9 @@ def test_apply_step_appends_its_history_and_a_failed_step_appends_nothing(backen
     instance, [task] = start(backend, {})
     done = {**audit("task.completed"), **task_fields(task)}
     entered = {"time": 1, "type": "element.entered", "elementId": "next", "elementType": "userTask"}
-    backend.apply_step(step_for(instance, complete_task=task.id, completed_by="ann", history=[done, entered]))
+    backend.apply_steps([step_for(instance, complete_task=task.id, completed_by="ann", history=[done, entered])])
     with pytest.raises(ConcurrentModification):
-        backend.apply_step(step_for(instance, history=[audit("instance.cancelled", None, "boss")]))
+        backend.apply_steps([step_for(instance, history=[audit("instance.cancelled", None, "boss")])])
     assert backend.history(instance.id) == [done, entered]
 
 
@@ -1035,9 +1146,9 @@ def test_claim_race_records_exactly_one_claim(backend: Backend) -> None:
 @pytest.mark.redis
 def test_redis_history_is_one_list_per_instance(redis_backend: Any) -> None:
     instance = make_instance(redis_backend)
-    redis_backend.create_instance(instance, [], [audit("instance.started")])
-    key = redis_backend.key("history", instance.id)
-    assert key == "{" + redis_backend.prefix + "}:history:" + instance.id
+    create(redis_backend, instance, [], [audit("instance.started")])
+    key = redis_backend.ikey(instance.id, "history")
+    assert key == redis_backend.pkey(redis_backend.partition(instance.id)) + "history:" + instance.id
     assert redis_backend.client.type(key) == "list"
     assert redis_backend.client.llen(key) == 1
 
@@ -1050,7 +1161,7 @@ T0 = 1_700_000_000_000
 
 def make_external(backend: Backend, instance: Instance, **overrides: Any) -> ExternalTaskRecord:
     values: dict[str, Any] = {
-        "id": backend.new_id(),
+        "id": backend.new_id(near=instance.id),
         "topic": "invoice",
         "instance_id": instance.id,
         "definition_id": instance.definition_id,
@@ -1142,7 +1253,7 @@ def test_external_task_round_trips_every_field(backend: Backend) -> None:
 def test_instance_business_key_and_parent_round_trip(backend: Backend) -> None:
     parent = make_instance(backend, business_key="order-42 😀")
     child = make_instance(backend, business_key="", parent_id=parent.id)
-    backend.create_instance(parent, [])
+    create(backend, parent, [])
     backend.apply_steps([Step(instance=child, new=True, now=T0)])
     assert backend.instance(parent.id) == parent
     assert backend.instance(parent.id).parent_id is None  # type: ignore[union-attr]
@@ -1167,6 +1278,7 @@ def test_apply_steps_new_creates_the_instance_with_everything_of_its_step(backen
     assert backend.subscriptions("message", "order") == [(step.instance.id, "e2")]
 
 
+@pytest.mark.usefixtures("one_partition")
 def test_apply_steps_new_with_a_known_id_is_a_conflict_and_writes_nothing(backend: Backend) -> None:
     existing, _ = start(backend)
     first = new_step(backend)
@@ -1198,7 +1310,7 @@ def failing_second_steps() -> list[tuple[str, type[Exception], Callable[[Instanc
     """(case, error, build(other instance, its task held by bob, its external locked by w1))."""
     return [
         ("stale revision", ConcurrentModification, lambda i, t, e: step_for(replace(i, rev=i.rev - 1))),
-        ("unknown instance", InstanceNotFound, lambda i, t, e: step_for(replace(i, id="nope"))),
+        ("unknown instance", InstanceNotFound, lambda i, t, e: step_for(replace(i, id=i.id.split("-")[0] + "-nope"))),
         ("task held by another", TaskAlreadyClaimed, lambda i, t, e: step_for(i, complete_task=t.id)),
         ("unknown external", ExternalTaskNotFound, lambda i, t, e: step_for(i, complete_external="nope")),
         ("lock lost", Conflict, lambda i, t, e: step_for(i, complete_external=e, external_worker="w2")),
@@ -1211,28 +1323,31 @@ def failing_second_steps() -> list[tuple[str, type[Exception], Callable[[Instanc
 def test_apply_steps_failing_in_a_later_step_writes_nothing_of_the_earlier(
     backend: Backend, case: str, error: type[Exception], build: Callable[[Instance, Task, str], Step]
 ) -> None:
-    parent, [review] = start(backend, {"candidate_users": ["ann"]})
-    parent, [running] = with_externals(backend, {})
-    other, [held] = start(backend, {"assignee": "bob"})
-    other, [locked] = with_externals(backend, {"topic": "locked"})
-    backend.create_instance(replace(other, id="spare"), [])
-    assert fetched(backend, T0, "w1", ("locked",)) == [locked.id]
-    other = backend.instance(other.id)  # type: ignore[assignment]
-    parent_step = step_for(
-        parent,
-        created=[make_task(backend, parent, candidate_users=["cy"])],
-        externals=[make_external(backend, parent, topic="fresh")],
-        externals_cancelled=[running.id],
-        subscribed=[timer(parent, "e1", T0), named(parent, "e2", "message", "order")],
-        history=[{"type": "parent"}],
-    )
-    child = new_step(backend, subscribed=[named(parent, "e3", "signal", "alarm")], history=[{"type": "child"}])
-    failing = build(other, held, locked.id)
-    if case == "existing id":
-        failing.instance = replace(failing.instance, id="spare")
-    externals = [running.id, locked.id, parent_step.externals[0].id]
-    instances = [parent, other, child.instance]
-    before = (event_snapshot(backend, instances, externals), snapshot(backend, [parent], [review]))
+    # one write is one partition: every instance of this test in the anchor's
+    with id_scope(backend.new_id()):
+        parent, [review] = start(backend, {"candidate_users": ["ann"]})
+        parent, [running] = with_externals(backend, {})
+        other, [held] = start(backend, {"assignee": "bob"})
+        other, [locked] = with_externals(backend, {"topic": "locked"})
+        spare = backend.new_id()
+        create(backend, replace(other, id=spare), [])
+        assert fetched(backend, T0, "w1", ("locked",)) == [locked.id]
+        other = backend.instance(other.id)  # type: ignore[assignment]
+        parent_step = step_for(
+            parent,
+            created=[make_task(backend, parent, candidate_users=["cy"])],
+            externals=[make_external(backend, parent, topic="fresh")],
+            externals_cancelled=[running.id],
+            subscribed=[timer(parent, "e1", T0), named(parent, "e2", "message", "order")],
+            history=[{"type": "parent"}],
+        )
+        child = new_step(backend, subscribed=[named(parent, "e3", "signal", "alarm")], history=[{"type": "child"}])
+        failing = build(other, held, locked.id)
+        if case == "existing id":
+            failing.instance = replace(failing.instance, id=spare)
+        externals = [running.id, locked.id, parent_step.externals[0].id]
+        instances = [parent, other, child.instance]
+        before = (event_snapshot(backend, instances, externals), snapshot(backend, [parent], [review]))
     with pytest.raises(error):
         backend.apply_steps([parent_step, child, failing])
     assert (event_snapshot(backend, instances, externals), snapshot(backend, [parent], [review])) == before
@@ -1507,12 +1622,16 @@ def test_redis_event_keys_have_the_documented_types(redis_backend: Any) -> None:
     redis_backend.apply_steps([step_for(instance, subscribed=subs)])
     assert fetched(redis_backend, T0, "w", ("mail",)) == [failing.id]
     redis_backend.fail_external(failing.id, "w", 0, 0, "boom", None, T0)
-    key, client = redis_backend.key, redis_backend.client
+    client = redis_backend.client
+    partition = redis_backend.partition(instance.id)
+
+    def key(*parts: str) -> str:
+        return redis_backend.pkey(partition, *parts)
+
     expected = {
         key("ext", ext.id): "hash",
         key("inst-ext", instance.id): "set",
         key("ext-topic", "invoice"): "zset",
-        key("incidents"): "set",
         key("timers"): "zset",
         key("msg", "m"): "set",
         key("sig", "s"): "set",
@@ -1520,8 +1639,7 @@ def test_redis_event_keys_have_the_documented_types(redis_backend: Any) -> None:
     assert {k: client.type(k) for k in expected} == expected
     assert client.zscore(key("ext-topic", "invoice"), ext.id) == 0
     assert client.exists(key("ext-topic", "mail")) == 0  # the incident left its topic
-    assert client.smembers(key("incidents")) == {failing.id}
     assert client.smembers(key("inst-ext", instance.id)) == {ext.id, failing.id}
     assert client.hget(key("ext", failing.id), "incident") == "1"
-    root = "{" + redis_backend.prefix + "}:"
-    assert all(k.startswith(root) for k in client.scan_iter(match=f"*{redis_backend.prefix}*"))
+    root = redis_backend.pkey(partition)
+    assert all(k.startswith(root) for k in client.scan_iter(match=f"{redis_backend.prefix}:*"))

@@ -164,6 +164,7 @@ def test_uncaught_error_end_event_ends_like_a_none_end_event() -> None:
     d = drive("error_uncaught")
     assert d.ended
     assert any(h["type"] == "error.uncaught" for h in d.history)
+    assert "escaped_error" not in d.state  # reported in the step's result, for a calling process
 
 
 def test_error_from_an_external_task_is_caught_by_its_boundary() -> None:
@@ -173,11 +174,13 @@ def test_error_from_an_external_task_is_caught_by_its_boundary() -> None:
     assert d.ended and d.externals == {}
 
 
-def test_error_from_an_external_task_with_no_catcher_is_refused() -> None:
+def test_error_from_an_external_task_with_no_catcher_ends_its_token_and_is_reported() -> None:
     d = drive("error_boundary_on_external_task")
-    with pytest.raises(Unprocessable) as info:
-        d.throw_error("charge", "somethingElse")
-    assert info.value.code == "UNHANDLED_BPMN_ERROR"
+    result = d.engine.throw_error(d.spec, d.state, next(iter(d.externals)), "somethingElse", "why")
+    assert result.ended and [(u.code, u.message, u.element_id) for u in result.uncaught] == [
+        ("somethingElse", "why", "charge")
+    ]
+    assert [h["errorCode"] for h in result.history if h["type"] == "error.uncaught"] == ["somethingElse"]
 
 
 def test_error_event_subprocess_interrupts_the_process() -> None:

@@ -18,7 +18,9 @@ import pytest
 
 from bpm import expressions
 from bpm.errors import ExpressionError, InvalidDefinition, UnsupportedElement
+from bpm.model import context as context_module
 from bpm.model import parser as parser_module
+from bpm.model import xmlsafe as xmlsafe_module
 from bpm.model.parser import ParsedFile, parse_bpmn
 from bpm.model.spec import (
     BoundaryEvent,
@@ -258,7 +260,7 @@ def test_conditions(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append((text, language))
         return expressions.compile_expression(text, language)
 
-    monkeypatch.setattr(parser_module, "compile_expression", recording)
+    monkeypatch.setattr(context_module, "compile_expression", recording)
     spec = only_process(DATA / "elements.bpmn")
     big, feel = spec.flow("big").condition, spec.flow("feel").condition
     assert big is not None and big.source == "${amount > 100}"
@@ -1347,7 +1349,7 @@ def test_bad_condition_is_reported_on_its_flow(monkeypatch: pytest.MonkeyPatch) 
             raise ExpressionError("unexpected token '>'")
         return expressions.compile_expression(text, language)
 
-    monkeypatch.setattr(parser_module, "compile_expression", failing)
+    monkeypatch.setattr(context_module, "compile_expression", failing)
     path = DATA / "elements.bpmn"
     with pytest.raises(InvalidDefinition) as info:
         parse_path(path)
@@ -1364,7 +1366,7 @@ def test_bad_template_is_reported_on_its_task(monkeypatch: pytest.MonkeyPatch) -
             raise ExpressionError("names starting with '_' are not allowed")
         return expressions.compile_template(text)
 
-    monkeypatch.setattr(parser_module, "compile_template", failing)
+    monkeypatch.setattr(context_module, "compile_template", failing)
     path = DATA / "vendors.bpmn"
     with pytest.raises(InvalidDefinition) as info:
         parse_path(path)
@@ -1379,7 +1381,7 @@ def test_no_other_exception_escapes(monkeypatch: pytest.MonkeyPatch, failure: Ex
     def broken(text: str, language: str | None = None) -> Any:
         raise failure
 
-    monkeypatch.setattr(parser_module, "compile_expression", broken)
+    monkeypatch.setattr(context_module, "compile_expression", broken)
     with pytest.raises(InvalidDefinition) as info:
         parse_path(DATA / "elements.bpmn")
     assert info.value.file == "elements.bpmn"
@@ -1407,7 +1409,7 @@ def test_hostile_documents_are_refused_quickly(name: str) -> None:
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_documents_are_refused_by_the_parser_too(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """Defence in depth: without the byte scan, the safe parser and docinfo check still refuse."""
-    monkeypatch.setattr(parser_module, "_reject_dtd_markers", lambda raw, file: None)
+    monkeypatch.setattr(xmlsafe_module, "_reject_dtd_markers", lambda raw, file: None)
     error = refused_quickly((DATA / name).read_bytes())
     assert "root:" not in str(error)  # nothing from /etc/passwd leaks into the message
 
@@ -1429,7 +1431,7 @@ def test_quadratic_blowup_is_refused_quickly() -> None:
         '<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL">'
         f'<process id="p"><startEvent id="s" name="{references}" /></process></definitions>'
     ).encode()
-    assert len(data) < parser_module.DEFAULT_MAX_BYTES
+    assert len(data) < xmlsafe_module.DEFAULT_MAX_BYTES
     assert refused_quickly(data).detail == DTD_MESSAGE
 
 

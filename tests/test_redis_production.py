@@ -38,6 +38,21 @@ def _prefix() -> str:
     return f"bpmtest:{uuid.uuid4().hex[:12]}"
 
 
+#: the real stores the races run on, and how often each race is repeated there
+STORES = [pytest.param("redis", 200, id="redis"), pytest.param("cluster", 50, id="cluster")]
+
+
+def store_url(kind: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the single Redis or of the session's cluster."""
+    return REDIS_URL if kind == "redis" else str(request.getfixturevalue("redis_cluster_url"))
+
+
+def store_backend(url: str, prefix: str) -> Backend:
+    from backends import backend_from_url
+
+    return backend_from_url(f"{url}{'&' if '?' in url else '?'}prefix={prefix}")
+
+
 @pytest.fixture
 def redis_runtime() -> Iterator[Runtime]:
     backend = make_redis_backend()
@@ -53,8 +68,22 @@ def _open_review(runtime: Runtime) -> tuple[str, list[str]]:
     return instance_id, [t.id for t in runtime.instance_tasks(instance_id)]
 
 
-def test_32_threads_claim_one_task_200_times_exactly_one_wins(redis_runtime: Runtime) -> None:
-    for _ in range(200):
+@pytest.mark.parametrize(("kind", "repeat"), STORES)
+def test_32_threads_claim_one_task_repeatedly_exactly_one_wins(
+    kind: str, repeat: int, request: pytest.FixtureRequest
+) -> None:
+    backend = store_backend(store_url(kind, request), _prefix())
+    redis_runtime = Runtime(backend, PROCESSES)
+    redis_runtime.deploy_directory()
+    try:
+        _claim_race(redis_runtime, repeat)
+    finally:
+        backend.clear()
+        backend.close()
+
+
+def _claim_race(redis_runtime: Runtime, repeat: int) -> None:
+    for _ in range(repeat):
         task_id = _open_review(redis_runtime)[1][0]
         barrier = threading.Barrier(32)
         outcomes: list[str] = []
@@ -75,10 +104,8 @@ def test_32_threads_claim_one_task_200_times_exactly_one_wins(redis_runtime: Run
         assert sorted(outcomes) == ["lost"] * 31 + ["won"]
 
 
-def _complete_worker(prefix: str, branch: int, jobs: Any, results: Any, barrier: Any) -> None:
-    from backends.redis import RedisBackend
-
-    runtime = Runtime(RedisBackend(REDIS_URL, prefix=prefix), PROCESSES)
+def _complete_worker(url: str, prefix: str, branch: int, jobs: Any, results: Any, barrier: Any) -> None:
+    runtime = Runtime(store_backend(url, prefix), PROCESSES)
     runtime.cache.reload()
     while True:
         job = jobs.get()
@@ -92,9 +119,13 @@ def _complete_worker(prefix: str, branch: int, jobs: Any, results: Any, barrier:
             results.put(f"{type(exc).__name__}: {exc}")
 
 
-def test_two_processes_complete_parallel_branches_200_times_join_fires_once() -> None:
+@pytest.mark.parametrize(("kind", "repeat"), STORES)
+def test_two_processes_complete_parallel_branches_repeatedly_join_fires_once(
+    kind: str, repeat: int, request: pytest.FixtureRequest
+) -> None:
     prefix = _prefix()
-    backend = make_redis_backend(prefix)
+    url = store_url(kind, request)
+    backend = store_backend(url, prefix)
     runtime = Runtime(backend, PROCESSES)
     runtime.deploy_directory()
     for user, groups in (("author", ["legal", "finance"]),):
@@ -103,11 +134,11 @@ def test_two_processes_complete_parallel_branches_200_times_join_fires_once() ->
     barrier = ctx.Barrier(2)
     queues = [ctx.Queue(), ctx.Queue()]
     results = ctx.Queue()
-    workers = [ctx.Process(target=_complete_worker, args=(prefix, i, queues[i], results, barrier)) for i in (0, 1)]
+    workers = [ctx.Process(target=_complete_worker, args=(url, prefix, i, queues[i], results, barrier)) for i in (0, 1)]
     for worker in workers:
         worker.start()
     try:
-        for _ in range(200):
+        for _ in range(repeat):
             instance_id, task_ids = _open_review(runtime)
             for queue in queues:
                 queue.put(task_ids)
@@ -147,9 +178,23 @@ class RedisServer:
         if binary is None:
             redis_unavailable("redis-server is not installed")
         self.proc = subprocess.Popen(
-            [str(binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(binary),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -228,10 +273,12 @@ def _assert_acknowledged_and_consistent(backend: Backend, started: list[str], co
 
 def _assert_indexes_match_hashes(backend: Backend) -> None:
     client = backend.client  # type: ignore[attr-defined]
-    for key in client.scan_iter(match=backend.key("cand", "*")):  # type: ignore[attr-defined]
-        for task_id in client.smembers(key):
-            task = backend.task(task_id)
-            assert task is not None and task.active, (key, task_id)
+    for partition in range(backend.partitions):  # type: ignore[attr-defined]
+        for word in ("cand", "assignee"):
+            for key in client.scan_iter(match=backend.pkey(partition, word, "*")):  # type: ignore[attr-defined]
+                for task_id in client.smembers(key):
+                    task = backend.task(task_id)
+                    assert task is not None and task.active, (key, task_id)
 
 
 # -- several app instances / workers ---------------------------------------------------
@@ -305,7 +352,10 @@ def test_gunicorn_with_two_workers_on_redis_serves_a_full_lifecycle() -> None:
     env = dict(os.environ, BPM_BACKEND=f"{REDIS_URL}?prefix={prefix}", BPM_PROCESS_DIR=str(PROCESSES))
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "app:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     root = f"http://127.0.0.1:{port}"
     try:

@@ -1,5 +1,8 @@
 -- Helpers prepended to every script of backends/redis.py (not a script itself).
--- ARGV[1] is always the key root "{<prefix>}:"; key() mirrors RedisBackend.key().
+-- ARGV[1] is always the key root of the one slot the script works in: a partition's
+-- "<prefix>:{<tag>}:" or the global "{<prefix>}:"; key() mirrors RedisBackend's
+-- key makers. Scripts derive only keys of that root, and KEYS names at least one
+-- key of it, so on a Redis Cluster every script runs on the node of its slot.
 -- Scripts answer {"OK", ...} or {<ERROR_CODE>, <id>, <detail>}; they check
 -- everything before their first write, so an error leaves nothing changed.
 
@@ -175,8 +178,8 @@ local function load_external(ext_id)
 end
 
 -- Put an external task in exactly the indexes its fields call for: its instance's
--- set while active, its topic's sorted set (score available_at) while fetchable,
--- the incident set while an incident (mirrors MemoryBackend._sync_external).
+-- set while active, its topic's sorted set (score available_at) while fetchable
+-- (mirrors MemoryBackend._sync_external).
 local function sync_external(ext)
   local active = ext.status == "active"
   local incident = active and ext.incident == "1"
@@ -187,7 +190,6 @@ local function sync_external(ext)
   else
     redis.call("ZREM", topic, ext.id)
   end
-  redis.call(incident and "SADD" or "SREM", key("incidents"), ext.id)
 end
 
 -- Set ({name, value}) or delete ({name, false}) fields of an external task, then

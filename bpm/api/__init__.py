@@ -9,6 +9,7 @@ from bpm.api import (
     definitions,
     diagrams,
     external_tasks,
+    forms,
     health,
     identity,
     instances,
@@ -33,6 +34,7 @@ BLUEPRINTS = (
     diagrams.blp,
     identity.blp,
     health.blp,
+    forms.blp,
 )
 
 

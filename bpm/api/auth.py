@@ -43,6 +43,7 @@ AUTH_MODES = ("jwt", "apikey")
 PUBLIC_ENDPOINTS = frozenset(
     {"health.Health", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "pages.tasklist", "pages.static"}
 )
+PUBLIC_ENDPOINTS |= {"health.Ready", "metrics"}  # probes and scrapers carry no credentials
 REALM = "bpm-runtime"
 MAX_CREDENTIAL_LENGTH = 8192
 MAX_NAMES_IN_CLAIM = 500

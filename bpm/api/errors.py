@@ -97,6 +97,7 @@ def handle_bpm_error(error: BpmError) -> Response:
     if isinstance(error, InvalidDefinition):
         where = error.as_dict()
         data = {k: where[k] for k in ("file", "elementId", "tag", "line")}
+        data.update({k: where[k] for k in ("attribute", "fix") if where.get(k)})
     if error.status == 503:
         current_app.logger.warning("%s [request_id=%s]", shown(error.message, 300), request_id())
         return _respond(503, error.code, UNAVAILABLE)
@@ -154,10 +155,22 @@ def add_request_id(response: Response) -> Response:
     return response
 
 
+#: seconds a client waits before retrying a 503 (a Redis failover takes a few seconds)
+RETRY_AFTER_SECONDS = "1"
+
+
+def add_retry_after(response: Response) -> Response:
+    """Every 503 says when to retry: its outcome is unknown, retry with the same Idempotency-Key."""
+    if response.status_code == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers (replacing flask-smorest's) and the request-id hooks."""
     app.before_request(_assign_request_id)
     app.after_request(add_request_id)
+    app.after_request(add_retry_after)
     app.register_error_handler(BpmError, handle_bpm_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)

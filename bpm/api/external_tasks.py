@@ -105,9 +105,7 @@ class ReportBpmnError(MethodView):
     @blp.response(200, EmptyEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description=NOT_LOCKED)
-    @blp.alt_response(
-        422, schema=ErrorEnvelopeSchema, description="UNHANDLED_BPMN_ERROR: nothing catches it; nothing changed"
-    )
+    @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="UNHANDLED_BPMN_ERROR: uncaught, in the strict mode")
     def post(self, body: dict[str, Any], external_task_id: str) -> dict[str, Any]:
         """Throw a BPMN error from the task, caught by an error boundary event or event subprocess."""
         authorize("external.work")

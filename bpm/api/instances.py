@@ -26,7 +26,6 @@ from bpm.api.schemas import (
     RequiredUserQuerySchema,
     TaskListEnvelope,
 )
-from bpm.engine.engine import waiting_elements
 from bpm.errors import ValidationError
 
 blp = Blueprint("instance", __name__, url_prefix=f"{BASE_PATH}/instance", description="Process instances")
@@ -42,26 +41,23 @@ class ProcessInstance(MethodView):
     def get(self, instance_id: str) -> dict[str, Any]:
         """One instance: definition, starter, state, variables, where it waits, its tasks and incidents."""
         authorize("instance.read")
-        runtime = get_runtime()
-        instance = runtime.instance(valid_instance_id(instance_id))
-        externals = runtime.instance_externals(instance.id)
-        incidents = runtime.incidents(instance.id)
+        view = get_runtime().instance_view(valid_instance_id(instance_id))
         return envelope(
             {
-                "id": instance.id,
-                "definitionId": instance.definition_id,
-                "processName": instance.process_name,
-                "createBy": instance.create_by,
-                "createTime": instance.create_time,
-                "ended": instance.ended,
-                "endTime": instance.end_time,
-                "variables": instance.state.get("vars", {}),
-                "activeTasks": [t.id for t in runtime.instance_tasks(instance.id)],
-                "businessKey": instance.business_key,
-                "parentId": instance.parent_id,
-                "activeElements": waiting_elements(instance.state),
-                "incidents": incidents,
-                "externalTasks": [e.id for e in externals],
+                "id": view.id,
+                "definitionId": view.definition_id,
+                "processName": view.process_name,
+                "createBy": view.create_by,
+                "createTime": view.create_time,
+                "ended": view.ended,
+                "endTime": view.end_time,
+                "variables": view.variables,
+                "activeTasks": view.active_tasks,
+                "businessKey": view.business_key,
+                "parentId": view.parent_id,
+                "activeElements": view.active_elements,
+                "incidents": view.incidents,
+                "externalTasks": view.external_tasks,
             }
         )
 

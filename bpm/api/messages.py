@@ -25,7 +25,7 @@ class CorrelateMessage(MethodView):
     @blp.arguments(MessageBodySchema)
     @blp.arguments(UserQuerySchema, location="query")
     @blp.response(200, MessageResultEnvelope)
-    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="MESSAGE_NOT_CORRELATED: nothing waits for it")
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="MESSAGE_NOT_CORRELATED: nothing waits (any more)")
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="MESSAGE_AMBIGUOUS: several match and not 'all'")
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="EXPRESSION_ERROR (or another 422) running on")
     def post(self, body: dict[str, Any], query: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +48,7 @@ class BroadcastSignal(MethodView):
     @blp.arguments(SignalBodySchema)
     @blp.arguments(UserQuerySchema, location="query")
     @blp.response(200, SignalResultEnvelope)
-    @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="SIGNAL_LOOP or EXPRESSION_ERROR running on")
+    @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="EXPRESSION_ERROR running on")
     def post(self, body: dict[str, Any], query: dict[str, Any]) -> dict[str, Any]:
         """Deliver a signal to every instance waiting for it and start every process with that signal start."""
         grant = authorize("signal.broadcast", query.get("user"))

@@ -290,6 +290,11 @@ class TaskSchema(ma.Schema):
     candidate_users = fields.List(fields.String(), data_key="candidateUsers")
     candidate_groups = fields.List(fields.String(), data_key="candidateGroups")
     candidate_roles = fields.List(fields.String(), data_key="candidateRoles")
+    form_key = fields.String(
+        data_key="formKey",
+        allow_none=True,
+        metadata={"description": "camunda:formKey, flowable:formKey or camunda:formRef of the task, or null"},
+    )
 
 
 class IncidentSchema(ma.Schema):
@@ -369,6 +374,41 @@ class DefinitionSchema(ma.Schema):
     file = fields.String()
     app_name = fields.String(data_key="appName")
     version_tag = fields.String(data_key="versionTag", allow_none=True)
+
+
+class FormValueSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+
+
+class FormFieldSchema(ma.Schema):
+    id = fields.String(metadata={"description": "the field id (the variable it sets)"})
+    label = fields.String()
+    type = fields.String(metadata={"description": "string, long, boolean, date, enum, double ... as written"})
+    defaultValue = fields.Raw(allow_none=True)
+    required = fields.Boolean()
+    values = fields.List(fields.Nested(FormValueSchema), metadata={"description": "the choices of an enum"})
+
+
+class FormSchema(ma.Schema):
+    formKey = fields.String(allow_none=True)
+    fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields", attribute="fields")
+
+
+class FormQuerySchema(QuerySchema):
+    version = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "version number or tag (default: latest)"}
+    )
+
+
+class DeployWarningSchema(ma.Schema):
+    file = fields.String()
+    elementId = fields.String(allow_none=True)
+    line = fields.Integer(allow_none=True)
+    attribute = fields.String(metadata={"description": "the extension element or attribute not honoured"})
+    message = fields.String()
+    instead = fields.String(metadata={"description": "what happens instead"})
+    fix = fields.String(metadata={"description": "how to get the behaviour, where there is a way"})
 
 
 class ProcessSummarySchema(ma.Schema):
@@ -455,6 +495,7 @@ DefinitionListEnvelope = envelope_schema("DefinitionListEnvelope", fields.List(f
 RefreshEnvelope = envelope_schema("RefreshEnvelope", fields.Nested(RefreshSchema))
 ClassActionEnvelope = envelope_schema("ClassActionEnvelope", fields.Nested(ClassActionSchema))
 IdentityEnvelope = envelope_schema("IdentityEnvelope", fields.Nested(IdentitySchema))
+FormEnvelope = envelope_schema("FormEnvelope", fields.Nested(FormSchema))
 HealthEnvelope = envelope_schema("HealthEnvelope", fields.Nested(HealthSchema))
 HistoryEnvelope = envelope_schema("HistoryEnvelope", fields.List(HistoryEntry))
 IncidentListEnvelope = envelope_schema("IncidentListEnvelope", fields.List(fields.Nested(IncidentSchema)))

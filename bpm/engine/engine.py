@@ -128,6 +128,18 @@ class Thrown:
     variables: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class UncaughtError:
+    """A BPMN error nothing in this instance caught; the token that threw it has ended.
+
+    A calling process may still catch it at its call activity (the planner walks up).
+    """
+
+    code: str | None
+    message: str
+    element_id: str
+
+
 @dataclass(slots=True)
 class StepResult:
     """What one engine step produced: the new state and its side effects."""
@@ -143,6 +155,7 @@ class StepResult:
     calls_cancelled: list[str] = field(default_factory=list)
     thrown: list[Thrown] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    uncaught: list[UncaughtError] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
@@ -176,10 +189,7 @@ class Engine:
             "subs": {},
             "mi": {},
         }
-        start_id = start_event or (spec.start_ids[0] if spec.start_ids else None)
-        if start_id is None:
-            raise Unprocessable(f"process '{spec.key}' has no none start event; start it by its event")
-        start = spec.element(start_id)
+        start = spec.element(start_event or spec.default_start_id())
         if isinstance(start, StartEvent) and start.initiator:
             # as in Camunda: an unknown starter is null (an unassigned task), not a missing variable
             if initiator is not None:
@@ -230,6 +240,27 @@ class Engine:
         run.leave(token_id)
         return run.finish()
 
+    def call_error(
+        self,
+        spec: ProcessSpec,
+        state: Mapping[str, Any],
+        child_id: str,
+        code: str | None,
+        message: str = "",
+    ) -> StepResult | None:
+        """A BPMN error nothing caught in the child ``child_id`` is thrown at its call activity.
+
+        Returns the step when a boundary of the call activity or an event subprocess
+        around it catches the error (the call activity, and so the child, is cancelled);
+        None when nothing here catches it either (the state is unchanged; the caller
+        walks on up, as Camunda 7 does).
+        """
+        run = self._run(spec, state, None)
+        token_id = run.find_token("call", child_id)
+        if not run.throw("error", code, message, token_id, from_activity=True):
+            return None
+        return run.finish()
+
     def call_failed(
         self,
         spec: ProcessSpec,
@@ -238,14 +269,15 @@ class Engine:
         code: str | None,
         message: str = "",
     ) -> StepResult:
-        """The child of a call activity ended with an uncaught BPMN error: the call activity
-        throws it (a boundary or event subprocess catches it); uncaught, the call activity
-        simply completes."""
+        """A child that ended with an error recorded by an older version (``escaped_error`` in its
+        state): caught at the call activity as :meth:`call_error`, else the call activity completes."""
+        caught = self.call_error(spec, state, child_id, code, message)
+        if caught is not None:
+            return caught
         run = self._run(spec, state, None)
         token_id = run.find_token("call", child_id)
         run.tokens[token_id].pop("call", None)
-        if not run.throw("error", code, message, token_id, from_activity=True):
-            run.leave(token_id)
+        run.leave(token_id)
         return run.finish()
 
     def _resume(
@@ -295,12 +327,14 @@ class Engine:
     ) -> StepResult:
         """An external task reports a BPMN error; a matching boundary or event subprocess catches it.
 
-        Raises Unprocessable (``UNHANDLED_BPMN_ERROR``) when nothing catches it."""
+        Uncaught, the token at the external task ends there, as at a none end event, and
+        the result reports the error (:class:`UncaughtError`) for a calling process."""
         run = self._run(spec, state, variables)
         token_id = run.find_token("ext", external_id)
         if not run.throw("error", code, message, token_id, from_activity=True):
-            raise Unprocessable(f"BPMN error '{code}' is not caught by any boundary or event subprocess",
-                                code="UNHANDLED_BPMN_ERROR")
+            run.tokens[token_id].pop("ext", None)
+            run.uncaught(code, message, token_id)
+            run.end_token(token_id)
         return run.finish()
 
     def cancel(self, state: Mapping[str, Any]) -> StepResult:
@@ -323,6 +357,25 @@ def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
     state.setdefault("mi", {})
     state["format"] = STATE_FORMAT
     return state
+
+
+def next_cycle_due(
+    cycle: timers.Cycle, due: int, remaining: int | None, now: int
+) -> tuple[int, int | None] | None:
+    """The next (due, remaining) of a cycle fired at ``due``, after ``now``.
+
+    Periods missed while no worker ran (or the clock jumped ahead) are skipped and
+    use up their repeats: a late timer fires once, not once per missed period.
+    """
+    following = cycle.next_after(due, remaining)
+    if following is None or following[0] > now:
+        return following
+    skipped = (now - following[0]) // cycle.period_ms + 1
+    next_due = following[0] + skipped * cycle.period_ms
+    left = None if following[1] is None else following[1] - skipped
+    if (left is not None and left < 0) or (cycle.end is not None and next_due > cycle.end):
+        return None
+    return next_due, left
 
 
 def waiting_elements(state: Mapping[str, Any]) -> list[str]:
@@ -717,7 +770,7 @@ class _Run:
         )
         if repeats and sub["kind"] == "timer" and sub.get("cycle"):
             cycle = timers.parse_cycle(sub["cycle"], self.now)
-            following = cycle.next_after(sub["due"], sub.get("left"))
+            following = next_cycle_due(cycle, sub["due"], sub.get("left"), self.now)
             if following is not None:
                 sub["due"], sub["left"] = following
                 self.result.subscribed.append(_subscription(sub_id, sub))
@@ -823,10 +876,9 @@ class _Run:
         elif kind == "escalation":
             self.throw("escalation", definition.ref, "", token_id)
         elif kind == "error" and not self.throw("error", definition.ref, "", token_id):
-            # uncaught here: the token ends as at a none end event, and a calling process
-            # gets the error at its call activity when this instance ends (as in Camunda)
-            self.history("error.uncaught", element, errorCode=definition.ref)
-            self.state["escaped_error"] = {"code": definition.ref, "message": ""}
+            # uncaught here: the token ends as at a none end event (see end()), and the
+            # result reports the error so that a calling process may catch it (as in Camunda 7)
+            self.uncaught(definition.ref, "", token_id)
 
     # -- multi-instance and loops ----------------------------------------------------
 
@@ -991,6 +1043,22 @@ class _Run:
             self.throw_event(token_id, element.event, element)
         if token_id in self.tokens:
             self.history("element.left", element)
+            self.consume(token_id)
+
+    def uncaught(self, code: str | None, message: str, token_id: str) -> None:
+        """Record a BPMN error nothing in this instance catches (history, and the result)."""
+        element = self.spec.element(self.tokens[token_id]["el"])
+        self.history("error.uncaught", element, errorCode=code, errorMessage=message)
+        self.result.uncaught.append(UncaughtError(code, message, element.id))
+
+    def end_token(self, token_id: str) -> None:
+        """End a token where it stands (an uncaught error): no outgoing flow is taken."""
+        token = self.tokens[token_id]
+        self.history("element.left", self.spec.element(token["el"]))
+        self.drop_subs(token=token_id)
+        if "mi" in token:
+            self.inner_done(token_id)
+        else:
             self.consume(token_id)
 
     def consume(self, token_id: str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bpm.errors import ExpressionError, Unprocessable
-from bpm.expressions import compile_expression, compile_template
+from bpm.expressions import WorkMeter, compile_expression, compile_template
 
 RUNNABLE_LANGUAGES = frozenset({"", "feel", "juel", "el", "python", "spiff", "spiffworkflow", "expression", "bpmr"})
 _ASSIGNMENT = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*([-+*/]?)=(?!=)(.*)", re.DOTALL)
@@ -72,11 +72,15 @@ def compile_script(script: str, language: str | None) -> tuple[tuple[str | None,
 
 
 def run_script(script: str, language: str | None, variables: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
-    """Run a script; return (assigned variables, value of the last expression)."""
+    """Run a script; return (assigned variables, value of the last expression).
+
+    All statements share one work budget (the evaluator's ``WorkMeter``).
+    """
     assigned: dict[str, Any] = {}
     result: Any = None
+    meter = WorkMeter()
     for target, expression in compile_script(script, language):
-        value = expression.evaluate({**variables, **assigned})
+        value = expression.evaluate({**variables, **assigned}, meter=meter)
         if target is None:
             result = value
         else:

@@ -56,34 +56,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import Any, TypeAlias, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from lxml import etree
 
-from bpm.errors import ExpressionError, InvalidDefinition, UnsupportedElement
-from bpm.expressions import compile_expression, compile_template
+from bpm.errors import ExpressionError, InvalidDefinition
+from bpm.model.forms import form_fields, form_key
 from bpm.model.spec import (
-    BoundaryEvent,
     CallActivity,
+    DeployWarning,
     Element,
-    EndEvent,
     Evaluable,
     EventBasedGateway,
-    EventDefinition,
     ExclusiveGateway,
     ExternalTask,
     InclusiveGateway,
-    IntermediateCatchEvent,
-    IntermediateThrowEvent,
     LoopSpec,
     ParallelGateway,
     ProcessSpec,
     ReceiveTask,
     ScriptTask,
-    SequenceFlow,
-    StartEvent,
     SubProcess,
     UserTask,
     VariableMapping,
@@ -91,45 +84,49 @@ from bpm.model.spec import (
 
 __all__ = ["DEFAULT_MAX_BYTES", "ParsedFile", "parse_bpmn"]
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-FLOWABLE_NS = "http://flowable.org/bpmn"
-ACTIVITI_NS = "http://activiti.org/bpmn"
-BPMR_NS = "http://bpm-runtime.dev/schema/1.0"
-ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
-#: Vendor namespaces whose assignment attributes we read, in order of precedence.
-VENDOR_NAMESPACES = (CAMUNDA_NS, FLOWABLE_NS, ACTIVITI_NS)
+from bpm.model.assembly import (
+    _assemble,
+    _read_flow,
+)
+from bpm.model.context import (
+    _bool_attr,
+    _claim_id,
+    _common,
+    _compiled,
+    _Context,
+    _Declarations,
+    _expression,
+    _extension,
+    _extensions,
+    _int_attr,
+    _template,
+    _variable_name,
+)
+from bpm.model.events import (
+    _build_boundary_event,
+    _build_catch_event,
+    _build_end_event,
+    _build_start_event,
+    _build_throw_event,
+    _declared,
+)
+from bpm.model.xmlsafe import (
+    BPMR_NS,
+    DEFAULT_MAX_BYTES,
+    VENDOR_NAMESPACES,
+    ZEEBE_NS,
+    _bpmn,
+    _bpmn_children,
+    _invalid,
+    _load_xml,
+    _local,
+    _name,
+    _text,
+    _unsupported,
+    _vendor_attr,
+)
 
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-_DTD_MESSAGE = "DTDs and entity declarations are not allowed"
-_DTD_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
-_E = TypeVar("_E", bound=InvalidDefinition)
 _LOOPS = frozenset({"multiInstanceLoopCharacteristics", "standardLoopCharacteristics"})
-_TIMER_FIELDS = {"timeDate": "time_date", "timeDuration": "time_duration", "timeCycle": "time_cycle"}
-#: Event definition kinds we build (``timerEventDefinition`` -> ``timer`` ...).
-EVENT_KINDS = frozenset({"timer", "message", "signal", "error", "escalation", "terminate"})
-#: Event definition kinds we chose not to support, with the reason given.
-UNSUPPORTED_EVENTS = {
-    "conditional": "conditional events are not supported",
-    "link": "link events are not supported",
-    "compensate": "compensation events are not supported",
-    "cancel": "cancel events are not supported (transactions are not supported)",
-}
-#: Where each kind of event definition may appear.
-_PROCESS_START_EVENTS = frozenset({"timer", "message", "signal"})
-_EVENT_SUBPROCESS_START_EVENTS = frozenset({"timer", "message", "signal", "error", "escalation"})
-_END_EVENTS = frozenset({"terminate", "error", "escalation", "message", "signal"})
-_CATCH_EVENTS = frozenset({"timer", "message", "signal"})
-_THROW_EVENTS = frozenset({"message", "signal", "escalation"})
-_BOUNDARY_EVENTS = frozenset({"timer", "message", "signal", "error", "escalation"})
-#: Top-level declarations an event definition refers to, and the attributes
-#: giving the name or code it resolves to (in order), the id being the fallback.
-_DECLARATIONS = {
-    "message": ("name",),
-    "signal": ("name",),
-    "error": ("errorCode", "name"),
-    "escalation": ("escalationCode", "name"),
-}
 _BINDINGS = {"latest": "latest", "deployment": "latest", "version": "version", "versionTag": "versionTag"}
 #: A plain name in a ``potentialOwner`` expression is a candidate of this kind
 #: (a group, as in Camunda and Activiti).
@@ -164,7 +161,6 @@ _LIST_TOKEN = re.compile(
     r"""[$#]\{(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^}'"])*\}|[^,$#]+|[$#]|,""",
     re.DOTALL,
 )
-_QUOTED = re.compile(r"'[^'\\]*'|\"[^\"\\]*\"")  # one quoted string literal, no escapes
 _OWNER_ENTRY = re.compile(r"(user|group)\s*\((.*)\)", re.DOTALL)
 
 
@@ -174,6 +170,8 @@ class ParsedFile:
 
     processes: tuple[ProcessSpec, ...]
     skipped: tuple[tuple[str, str], ...]  # (process id, reason)
+    #: vendor extensions the engine does not honour (listeners it cannot run ...)
+    warnings: tuple[DeployWarning, ...] = ()
 
 
 # --- entry point -----------------------------------------------------------
@@ -194,148 +192,6 @@ def parse_bpmn(data: bytes, *, file: str = "<upload>", max_bytes: int = DEFAULT_
         raise InvalidDefinition(f"cannot read BPMN ({type(exc).__name__}: {exc})", file=file) from exc
 
 
-# --- safe XML loading ------------------------------------------------------
-
-
-def _make_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-
-
-def _load_xml(data: bytes, file: str, max_bytes: int) -> etree._Element:
-    if not isinstance(data, bytes | bytearray):
-        raise InvalidDefinition("BPMN data must be bytes", file=file)
-    if len(data) > max_bytes:
-        raise InvalidDefinition(f"file is too large ({len(data)} bytes, limit {max_bytes})", file=file)
-    raw = bytes(data)
-    if not raw.strip():
-        raise InvalidDefinition("empty document", file=file)
-    _reject_dtd_markers(raw, file)
-    try:
-        root = etree.fromstring(raw, _make_parser())
-    except etree.XMLSyntaxError as exc:
-        raise InvalidDefinition(f"malformed XML: {exc.msg}", file=file, line=exc.lineno or None) from exc
-    except (etree.LxmlError, ValueError, LookupError) as exc:
-        raise InvalidDefinition(f"malformed XML: {exc}", file=file) from exc
-    if root is None:
-        raise InvalidDefinition("empty document", file=file)
-    _reject_dtd_docinfo(root, file)
-    return root
-
-
-def _reject_dtd_markers(raw: bytes, file: str) -> None:
-    """Refuse DOCTYPE/ENTITY before parsing (NULs dropped to catch UTF-16/32)."""
-    probe = raw.replace(b"\x00", b"") if b"\x00" in raw else raw
-    probe = probe.upper()
-    for marker in _DTD_MARKERS:
-        at = probe.find(marker)
-        if at >= 0:
-            line = probe.count(b"\n", 0, at) + 1
-            raise InvalidDefinition(_DTD_MESSAGE, file=file, line=line)
-
-
-def _reject_dtd_docinfo(root: etree._Element, file: str) -> None:
-    info = root.getroottree().docinfo
-    if (
-        info.doctype
-        or info.internalDTD is not None
-        or info.externalDTD is not None
-        or info.system_url
-        or info.public_id
-    ):
-        raise InvalidDefinition(_DTD_MESSAGE, file=file, line=1)
-
-
-# --- small XML helpers -----------------------------------------------------
-
-
-def _bpmn(tag: str) -> str:
-    return f"{{{BPMN_NS}}}{tag}"
-
-
-def _local(node: etree._Element) -> str:
-    return etree.QName(node).localname
-
-
-def _is_bpmn(node: etree._Element) -> bool:
-    return isinstance(node.tag, str) and node.tag.startswith(f"{{{BPMN_NS}}}")
-
-
-def _bpmn_children(node: etree._Element, tag: str | None = None) -> Iterator[etree._Element]:
-    for child in node:
-        if _is_bpmn(child) and (tag is None or _local(child) == tag):
-            yield child
-
-
-def _text(node: etree._Element) -> str:
-    return "".join(node.itertext()).strip()
-
-
-def _name(node: etree._Element) -> str:
-    return (node.get("name") or "").strip()
-
-
-def _documentation(node: etree._Element) -> str:
-    texts = (_text(doc) for doc in _bpmn_children(node, "documentation"))
-    return "\n".join(text for text in texts if text)
-
-
-def _vendor_attr(node: etree._Element, name: str) -> str | None:
-    """The first non-empty camunda:/flowable:/activiti: attribute ``name``, stripped."""
-    for namespace in VENDOR_NAMESPACES:
-        value = (node.get(f"{{{namespace}}}{name}") or "").strip()
-        if value:
-            return value
-    return None
-
-
-def _invalid(
-    file: str,
-    node: etree._Element,
-    message: str,
-    *,
-    at: etree._Element | None = None,
-    element_id: str | None = None,
-) -> InvalidDefinition:
-    """An INVALID_BPMN error about ``node``, positioned at ``at`` (default: node)."""
-    return _positioned(InvalidDefinition, file, node, message, at, element_id)
-
-
-def _unsupported(
-    file: str,
-    node: etree._Element,
-    message: str,
-    *,
-    at: etree._Element | None = None,
-) -> UnsupportedElement:
-    """An UNSUPPORTED_ELEMENT error about ``node``, positioned at ``at``."""
-    return _positioned(UnsupportedElement, file, node, message, at, None)
-
-
-def _positioned(
-    error: type[_E],
-    file: str,
-    node: etree._Element,
-    message: str,
-    at: etree._Element | None,
-    element_id: str | None,
-) -> _E:
-    return error(
-        message,
-        file=file,
-        element_id=element_id or node.get("id"),
-        tag=_local(node),
-        line=(at if at is not None else node).sourceline,
-    )
-
-
 # --- definitions / process -------------------------------------------------
 
 
@@ -349,85 +205,15 @@ def _parse_definitions(root: etree._Element, file: str) -> ParsedFile:
     declarations = _Declarations.read(root)
     processes: list[ProcessSpec] = []
     skipped: list[tuple[str, str]] = []
+    warnings: list[DeployWarning] = []
     for node in process_nodes:
         key = _claim_id(file, seen, node)
         flag = (node.get("isExecutable") or "").strip()
         if flag.lower() in ("false", "0"):
             skipped.append((key, f'not executable (isExecutable="{flag}")'))
             continue
-        processes.append(_parse_process(file, seen, declarations, node, key))
-    return ParsedFile(processes=tuple(processes), skipped=tuple(skipped))
-
-
-def _claim_id(
-    file: str,
-    seen: dict[str, etree._Element],
-    node: etree._Element,
-    element_id: str | None = None,
-) -> str:
-    """Return the node's id (or ``element_id``), refusing a missing or used one."""
-    element_id = element_id or node.get("id")
-    if not element_id or not element_id.strip():
-        raise _invalid(file, node, f"<{_local(node)}> has no id")
-    first = seen.get(element_id)
-    if first is not None:
-        message = f"duplicate id '{element_id}' (first used on line {first.sourceline})"
-        raise _invalid(file, node, message, element_id=element_id)
-    seen[element_id] = node
-    return element_id
-
-
-@dataclass(frozen=True)
-class _FlowDraft:
-    """A sequence flow as read, before its ends are checked and condition compiled."""
-
-    node: etree._Element
-    id: str
-    source: str | None
-    target: str | None
-    name: str
-    condition: etree._Element | None
-
-
-@dataclass(frozen=True)
-class _Declarations:
-    """What a file declares outside its processes: messages, signals, errors,
-    escalations (by kind, then id), and every element with an id (for
-    ``loopDataInputRef``)."""
-
-    by_kind: dict[str, dict[str, etree._Element]]
-    ids: dict[str, etree._Element]
-
-    @classmethod
-    def read(cls, root: etree._Element) -> _Declarations:
-        by_kind: dict[str, dict[str, etree._Element]] = {kind: {} for kind in _DECLARATIONS}
-        for child in _bpmn_children(root):
-            declared = by_kind.get(_local(child))
-            element_id = (child.get("id") or "").strip()
-            if declared is not None and element_id:
-                declared.setdefault(element_id, child)
-        ids: dict[str, etree._Element] = {}
-        for node in root.iter():
-            element_id = node.get("id") if isinstance(node.tag, str) else None
-            if element_id:
-                ids.setdefault(element_id.strip(), node)
-        return cls(by_kind=by_kind, ids=ids)
-
-
-@dataclass
-class _Context:
-    """Mutable state while one process is read (document order kept)."""
-
-    file: str
-    seen: dict[str, etree._Element]
-    declarations: _Declarations
-    elements: dict[str, Element] = field(default_factory=dict)
-    nodes: dict[str, etree._Element] = field(default_factory=dict)
-    flows: list[_FlowDraft] = field(default_factory=list)
-
-    def add_element(self, element: Element, node: etree._Element) -> None:
-        self.elements[element.id] = element
-        self.nodes[element.id] = node
+        processes.append(_parse_process(file, seen, declarations, node, key, warnings))
+    return ParsedFile(processes=tuple(processes), skipped=tuple(skipped), warnings=tuple(warnings))
 
 
 def _parse_process(
@@ -436,8 +222,9 @@ def _parse_process(
     declarations: _Declarations,
     node: etree._Element,
     key: str,
+    warnings: list[DeployWarning],
 ) -> ProcessSpec:
-    ctx = _Context(file=file, seen=seen, declarations=declarations)
+    ctx = _Context(file=file, seen=seen, declarations=declarations, warnings=warnings)
     _parse_scope(ctx, node, None)
     return _assemble(ctx, node, key)
 
@@ -466,259 +253,11 @@ def _parse_scope(ctx: _Context, container: etree._Element, scope: str | None) ->
 # --- element builders ------------------------------------------------------
 
 
-def _common(node: etree._Element, scope: str | None) -> dict[str, Any]:
-    """The fields every spec element has."""
-    return {
-        "id": node.get("id"),
-        "tag": _local(node),
-        "name": _name(node),
-        "scope": scope,
-        "default": (node.get("default") or "").strip() or None,
-        "documentation": _documentation(node),
-        "line": node.sourceline,
-    }
-
-
 def _activity(ctx: _Context, node: etree._Element, scope: str | None) -> dict[str, Any]:
     """The fields of an activity: the common ones and its loop characteristics."""
     if _bool_attr(ctx, node, node, "isForCompensation", False):
         raise _unsupported(ctx.file, node, "compensation handlers (isForCompensation) are not supported")
     return {**_common(node, scope), "loop": _loop(ctx, node)}
-
-
-def _bool_attr(ctx: _Context, node: etree._Element, owner: etree._Element, name: str, default: bool) -> bool:
-    """A boolean attribute of ``owner`` (a child of ``node`` or node itself)."""
-    raw = owner.get(name)
-    value = (raw or "").strip().lower()
-    if not value:
-        return default
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise _invalid(ctx.file, node, f'{name}="{raw}" must be true or false', at=owner)
-
-
-def _int_attr(ctx: _Context, node: etree._Element, owner: etree._Element, name: str) -> int | None:
-    """A non-negative integer attribute of ``owner``, None when absent."""
-    raw = owner.get(name)
-    value = (raw or "").strip()
-    if not value:
-        return None
-    if not value.isascii() or not value.isdigit() or len(value) > 9:
-        raise _invalid(ctx.file, node, f'{name}="{raw}" must be a non-negative integer', at=owner)
-    return int(value)
-
-
-def _variable_name(ctx: _Context, node: etree._Element, what: str, name: str | None, at: etree._Element) -> str | None:
-    """``name`` if it is a usable variable name (None stays None)."""
-    if name is not None and (not name.isidentifier() or name.startswith("_")):
-        raise _invalid(ctx.file, node, f"{what} '{name}' is not a valid variable name", at=at)
-    return name
-
-
-def _extensions(node: etree._Element, namespace: str, tag: str) -> Iterator[etree._Element]:
-    """The ``{namespace}tag`` children of the node's ``extensionElements``."""
-    for extensions in _bpmn_children(node, "extensionElements"):
-        yield from extensions.iterchildren(f"{{{namespace}}}{tag}")
-
-
-def _extension(node: etree._Element, namespace: str, tag: str) -> etree._Element | None:
-    return next(_extensions(node, namespace, tag), None)
-
-
-def _template(ctx: _Context, node: etree._Element, what: str, text: str, at: etree._Element | None = None) -> Evaluable:
-    try:
-        return compile_template(text)
-    except ExpressionError as exc:
-        raise _invalid(ctx.file, node, f"invalid {what} '{text}': {exc.message}", at=at) from exc
-
-
-def _expression(ctx: _Context, node: etree._Element, what: str, expression: etree._Element) -> Evaluable | None:
-    """The compiled text of ``expression`` (a child of node), None when it is blank."""
-    text = _text(expression)
-    if not text:
-        return None
-    try:
-        return compile_expression(text, language=expression.get("language") or None)
-    except ExpressionError as exc:
-        raise _invalid(ctx.file, node, f"invalid {what} '{text}': {exc.message}", at=expression) from exc
-
-
-# --- events ----------------------------------------------------------------
-
-
-def _event_definitions(node: etree._Element) -> list[etree._Element]:
-    return [
-        child
-        for child in _bpmn_children(node)
-        if _local(child).endswith("EventDefinition") or _local(child) == "eventDefinitionRef"
-    ]
-
-
-def _event(
-    ctx: _Context,
-    node: etree._Element,
-    allowed: frozenset[str],
-    *,
-    catching: bool,
-    where: str = "",
-) -> EventDefinition | None:
-    """The one event definition of event ``node`` (None: a none event).
-
-    ``allowed`` are the kinds valid here (another of :data:`EVENT_KINDS` is
-    INVALID_BPMN, ``where`` saying where); ``catching`` events must name the
-    message or signal they wait for.
-    """
-    definitions = _event_definitions(node)
-    if _bool_attr(ctx, node, node, "parallelMultiple", False):
-        raise _unsupported(ctx.file, node, "parallel multiple events are not supported")
-    if len(definitions) > 1:
-        message = "events with several event definitions (multiple events) are not supported"
-        raise _unsupported(ctx.file, node, message, at=definitions[1])
-    if not definitions:
-        return None
-    definition = definitions[0]
-    tag = _local(definition)
-    kind = tag.removesuffix("EventDefinition")
-    if kind in UNSUPPORTED_EVENTS:
-        raise _unsupported(ctx.file, node, UNSUPPORTED_EVENTS[kind], at=definition)
-    if kind not in EVENT_KINDS:
-        raise _unsupported(ctx.file, node, f"<{tag}> is not supported", at=definition)
-    if kind not in allowed:
-        raise _invalid(ctx.file, node, f"{tag} is not allowed on <{_local(node)}>{where}", at=definition)
-    if kind == "timer":
-        return _timer(ctx, node, definition)
-    if kind == "terminate":
-        return EventDefinition(kind="terminate", line=definition.sourceline)
-    attr = f"{kind}Ref"
-    ref = _declared(ctx, node, definition, kind, attr)
-    if ref is None and catching and kind in ("message", "signal"):
-        raise _invalid(ctx.file, node, f"a catching {kind} event needs a {attr}", at=definition)
-    variable = message_variable = None
-    if catching and kind == "error":
-        variable = _event_variable(ctx, node, definition, "errorCodeVariable")
-        message_variable = _event_variable(ctx, node, definition, "errorMessageVariable")
-    elif catching and kind == "escalation":
-        variable = _event_variable(ctx, node, definition, "escalationCodeVariable")
-    return EventDefinition(
-        kind=kind,
-        ref=ref,
-        variable=variable,
-        message_variable=message_variable,
-        line=definition.sourceline,
-    )
-
-
-def _event_variable(ctx: _Context, node: etree._Element, definition: etree._Element, attr: str) -> str | None:
-    return _variable_name(ctx, node, attr, _vendor_attr(definition, attr), definition)
-
-
-def _declared(ctx: _Context, node: etree._Element, owner: etree._Element, kind: str, attr: str) -> str | None:
-    """The name or code of the top-level ``<kind>`` that ``owner``'s ``attr`` names."""
-    ref = (owner.get(attr) or "").strip()
-    if not ref:
-        return None
-    declared = ctx.declarations.by_kind[kind]
-    declaration = declared.get(ref)
-    if declaration is None and ":" in ref:  # a QName such as tns:Message_1
-        declaration = declared.get(ref.rsplit(":", 1)[1])
-    if declaration is None:
-        raise _invalid(ctx.file, node, f"{attr} '{ref}' does not name a <{kind}> of this file", at=owner)
-    for name in _DECLARATIONS[kind]:
-        value = (declaration.get(name) or "").strip()
-        if value:
-            return value
-    return (declaration.get("id") or "").strip()
-
-
-def _timer(ctx: _Context, node: etree._Element, definition: etree._Element) -> EventDefinition:
-    found = [child for child in _bpmn_children(definition) if _local(child) in _TIMER_FIELDS and _text(child)]
-    if not found:
-        message = "timer event definition has no timeDate, timeDuration or timeCycle"
-        raise _invalid(ctx.file, node, message, at=definition)
-    if len(found) > 1:
-        message = f"timer event definition has both {_local(found[0])} and {_local(found[1])}"
-        raise _invalid(ctx.file, node, message, at=found[1])
-    child = found[0]
-    text = _text(child)
-    if _QUOTED.fullmatch(text):  # a Python string literal, as SpiffWorkflow writes timers: "PT1S"
-        text = text[1:-1]
-    value = _template(ctx, node, _local(child), text, at=child)
-    which = _TIMER_FIELDS[_local(child)]
-    return EventDefinition(
-        kind="timer",
-        time_date=value if which == "time_date" else None,
-        time_duration=value if which == "time_duration" else None,
-        time_cycle=value if which == "time_cycle" else None,
-        line=definition.sourceline,
-    )
-
-
-def _build_start_event(ctx: _Context, node: etree._Element, scope: str | None) -> StartEvent:
-    parent = ctx.elements.get(scope) if scope is not None else None
-    in_event_subprocess = isinstance(parent, SubProcess) and parent.triggered_by_event
-    if parent is None:
-        event = _event(ctx, node, _PROCESS_START_EVENTS, catching=True, where=" outside an event subprocess")
-    elif in_event_subprocess:
-        event = _event(ctx, node, _EVENT_SUBPROCESS_START_EVENTS, catching=True)
-        if event is None:
-            message = "the start event of an event subprocess needs an event definition"
-            raise _invalid(ctx.file, node, message)
-    else:
-        event = _event(ctx, node, frozenset(), catching=True, where=" in an embedded subprocess (none start only)")
-    interrupting = _bool_attr(ctx, node, node, "isInterrupting", True)
-    if event is not None and event.kind == "error" and not interrupting:
-        raise _invalid(ctx.file, node, "error start events are always interrupting")
-    return StartEvent(
-        **_common(node, scope),
-        initiator=_initiator(ctx, node),
-        event=event,
-        interrupting=interrupting,
-        form_key=_vendor_attr(node, "formKey"),
-    )
-
-
-def _initiator(ctx: _Context, node: etree._Element) -> str | None:
-    return _variable_name(ctx, node, "initiator", _vendor_attr(node, "initiator"), node)
-
-
-def _build_end_event(ctx: _Context, node: etree._Element, scope: str | None) -> EndEvent:
-    event = _event(ctx, node, _END_EVENTS, catching=False)
-    terminate = event is not None and event.kind == "terminate"
-    return EndEvent(**_common(node, scope), terminate=terminate, event=event)
-
-
-def _build_catch_event(ctx: _Context, node: etree._Element, scope: str | None) -> IntermediateCatchEvent:
-    event = _event(ctx, node, _CATCH_EVENTS, catching=True)
-    if event is None:
-        message = "an intermediate catch event needs an event definition (timer, message or signal)"
-        raise _invalid(ctx.file, node, message)
-    return IntermediateCatchEvent(**_common(node, scope), event=event)
-
-
-def _build_throw_event(ctx: _Context, node: etree._Element, scope: str | None) -> IntermediateThrowEvent:
-    event = _event(ctx, node, _THROW_EVENTS, catching=False)
-    return IntermediateThrowEvent(**_common(node, scope), event=event)
-
-
-def _build_boundary_event(ctx: _Context, node: etree._Element, scope: str | None) -> BoundaryEvent:
-    attached_to = (node.get("attachedToRef") or "").strip()
-    if not attached_to:
-        raise _invalid(ctx.file, node, "boundary event has no attachedToRef")
-    event = _event(ctx, node, _BOUNDARY_EVENTS, catching=True)
-    if event is None:
-        message = "a boundary event needs an event definition (timer, message, signal, error or escalation)"
-        raise _invalid(ctx.file, node, message)
-    cancel_activity = _bool_attr(ctx, node, node, "cancelActivity", True)
-    if event.kind == "error" and not cancel_activity:
-        raise _invalid(ctx.file, node, 'error boundary events always interrupt (cancelActivity="false")')
-    return BoundaryEvent(
-        **_common(node, scope),
-        attached_to=attached_to,
-        cancel_activity=cancel_activity,
-        event=event,
-    )
 
 
 # --- gateways --------------------------------------------------------------
@@ -947,10 +486,7 @@ def _loop_collection(ctx: _Context, node: etree._Element, loop: etree._Element) 
     text = (zeebe.get("inputCollection") or "").strip() if zeebe is not None else ""
     if zeebe is None or not text:
         return None
-    try:
-        return compile_expression(text, language="feel")
-    except ExpressionError as exc:
-        raise _invalid(ctx.file, node, f"invalid inputCollection '{text}': {exc.message}", at=zeebe) from exc
+    return _compiled(ctx, node, "inputCollection", text, "feel", zeebe)
 
 
 def _element_variable(ctx: _Context, node: etree._Element, loop: etree._Element) -> str | None:
@@ -999,7 +535,8 @@ def _build_user_task(ctx: _Context, node: etree._Element, scope: str | None) -> 
         candidate_roles=_templates(ctx, node, "candidateRoles", roles),
         due_date=_optional_template(ctx, node, "dueDate", _vendor_attr(node, "dueDate")),
         priority=_optional_template(ctx, node, "priority", _vendor_attr(node, "priority")),
-        form_key=_vendor_attr(node, "formKey"),
+        form_key=form_key(node),
+        form_fields=form_fields(ctx, node),
     )
 
 
@@ -1071,237 +608,6 @@ def _potential_owners(ctx: _Context, node: etree._Element) -> tuple[list[str], l
                 raise _invalid(ctx.file, node, f"empty {kind}() in potentialOwner", at=expression)
             (groups if kind == "group" else users).append(value)
     return users, groups
-
-
-# --- sequence flows --------------------------------------------------------
-
-
-def _read_flow(ctx: _Context, node: etree._Element) -> _FlowDraft:
-    source = (node.get("sourceRef") or "").strip() or None
-    target = (node.get("targetRef") or "").strip() or None
-    flow_id = _claim_id(ctx.file, ctx.seen, node, node.get("id") or _flow_id(ctx, node))
-    conditions = [c for c in _bpmn_children(node, "conditionExpression") if _text(c)]
-    return _FlowDraft(
-        node=node,
-        id=flow_id,
-        source=source,
-        target=target,
-        name=_name(node),
-        condition=conditions[0] if conditions else None,
-    )
-
-
-def _flow_id(ctx: _Context, node: etree._Element) -> str:
-    """An id for a flow that has none (Camunda accepts those): ``source->target``.
-
-    ``>`` cannot occur in an XML id, so it never clashes with a declared one.
-    """
-    base = f"{node.get('sourceRef') or ''}->{node.get('targetRef') or ''}"
-    candidate, number = base, 1
-    while candidate in ctx.seen:
-        number += 1
-        candidate = f"{base}#{number}"
-    return candidate
-
-
-def _check_flow_ends(ctx: _Context, draft: _FlowDraft) -> tuple[Element, Element]:
-    ends: list[Element] = []
-    for attr, ref in (("sourceRef", draft.source), ("targetRef", draft.target)):
-        if ref is None:
-            raise _invalid(ctx.file, draft.node, f"sequence flow has no {attr}")
-        if ref not in ctx.elements:
-            message = f"{attr} '{ref}' is not a flow node of this process"
-            raise _invalid(ctx.file, draft.node, message)
-        ends.append(ctx.elements[ref])
-    source, target = ends
-    if source.scope != target.scope:
-        message = (
-            "sequence flow crosses a subprocess boundary "
-            f"('{source.id}' is in {_scope_label(source.scope)}, "
-            f"'{target.id}' in {_scope_label(target.scope)})"
-        )
-        raise _invalid(ctx.file, draft.node, message)
-    if isinstance(source, EndEvent):
-        raise _invalid(ctx.file, draft.node, f"end event '{source.id}' cannot have outgoing flows")
-    if isinstance(target, StartEvent):
-        raise _invalid(ctx.file, draft.node, f"start event '{target.id}' cannot have incoming flows")
-    if isinstance(target, BoundaryEvent):
-        raise _invalid(ctx.file, draft.node, f"boundary event '{target.id}' cannot have incoming flows")
-    for end, direction in ((source, "outgoing"), (target, "incoming")):
-        if isinstance(end, SubProcess) and end.triggered_by_event:
-            raise _invalid(ctx.file, draft.node, f"event subprocess '{end.id}' cannot have {direction} flows")
-    return source, target
-
-
-def _scope_label(scope: str | None) -> str:
-    return f"subprocess '{scope}'" if scope else "the process"
-
-
-def _build_flow(ctx: _Context, draft: _FlowDraft, source: Element) -> SequenceFlow:
-    """The spec flow; conditions of default, parallel- and event-gateway flows are dropped."""
-    ignored = isinstance(source, ParallelGateway | EventBasedGateway) or source.default == draft.id
-    condition = None
-    if draft.condition is not None and not ignored:
-        condition = _compile_condition(ctx, draft, draft.condition)
-    return SequenceFlow(
-        id=draft.id,
-        source=source.id,
-        target=draft.target or "",
-        name=draft.name,
-        condition=condition,
-        line=draft.node.sourceline,
-    )
-
-
-def _compile_condition(ctx: _Context, draft: _FlowDraft, expression: etree._Element) -> Evaluable:
-    text = _text(expression)
-    try:
-        return compile_expression(text, language=expression.get("language") or None)
-    except ExpressionError as exc:
-        message = f"invalid condition '{text}': {exc.message}"
-        raise _invalid(ctx.file, draft.node, message, at=expression) from exc
-
-
-# --- assembly --------------------------------------------------------------
-
-#: Tags of the activities (what a boundary event may be attached to).
-_ACTIVITY_TAGS = frozenset(
-    {
-        "task", "manualTask", "userTask", "scriptTask", "serviceTask", "sendTask",
-        "businessRuleTask", "receiveTask", "subProcess", "callActivity",
-    }
-)  # fmt: skip
-
-
-def _assemble(ctx: _Context, process: etree._Element, key: str) -> ProcessSpec:
-    incoming: dict[str, list[str]] = {element_id: [] for element_id in ctx.elements}
-    outgoing: dict[str, list[str]] = {element_id: [] for element_id in ctx.elements}
-    sources: dict[str, Element] = {}
-    targets: dict[str, Element] = {}
-    for draft in ctx.flows:
-        source, target = _check_flow_ends(ctx, draft)
-        outgoing[source.id].append(draft.id)
-        incoming[target.id].append(draft.id)
-        sources[draft.id], targets[draft.id] = source, target
-    _check_defaults(ctx, outgoing)
-    _check_event_gateways(ctx, outgoing, targets)
-    flows = {draft.id: _build_flow(ctx, draft, sources[draft.id]) for draft in ctx.flows}
-    boundaries = _boundaries_by_activity(ctx)
-    starts = _by_scope(ctx, StartEvent)
-    _check_starts(ctx, process, starts)
-    event_subprocesses = _by_scope(ctx, SubProcess, lambda sub: sub.triggered_by_event)
-    elements = {
-        element_id: _finish_element(element, incoming, outgoing, starts, boundaries, event_subprocesses)
-        for element_id, element in ctx.elements.items()
-    }
-    top = [ctx.elements[start_id] for start_id in starts.get(None, ())]
-    return ProcessSpec(
-        key=key,
-        name=_name(process),
-        elements=MappingProxyType(elements),
-        flows=MappingProxyType(flows),
-        start_ids=tuple(start.id for start in top if not _has_event(start)),
-        documentation=_documentation(process),
-        version_tag=(process.get(f"{{{CAMUNDA_NS}}}versionTag") or "").strip() or None,
-        file=ctx.file,
-        event_subprocesses=tuple(event_subprocesses.get(None, ())),
-        event_start_ids=tuple(start.id for start in top if _has_event(start)),
-    )
-
-
-def _has_event(element: Element) -> bool:
-    return isinstance(element, StartEvent) and element.event is not None
-
-
-def _check_defaults(ctx: _Context, outgoing: dict[str, list[str]]) -> None:
-    for element in ctx.elements.values():
-        if element.default is not None and element.default not in outgoing[element.id]:
-            message = f"default flow '{element.default}' is not an outgoing flow of '{element.id}'"
-            raise _invalid(ctx.file, ctx.nodes[element.id], message)
-
-
-def _check_event_gateways(ctx: _Context, outgoing: dict[str, list[str]], targets: dict[str, Element]) -> None:
-    for element in ctx.elements.values():
-        if not isinstance(element, EventBasedGateway):
-            continue
-        for flow_id in outgoing[element.id]:
-            target = targets[flow_id]
-            if not isinstance(target, IntermediateCatchEvent | ReceiveTask):
-                message = (
-                    f"event-based gateway flow '{flow_id}' leads to <{target.tag}> '{target.id}', "
-                    "not to an intermediate catch event or a receive task"
-                )
-                raise _invalid(ctx.file, ctx.nodes[element.id], message)
-
-
-def _boundaries_by_activity(ctx: _Context) -> dict[str, list[str]]:
-    """Activity id -> ids of the boundary events attached to it (document order)."""
-    attached: dict[str, list[str]] = {}
-    for event in ctx.elements.values():
-        if not isinstance(event, BoundaryEvent):
-            continue
-        node = ctx.nodes[event.id]
-        activity = ctx.elements.get(event.attached_to)
-        ref = f"attachedToRef '{event.attached_to}'"
-        if activity is None:
-            raise _invalid(ctx.file, node, f"{ref} is not a flow node of this process")
-        if activity.tag not in _ACTIVITY_TAGS:
-            raise _invalid(ctx.file, node, f"{ref} names a <{activity.tag}>, not an activity")
-        if isinstance(activity, SubProcess) and activity.triggered_by_event:
-            raise _invalid(ctx.file, node, f"{ref} names an event subprocess")
-        if activity.scope != event.scope:
-            message = f"{ref} is in {_scope_label(activity.scope)}, the boundary event in {_scope_label(event.scope)}"
-            raise _invalid(ctx.file, node, message)
-        attached.setdefault(activity.id, []).append(event.id)
-    return attached
-
-
-_Kind = TypeVar("_Kind", bound=Element)
-
-
-def _by_scope(
-    ctx: _Context, kind: type[_Kind], keep: Callable[[_Kind], bool] = lambda element: True
-) -> dict[str | None, list[str]]:
-    """Scope -> ids of its elements of ``kind`` (those ``keep`` accepts), in document order."""
-    found: dict[str | None, list[str]] = {}
-    for element in ctx.elements.values():
-        if isinstance(element, kind) and keep(element):
-            found.setdefault(element.scope, []).append(element.id)
-    return found
-
-
-def _check_starts(ctx: _Context, process: etree._Element, starts: dict[str | None, list[str]]) -> None:
-    if not starts.get(None):
-        raise _invalid(ctx.file, process, "process has no start event (none, timer, message or signal)")
-    for element in ctx.elements.values():
-        if not isinstance(element, SubProcess):
-            continue
-        own = starts.get(element.id, [])
-        if element.triggered_by_event and len(own) != 1:
-            message = f"an event subprocess needs exactly one start event, not {len(own)}"
-            raise _invalid(ctx.file, ctx.nodes[element.id], message)
-        if not own:
-            raise _invalid(ctx.file, ctx.nodes[element.id], "subprocess has no start event")
-
-
-def _finish_element(
-    element: Element,
-    incoming: dict[str, list[str]],
-    outgoing: dict[str, list[str]],
-    starts: dict[str | None, list[str]],
-    boundaries: dict[str, list[str]],
-    event_subprocesses: dict[str | None, list[str]],
-) -> Element:
-    changes: dict[str, Any] = {
-        "incoming": tuple(incoming[element.id]),
-        "outgoing": tuple(outgoing[element.id]),
-    }
-    if element.id in boundaries:
-        changes["boundary"] = tuple(boundaries[element.id])
-    if isinstance(element, SubProcess):
-        changes["start_ids"] = tuple(starts.get(element.id, ()))
-        changes["event_subprocesses"] = tuple(event_subprocesses.get(element.id, ()))
-    return replace(element, **changes)
 
 
 # --- dispatch table --------------------------------------------------------

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from bpm.errors import Unprocessable
+
 
 class Evaluable(Protocol):
     """A compiled expression or template (see :mod:`bpm.expressions`)."""
@@ -79,6 +81,58 @@ class LoopSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class DeployWarning:
+    """Something in a file that the engine does not honour as the vendor's engine would.
+
+    ``instead`` says what happens instead (the element runs without it ...); ``fix`` how to
+    get the behaviour, where there is a way. Listed in deployment responses and reports.
+    """
+
+    file: str
+    element_id: str | None
+    line: int | None
+    attribute: str
+    message: str
+    instead: str
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        entry = {"file": self.file, "elementId": self.element_id, "line": self.line, "attribute": self.attribute,
+                 "message": self.message, "instead": self.instead}  # fmt: skip
+        if self.fix:
+            entry["fix"] = self.fix
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One field of a generated form: ``camunda:formField`` or ``flowable:formProperty``.
+
+    ``type`` as written (``string``, ``long``, ``boolean``, ``date``, ``enum``, ``double`` ...);
+    ``values`` the (id, name) choices of an enum; ``constraints`` Camunda's validation
+    constraints other than ``required``/``readonly`` (``min``, ``max``, ``minlength``,
+    ``maxlength``) with their config; ``variable`` the process variable the value goes to
+    (Flowable's ``variable``; default: the id); ``writable`` False for read-only fields.
+    """
+
+    id: str
+    label: str = ""
+    type: str = "string"
+    default_value: str | None = None
+    required: bool = False
+    values: tuple[tuple[str, str], ...] = ()
+    constraints: tuple[tuple[str, str], ...] = ()
+    writable: bool = True
+    variable: str | None = None
+    date_pattern: str | None = None
+    line: int | None = None
+
+    @property
+    def target(self) -> str:
+        return self.variable or self.id
+
+
+@dataclass(frozen=True, slots=True)
 class Element:
     """A flow node. ``tag`` is the BPMN local tag name (``task``, ``manualTask`` ...).
 
@@ -113,6 +167,7 @@ class StartEvent(Element):
     event: EventDefinition | None = None
     interrupting: bool = True
     form_key: str | None = None
+    form_fields: tuple[FormField, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +296,7 @@ class UserTask(Element):
     due_date: Evaluable | None = None
     priority: Evaluable | None = None
     form_key: str | None = None
+    form_fields: tuple[FormField, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +339,23 @@ class ProcessSpec:
 
     def element(self, element_id: str) -> Element:
         return self.elements[element_id]
+
+    def default_start_id(self) -> str:
+        """Where a start by key begins: the first none start event, else the one event start
+        event (timer, message or signal), as Camunda 7 does. Raises Unprocessable naming the
+        choices when there are several event start events and no none start."""
+        if self.start_ids:
+            return self.start_ids[0]
+        if len(self.event_start_ids) == 1:
+            return self.event_start_ids[0]
+        events = (self.elements[i] for i in self.event_start_ids)
+        choices = ", ".join(f"'{e.id}' ({e.event.kind if isinstance(e, StartEvent) and e.event else 'event'})"
+                            for e in events)  # fmt: skip
+        raise Unprocessable(
+            f"process '{self.key}' has no none start event and several event start events ({choices}): "
+            "start it by its message or signal, or give it a none start event",
+            code="START_EVENT_AMBIGUOUS",
+        )
 
     def flow(self, flow_id: str) -> SequenceFlow:
         return self.flows[flow_id]

@@ -1,0 +1,116 @@
+"""``GET /metrics`` (Prometheus text format) and the per-request hooks: HTTP metrics and the request log.
+
+Every request is timed and counted by route template (``/BPMREST/.../tasks/<task_id>/claim``,
+never the raw path, so ids do not explode the label set), and logged once on the
+``bpm.requests`` logger with request id, user, method, route, status and duration
+(the request id goes in the record's fields, not its message text).
+With ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn, see ``gunicorn.conf.py``) the
+values of every worker process are summed on each scrape.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from bpm import metrics
+from bpm.api.errors import request_id
+
+request_log = logging.getLogger("bpm.requests")
+UNMATCHED = "<unmatched>"
+
+
+class IncidentsCollector:
+    """``bpm_incidents_open``, read from the backend at scrape time where it can count them."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Any:
+        count = getattr(self.runtime.backend, "count_open_incidents", None)
+        family = GaugeMetricFamily("bpm_incidents_open", "Open incidents (failed external tasks and timers)")
+        if callable(count):
+            try:
+                family.add_metric([], float(count()))
+            except Exception:  # an unreachable backend: no sample, and one backend error counted
+                metrics.backend_error("metrics")
+        yield family
+
+
+def _route() -> str:
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED
+
+
+def _user() -> str:
+    caller = g.get("caller")
+    name = getattr(caller, "actor", None) if caller is not None else None
+    return str(name or request.args.get("user") or "-")
+
+
+def _started() -> None:
+    g.bpm_started = time.perf_counter()
+
+
+def _finished(response: Response) -> Response:
+    """After every request (errors included): count, time and log it."""
+    began = g.get("bpm_started")
+    duration = time.perf_counter() - began if began is not None else 0.0
+    route = _route()
+    status = response.status_code
+    metrics.HTTP_REQUESTS.labels(method=request.method, route=route, status=str(status)).inc()
+    metrics.HTTP_DURATION.labels(route=route).observe(duration)
+    if status == 503:
+        metrics.backend_error("unavailable")
+    fields = {
+        "request_id": request_id(),
+        "user": _user(),
+        "method": request.method,
+        "route": route,
+        "status": status,
+        "duration": round(duration, 6),
+    }
+    request_log.info("%s %s %d %.1f ms", request.method, route, status, duration * 1000, extra=fields)
+    return response
+
+
+def scrape(runtime: Any) -> bytes:
+    """The text exposition: this process's registry, or every worker's with PROMETHEUS_MULTIPROC_DIR."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    else:
+        registry = _SingleProcess(REGISTRY)
+    registry.register(IncidentsCollector(runtime))
+    return generate_latest(registry)
+
+
+class _SingleProcess(CollectorRegistry):
+    """The default registry's collectors plus per-scrape ones, without registering into the default."""
+
+    def __init__(self, base: CollectorRegistry) -> None:
+        super().__init__(auto_describe=False)
+        self.base = base
+
+    def collect(self) -> Any:
+        yield from self.base.collect()
+        yield from super().collect()
+
+
+def init_metrics(app: Flask, runtime: Any) -> None:
+    """Hook the request metrics and log into ``app``, count the runtime's commits, serve ``/metrics``."""
+    metrics.install(runtime)
+    app.before_request(_started)
+    app.after_request(_finished)
+
+    def metrics_view() -> Response:
+        return Response(scrape(runtime), mimetype=CONTENT_TYPE_LATEST)
+
+    app.add_url_rule("/metrics", endpoint="metrics", view_func=metrics_view, methods=["GET"])

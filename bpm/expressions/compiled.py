@@ -1,0 +1,147 @@
+"""The public face: :class:`Expression` and the compile functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from bpm.errors import ExpressionError
+from bpm.expressions.costs import WorkMeter
+from bpm.expressions.evaluator import _Evaluator
+from bpm.expressions.limits import FEEL, JUEL, MAX_SOURCE_LENGTH, PLAIN
+from bpm.expressions.parser import _parse, _template_tree
+from bpm.expressions.syntax import _Node
+from bpm.expressions.values import _error, _Fault
+
+_LANGUAGES: Final = MappingProxyType(
+    {
+        "": PLAIN,
+        "python": PLAIN,
+        "spiff": PLAIN,
+        "spiffworkflow": PLAIN,
+        "juel": JUEL,
+        "el": JUEL,
+        "uel": JUEL,
+        "feel": FEEL,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled expression or template: immutable, hashable, safe to share across threads.
+
+    ``source`` is the text as written in the model; ``dialect`` is ``"juel"``,
+    ``"feel"`` or ``"plain"``. ``Expression(text)`` alone compiles ``text`` with
+    :func:`compile_expression`.
+    """
+
+    source: str
+    dialect: str = PLAIN
+    root: _Node | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.root is None:
+            compiled = compile_expression(self.source)
+            object.__setattr__(self, "dialect", compiled.dialect)
+            object.__setattr__(self, "root", compiled.root)
+
+    def evaluate(self, variables: Mapping[str, Any], meter: WorkMeter | None = None) -> Any:
+        """The expression's value; raises :class:`ExpressionError` on any failure.
+
+        The work is charged to ``meter`` (a fresh one with the default budget when
+        None); its ``used`` tells the work done, also after a failure.
+        """
+        return self._guard(variables, meter, lambda evaluator: evaluator.result(evaluator.visit(self._tree())))
+
+    def evaluate_condition(self, variables: Mapping[str, Any], meter: WorkMeter | None = None) -> bool:
+        """The value's truthiness (JUEL reads "true"/"false" strings); raises ExpressionError."""
+        return self._guard(variables, meter, lambda evaluator: evaluator.truthy(evaluator.visit(self._tree())))
+
+    def _tree(self) -> _Node:
+        if self.root is None:  # pragma: no cover - __post_init__ always sets it
+            raise _Fault("expression is not compiled")
+        return self.root
+
+    def _guard(self, variables: Mapping[str, Any], meter: WorkMeter | None, run: Callable[[_Evaluator], Any]) -> Any:
+        if not isinstance(variables, Mapping):
+            raise _error(f"variables must be a mapping, not {type(variables).__name__}", self.source)
+        meter = WorkMeter() if meter is None else meter
+        started = meter.used
+        try:
+            return run(_Evaluator(variables, self.dialect, meter))
+        except _Fault as fault:
+            raise _error(str(fault), self.source) from None
+        except ExpressionError:
+            raise
+        except Exception as exc:  # last resort: nothing else may escape the boundary
+            raise _error(f"evaluation failed ({type(exc).__name__})", self.source) from exc
+        finally:
+            meter.finish(meter.used - started)
+
+
+def _check_source(text: Any) -> str:
+    if not isinstance(text, str):
+        raise ExpressionError(f"an expression must be a string, not {type(text).__name__}")
+    if len(text) > MAX_SOURCE_LENGTH:
+        raise _error(f"expression is longer than {MAX_SOURCE_LENGTH} characters", text)
+    return text
+
+
+def _language_dialect(language: str | None) -> str | None:
+    """The dialect a ``language`` attribute asks for; raises if it is not supported."""
+    if language is None:
+        return None
+    if not isinstance(language, str):
+        raise ExpressionError(f"expression language {language!r} is not supported")
+    key = language.strip().lower()
+    if key in _LANGUAGES:
+        return _LANGUAGES[key] if key else None
+    if key.startswith(("http://", "https://")) and key.rstrip("/").endswith("/feel"):
+        return FEEL
+    raise ExpressionError(f"expression language '{language}' is not supported")
+
+
+def _feel(source: str, start: int) -> Expression:
+    root, _ = _parse(source, start, len(source), FEEL)
+    return Expression(source, FEEL, root)
+
+
+def compile_expression(text: str, language: str | None = None) -> Expression:
+    """Compile a condition or script expression; raises ExpressionError on bad syntax.
+
+    The dialect follows the text: ``${...}``/``#{...}`` is JUEL (text around
+    or between several parts makes a string template), a leading ``=`` is
+    FEEL, anything else is a bare expression of the union grammar, read in the
+    dialect ``language`` names (``juel``, ``feel`` or a FEEL URI, ``python``...).
+    """
+    hint = _language_dialect(language)
+    source = _check_source(text)
+    body = source.strip()
+    start = len(source) - len(source.lstrip())
+    if not body:
+        raise _error("empty expression", source)
+    if body.startswith(("${", "#{")):
+        root, dialect = _template_tree(source)
+        return Expression(source, dialect, root)
+    if body.startswith("="):
+        return _feel(source, start + 1)
+    dialect = hint or PLAIN
+    root, _ = _parse(source, start, len(source), dialect)
+    return Expression(source, dialect, root)
+
+
+def compile_template(text: str) -> Expression:
+    """Compile an attribute value: literal text with zero or more ``${...}``/``#{...}`` parts.
+
+    Without parts it evaluates to the text; a lone part (ignoring surrounding
+    spaces) to the part's value, unconverted; otherwise to the concatenation,
+    parts converted to text (null as ""). A leading ``=`` makes it FEEL.
+    """
+    source = _check_source(text)
+    if source.lstrip().startswith("="):
+        return _feel(source, len(source) - len(source.lstrip()) + 1)
+    root, dialect = _template_tree(source)
+    return Expression(source, dialect, root)

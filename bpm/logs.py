@@ -1,0 +1,72 @@
+"""Logging set-up shared by the web service and the worker: ``BPM_LOG_LEVEL`` and ``BPM_LOG_FORMAT``.
+
+``text`` (the default) writes one readable line per record; ``json`` writes one JSON
+object per line (python-json-logger) with ``time``, ``level``, ``logger``,
+``message`` and whatever the record carries in ``extra`` (the request log adds
+``request_id``, ``user``, ``method``, ``route``, ``status``, ``duration``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: request-log fields, appended to a text line as ``key=value``
+REQUEST_FIELDS = ("request_id", "user", "method", "route", "status", "duration")
+_MARK = "_bpm_handler"
+
+
+class TextFormatter(logging.Formatter):
+    """The plain format, plus the request fields a record carries."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extra = [f"{name}={getattr(record, name)}" for name in REQUEST_FIELDS if hasattr(record, name)]
+        return f"{text} {' '.join(extra)}" if extra else text
+
+
+def level_of(value: Any) -> int:
+    """A level name (``DEBUG`` ... ``CRITICAL``) or number. Raises ValueError for anything else."""
+    if isinstance(value, int):
+        return value
+    text = str(value or "INFO").strip().upper()
+    level = logging.getLevelName(text)
+    if not isinstance(level, int):
+        raise ValueError(f"BPM_LOG_LEVEL={value!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return level
+
+
+def formatter(kind: Any) -> logging.Formatter:
+    """The formatter ``BPM_LOG_FORMAT`` names. Raises ValueError for an unknown one."""
+    text = str(kind or "text").strip().lower()
+    if text == "json":
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    if text == "text":
+        return TextFormatter(TEXT_FORMAT)
+    raise ValueError(f"BPM_LOG_FORMAT={kind!r} is not one of {', '.join(FORMATS)}")
+
+
+def configure(level: Any = "INFO", kind: Any = "text", stream: TextIO | None = None) -> logging.Handler:
+    """Give the root logger one handler of ours (replacing the one a previous call added).
+
+    Idempotent, so an app factory called many times (tests) never doubles lines.
+    Other handlers (pytest's capture, gunicorn's) are left alone.
+    """
+    numeric = level_of(level)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter(kind))
+    setattr(handler, _MARK, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    return handler
