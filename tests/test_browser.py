@@ -506,3 +506,91 @@ def _complete_with_the_form(driver: Any, live: LiveServer, api: Api, instance_id
         "approved": True,
         "size": "big",
     }
+
+
+# -- paging, sorting, filtering; incidents; labels -------------------------------------------------
+
+
+DASH = "\N{EN DASH}"  # the page's range separator, as in 1-10 of 12
+UNLABELLED = """
+return [...document.querySelectorAll('input, select, textarea, button')].filter((e) => {
+  if (e.type === 'hidden') return false;
+  const named = (e.labels && e.labels.length) || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby')
+    || (e.tagName === 'BUTTON' && e.textContent.trim());
+  return !named;
+}).map((e) => e.outerHTML.slice(0, 80));
+"""
+
+
+def test_paging_sorting_and_the_process_filter(driver: Any, live: LiveServer, app: Flask) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    api = Api(app.test_client())
+    for capacity in range(12):
+        api.start("booking room", {"RoomObject": {"capacity": capacity}}, user=f"user{capacity:02d}")
+    ok(api.post("/process/parallel%20review/start", json={}, query_string={"user": "carol"}))
+    api.identity("alice", groups=["facilities", "reviewers"])
+    open_as(driver, live, "alice")
+    assert driver.execute_script(UNLABELLED) == []
+    Select(one(driver, "#main select[id^='size']")).select_by_visible_text("10")
+    wait_for(driver, lambda d: len(css(d, "#task-list li[data-task-id]")) == 10)
+    total = int(one(driver, "#queues button[data-queue='user:alice'] .count").text)
+    assert total >= 12 and one(driver, "#page-info").text == f"1{DASH}10 of {total}"
+    assert one(driver, "#page-prev").get_attribute("disabled") is not None
+    one(driver, "#page-next").click()
+    wait_for(driver, lambda d: one(d, "#page-info").text == f"11{DASH}{total} of {total}")
+    assert len(css(driver, "#task-list li[data-task-id]")) == total - 10
+    # oldest first
+    Select(one(driver, "#main select[id^='sort']")).select_by_visible_text("Created")
+    Select(one(driver, "#main select[id^='order']")).select_by_visible_text("Ascending")
+    wait_for(driver, lambda d: one(d, "#page-info").text == f"1{DASH}10 of {total}")
+    times = [int(json_task(li)["createTime"]) for li in css(driver, "#task-list li[data-task-id]")]
+    assert times == sorted(times)
+    # only the booking process
+    Select(one(driver, "[data-role='process-filter']")).select_by_visible_text("booking room")
+    wait_for(
+        driver,
+        lambda d: (
+            {json_task(li)["definitionId"].split(":")[0] for li in css(d, "#task-list li[data-task-id]")}
+            == {"bookingRoom"}
+        ),
+    )
+    screenshot(driver, "15-paging-and-filter")
+
+
+def json_task(li: Any) -> dict[str, Any]:
+    import json
+
+    return json.loads(li.get_attribute("data-json"))
+
+
+EXTERNAL = b"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+             xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <process id="payment" name="payment" isExecutable="true">
+    <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="charge"/>
+    <serviceTask id="charge" name="Charge card" camunda:type="external" camunda:topic="pay"/>
+    <sequenceFlow id="f2" sourceRef="charge" targetRef="e"/><endEvent id="e"/>
+  </process>
+</definitions>"""
+
+
+def test_an_incident_is_shown_and_retried(driver: Any, live: LiveServer, app: Flask) -> None:
+    api = Api(app.test_client())
+    ok(api.post("/deployments", data=EXTERNAL, content_type="application/xml", query_string={"fileName": "pay.bpmn"}))
+    instance_id = ok(api.post("/process/start", json={"processName": "payment"}))
+    lock = {"workerId": "w1", "maxTasks": 1, "topics": [{"topicName": "pay", "lockDuration": 60000}]}
+    [locked] = ok(api.post("/external-task/fetchAndLock", json=lock))
+    failure = {"workerId": "w1", "errorMessage": "card gateway down", "retries": 0, "retryTimeout": 0}
+    ok(api.post(f"/external-task/{locked['id']}/failure", json=failure))
+    driver.get(f"{live.url}/tasklist?user=ops#/instance/{instance_id}")
+    wait_for(driver, lambda d: "card gateway down" in one(d, "#incidents").text)
+    charge = one(driver, "#instance-diagram g[data-element-id='charge']")
+    assert "bpm-incident" in charge.get_attribute("class")
+    assert "retries 0" in driver.find_element("css selector", ".instance").text
+    assert driver.execute_script(UNLABELLED) == []
+    screenshot(driver, "16-incident")
+    one(driver, "#incidents [data-action='retry']").click()
+    wait_for(driver, lambda d: not css(d, "#incidents"))
+    assert ok(api.get(f"/instance/{instance_id}/incidents")) == []
+    assert "bpm-incident" not in one(driver, "#instance-diagram g[data-element-id='charge']").get_attribute("class")

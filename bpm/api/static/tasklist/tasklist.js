@@ -417,14 +417,17 @@ async function refreshTasks(force) {
     return;
   }
   showError(errorNode, null);
-  let tasks = envelope.data || [];
-  if (state.processKey) tasks = tasks.filter((t) => String(t.definitionId).split(":")[0] === state.processKey);
+  const all = envelope.data || [];
+  // a service without the processKey query filter: filter the page here, and say so
+  const tasks = state.processKey ? all.filter((t) => String(t.definitionId).split(":")[0] === state.processKey) : all;
+  const filteredHere = tasks.length !== all.length;
   const total = envelope.totalRecordCount;
   const signature = JSON.stringify([tasks, total, state.start]);
   if (!force && signature === state.lastTasks) return; // nothing changed: leave the page as it is
   state.lastTasks = signature;
   const label = queues().find((q) => q.kind === state.queue.kind && q.name === state.queue.name);
-  status.textContent = `${label ? label.label : "Tasks"}: ${total} task${total === 1 ? "" : "s"}.`;
+  status.textContent = `${label ? label.label : "Tasks"}: ${total} task${total === 1 ? "" : "s"}.`
+    + (filteredHere ? ` ${tasks.length} of this page's ${all.length} belong to the chosen process.` : "");
   document.getElementById("page-info").textContent = total
     ? `${state.start + 1}–${Math.min(state.start + state.size, total)} of ${total}`
     : "no tasks";
