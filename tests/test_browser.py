@@ -108,6 +108,8 @@ def test_booking_story(driver: Any, live: LiveServer, app: Flask) -> None:
     # carol starts a booking from the process list, with its business object
     open_as(driver, live, "carol", "processes")
     card = '[data-process-key="bookingRoom"]'
+    one(driver, f"{card} [data-action='diagram']").click()  # the process's diagram, fetched with the caller's token
+    one(driver, f"{card} .diagram g[data-element-id='ReviewBooking']")
     one(driver, f"{card} [data-action='start']").click()
     one(driver, f"{card} [data-role='var-name']").send_keys("RoomObject")
     one(driver, f"{card} [data-role='var-value']").send_keys('{"room": "Everest", "capacity": 20}')

@@ -306,7 +306,7 @@ async function renderTasksView(main) {
     el("h2", { id: "tasks-title", text: "Tasks" }),
     el("nav", { "aria-label": "Task lists" }, el("ul", { class: "queues", id: "queues" })),
     controls,
-    el("p", { id: "tasks-status", class: "status", "aria-live": "polite" }),
+    el("p", { id: "tasks-status", class: "status", "aria-live": "polite", tabindex: "-1" }),
     el("div", { id: "tasks-error", class: "error", role: "alert", hidden: true }),
     el("ul", { id: "task-list", class: "cards", "aria-labelledby": "tasks-title" }),
     el(
@@ -781,6 +781,7 @@ async function renderProcessesView(main) {
   for (const definition of processes) {
     const titleId = nextId("process");
     const slot = el("div", { class: "form-slot" });
+    const picture = el("div", { class: "diagram", hidden: true, role: "group", "aria-label": `Diagram of ${definition.name || definition.key}` });
     const cardError = errorBox();
     const li = el(
       "li",
@@ -789,11 +790,21 @@ async function renderProcessesView(main) {
       el("p", { class: "task-process", text: `${definition.key} · version ${definition.version}` }),
       el("div", { class: "actions" },
         el("button", { type: "button", "data-action": "start", "aria-label": `Start ${definition.name || definition.key}`, on: { click: () => openStartForm(definition, slot, cardError) } }, "Start…"),
-        el("a", { href: `${BASE}/processes/${encodeURIComponent(definition.key)}/diagram.svg`, target: "_blank", rel: "noopener" }, "Diagram")),
+        el("button", { type: "button", "data-action": "diagram", "aria-expanded": "false", on: { click: (event) => toggleDiagram(event.currentTarget, picture, definition) } }, "Diagram")),
       cardError,
+      picture,
       slot
     );
     list.append(li);
+  }
+}
+
+async function toggleDiagram(button, picture, definition) {
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", open ? "true" : "false");
+  picture.hidden = !open;
+  if (open && !picture.firstChild) {
+    await loadDiagram(picture, `/processes/${encodeURIComponent(definition.key)}/diagram.svg?version=${definition.version}`);
   }
 }
 
@@ -852,11 +863,12 @@ async function openStartForm(definition, slot, cardError) {
 
 /* -- an instance ---------------------------------------------------------------------------- */
 
-async function loadDiagram(container, instanceId) {
+/** Fetch a diagram (with the token) and put it in ``container`` as inline SVG. */
+async function loadDiagram(container, path) {
   const errorNode = container.querySelector(".error") || errorBox();
   let response;
   try {
-    response = await fetch(requestUrl(`/instance/${encodeURIComponent(instanceId)}/diagram.svg`), {
+    response = await fetch(requestUrl(path), {
       headers: { Accept: "image/svg+xml", ...authHeaders() },
       credentials: "same-origin",
       cache: "no-store",
@@ -943,7 +955,7 @@ async function renderInstanceView(main, instanceId, quiet) {
   );
   clear(main).append(view);
   window.scrollTo(0, scroll);
-  await loadDiagram(diagram, instance.id);
+  await loadDiagram(diagram, `/instance/${encodeURIComponent(instance.id)}/diagram.svg`);
 }
 
 function incidentList(instance, main) {
