@@ -11,7 +11,7 @@ import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from backends.base import Backend, Definition
@@ -36,6 +36,11 @@ class DeployReport:
     errors: tuple[dict[str, object], ...]
     skipped: tuple[dict[str, str], ...] = ()
     created: tuple[Definition, ...] = ()
+    #: what the engine does not honour in the deployed files (DeployWarning.as_dict() entries)
+    warnings: tuple[dict[str, object], ...] = ()
+
+    def warnings_of(self, file: str) -> list[dict[str, object]]:
+        return [w for w in self.warnings if w["file"] == file]
 
 
 class Deployer:
@@ -50,10 +55,14 @@ class Deployer:
         self.reject_scripts = reject_scripts
 
     def parse(self, data: bytes, *, file: str) -> ParsedFile:
-        """Parse and check a file; with ``reject_scripts``, refuse scripts the engine cannot run."""
+        """Parse and check a file; with ``reject_scripts``, refuse scripts the engine cannot run.
+
+        The result's warnings list what the engine does not honour (parser and checks)."""
         parsed = parse_bpmn(data, file=file, max_bytes=self.max_bytes)
+        warnings = list(parsed.warnings)
         for spec in parsed.processes:
-            check_spec(spec, file, self.now_ms())
+            warnings.extend(check_spec(spec, file, self.now_ms()))
+        parsed = replace(parsed, warnings=tuple(warnings))
         if self.reject_scripts:
             for spec in parsed.processes:
                 for element in spec.elements.values():
@@ -73,7 +82,8 @@ class Deployer:
         """Deploy every executable process of one file. Raises InvalidDefinition."""
         parsed = self.parse(data, file=file)
         pairs = self._store(parsed, data, file=file, app_name=app_name)
-        return DeployReport(tuple(d for d, _ in pairs), (), (), tuple(d for d, new in pairs if new))
+        warnings = tuple(w.as_dict() for w in parsed.warnings)
+        return DeployReport(tuple(d for d, _ in pairs), (), (), tuple(d for d, new in pairs if new), warnings)
 
     def _store(
         self, parsed: ParsedFile, data: bytes, *, file: str, app_name: str, shared: frozenset[str] = frozenset()
@@ -132,8 +142,13 @@ class Deployer:
         deployed: list[tuple[Definition, bool]] = []
         for path, data, parsed in good:
             deployed.extend(self._store(parsed, data, file=path.name, app_name="", shared=shared))
+        warnings = tuple(w.as_dict() for _, _, parsed in good for w in parsed.warnings)
         return DeployReport(
-            tuple(d for d, _ in deployed), tuple(errors), tuple(skipped), tuple(d for d, new in deployed if new)
+            tuple(d for d, _ in deployed),
+            tuple(errors),
+            tuple(skipped),
+            tuple(d for d, new in deployed if new),
+            warnings,
         )
 
 

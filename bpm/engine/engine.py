@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpm.engine import timers
+from bpm.engine import mappings, timers
 from bpm.engine.scripts import run_script
 from bpm.errors import BpmError, ExpressionError, NoMatchingFlow, Unprocessable
 from bpm.model.spec import (
@@ -425,6 +425,7 @@ class _Run:
         token = self.tokens[token_id]
         element = self.spec.element(token["el"])
         self.history("element.entered", element)
+        mappings.entered(self, token_id, element)
         if element.loop is not None and "mi" not in token and "loop" not in token:
             self.subscribe_boundaries(token_id, element)
             if element.loop.kind == "multi":
@@ -472,6 +473,7 @@ class _Run:
         variables = self.visible_vars(token_id)
         local = dict(self.tokens[token_id].get("vars", {}))
         self.result.created.append(resolve_task(task_id, element, variables, self.now, local))
+        mappings.task_created(self, token_id, element, self.result.created[-1])
 
     def open_external(self, token_id: str, element: ExternalTask) -> None:
         external_id = self.engine.new_id()
@@ -930,12 +932,14 @@ class _Run:
                 self.queue.append(("execute", token_id))
                 return
             token.pop("loop", None)
+        mappings.leaving(self, token_id, element)
         self.history("element.left", element)
         self.drop_subs(token=token_id)
         flows = self.select_flows(element, token_id)
         if not flows:
             self.consume(token_id)
             return
+        mappings.taken(self, flows, token_id)
         scope = token["scope"]
         del self.tokens[token_id]
         for flow_id in flows:
@@ -978,6 +982,7 @@ class _Run:
     # -- ending ----------------------------------------------------------------------
 
     def end(self, token_id: str, element: EndEvent) -> None:
+        mappings.leaving(self, token_id, element)
         scope = self.tokens[token_id]["scope"]
         if element.terminate:
             self.history("element.left", element)

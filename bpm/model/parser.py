@@ -56,12 +56,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from lxml import etree
 
 from bpm.errors import ExpressionError, InvalidDefinition
+from bpm.model.extensions import scan_unhonoured, with_extensions
 from bpm.model.forms import form_fields, form_key
 from bpm.model.spec import (
     CallActivity,
@@ -225,6 +226,7 @@ def _parse_process(
     warnings: list[DeployWarning],
 ) -> ProcessSpec:
     ctx = _Context(file=file, seen=seen, declarations=declarations, warnings=warnings)
+    scan_unhonoured(ctx, node)
     _parse_scope(ctx, node, None)
     return _assemble(ctx, node, key)
 
@@ -244,7 +246,7 @@ def _parse_scope(ctx: _Context, container: etree._Element, scope: str | None) ->
                 raise _unsupported(ctx.file, child, f"<{tag}> is not supported yet")
             continue
         _claim_id(ctx.file, ctx.seen, child)
-        element = builder(ctx, child, scope)
+        element = with_extensions(ctx, child, builder(ctx, child, scope))
         ctx.add_element(element, child)
         if isinstance(element, SubProcess):
             _parse_scope(ctx, child, element.id)
@@ -527,7 +529,7 @@ def _build_user_task(ctx: _Context, node: etree._Element, scope: str | None) -> 
     users = _union(_split_list(_vendor_attr(node, "candidateUsers")), owner_users)
     groups = _union(_split_list(_vendor_attr(node, "candidateGroups")), owner_groups)
     roles = _split_list(node.get(f"{{{BPMR_NS}}}candidateRoles"))
-    return UserTask(
+    task = UserTask(
         **_activity(ctx, node, scope),
         assignee=_optional_template(ctx, node, "assignee", assignee),
         candidate_users=_templates(ctx, node, "candidateUsers", users),
@@ -538,6 +540,26 @@ def _build_user_task(ctx: _Context, node: etree._Element, scope: str | None) -> 
         form_key=form_key(node),
         form_fields=form_fields(ctx, node),
     )
+    zeebe = _extension(node, ZEEBE_NS, "assignmentDefinition")
+    return task if zeebe is None else _zeebe_assignment(ctx, node, zeebe, task)
+
+
+def _zeebe_assignment(ctx: _Context, node: etree._Element, zeebe: etree._Element, task: UserTask) -> UserTask:
+    """Zeebe's ``assignmentDefinition``: a FEEL expression (``= ...``) or literal text per attribute."""
+    changes: dict[str, Any] = {}
+    for attr, field in (("assignee", "assignee"), ("candidateUsers", "candidate_users"),
+                        ("candidateGroups", "candidate_groups")):  # fmt: skip
+        text = (zeebe.get(attr) or "").strip()
+        if not text:
+            continue
+        if text.startswith("="):
+            value: Any = _compiled(ctx, node, f"zeebe:{attr}", text, "feel", zeebe)
+        else:
+            entries = [text] if attr == "assignee" else _split_list(text)
+            value = tuple(_template(ctx, node, f"zeebe:{attr}", entry, at=zeebe) for entry in entries)
+            value = value[0] if attr == "assignee" else value
+        changes[field] = value if attr == "assignee" or isinstance(value, tuple) else (value,)
+    return replace(task, **changes)
 
 
 def _split_list(text: str | None) -> list[str]:
