@@ -426,6 +426,9 @@ class _Run:
         element = self.spec.element(token["el"])
         self.history("element.entered", element)
         mappings.entered(self, token_id, element)
+        if isinstance(element, EndEvent) and element.terminate:
+            self.end(token_id, element)  # at once: tokens queued behind it never reach their own end
+            return
         if element.loop is not None and "mi" not in token and "loop" not in token:
             self.subscribe_boundaries(token_id, element)
             if element.loop.kind == "multi":
@@ -1105,7 +1108,7 @@ def resolve_task(
         id=task_id,
         element_id=element.id,
         name=element.label,
-        description=element.documentation,
+        description=mappings.description(element, variables),
         assignee=_one_name(element.assignee, variables, element),
         candidate_users=_names(element.candidate_users, variables, element),
         candidate_groups=_names(element.candidate_groups, variables, element),

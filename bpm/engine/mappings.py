@@ -26,12 +26,14 @@ script task does, its assignments becoming instance variables.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from bpm.engine.scripts import is_runnable_language, run_script
 from bpm.errors import ExpressionError
+from bpm.expressions import compile_template
 from bpm.model.spec import Element, IoMapping, Listener, UserTask
 
 #: evaluator failures that FEEL answers with null (a path through null or a missing map entry)
@@ -82,6 +84,23 @@ def taken(run: _Run, flow_ids: Iterable[str], token_id: str) -> None:
         flow = run.spec.flow(flow_id)
         if flow.listeners:
             _listen(run, token_id, flow, flow.listeners, "take")
+
+
+def description(element: Element, variables: Mapping[str, Any]) -> str:
+    """A task's description: its documentation, ``${...}`` parts resolved (as Flowable does);
+    the text as written when it does not evaluate (prose may hold a stray ``${``)."""
+    text = element.documentation
+    if "${" not in text and "#{" not in text:
+        return text
+    try:
+        return str(_compiled_text(text).evaluate(variables))
+    except ExpressionError:
+        return text
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled_text(text: str) -> Any:
+    return compile_template(text)
 
 
 def evaluate_mappings(

@@ -23,9 +23,9 @@ from typing import Any
 from lxml import etree
 
 from bpm.errors import ExpressionError
-from bpm.expressions import compile_expression
+from bpm.expressions import compile_expression, compile_template
 from bpm.model.context import _compiled, _Context, _template
-from bpm.model.spec import Element, IoMapping, Listener
+from bpm.model.spec import Element, IoMapping, Listener, StartEvent, UserTask
 from bpm.model.xmlsafe import (
     ACTIVITI_NS,
     BPMR_NS,
@@ -193,6 +193,41 @@ def _listener(
             return Listener(event, script=text, language=language, line=script.sourceline)
     ctx.warn(node, listener, what, f"{what} ({event}) has no expression or script", "the listener is skipped")
     return None
+
+
+# --- Flowable's $INITIATOR --------------------------------------------------------------
+
+INITIATOR_LITERAL = "$INITIATOR"
+DEFAULT_INITIATOR_VARIABLE = "initiator"
+
+
+def resolve_initiator_literal(ctx: _Context) -> None:
+    """Flowable's ``$INITIATOR`` assignee or candidate user is the starter: it becomes ``${v}``,
+    ``v`` the initiator variable of the process-level none start events (``initiator`` when they
+    name none, and they are given it, so the starter is recorded as Flowable does)."""
+    tasks = [e for e in ctx.elements.values() if isinstance(e, UserTask) and _uses_initiator_literal(e)]
+    if not tasks:
+        return
+    starts = [e for e in ctx.elements.values() if isinstance(e, StartEvent) and e.scope is None and e.event is None]
+    variable = next((s.initiator for s in starts if s.initiator), DEFAULT_INITIATOR_VARIABLE)
+    for start in starts:
+        if not start.initiator:
+            ctx.elements[start.id] = replace(start, initiator=variable)
+    starter = compile_template("${" + variable + "}")
+    for task in tasks:
+        ctx.elements[task.id] = replace(
+            task,
+            assignee=starter if _is_initiator_literal(task.assignee) else task.assignee,
+            candidate_users=tuple(starter if _is_initiator_literal(u) else u for u in task.candidate_users),
+        )
+
+
+def _is_initiator_literal(template: Any) -> bool:
+    return template is not None and template.source.strip() == INITIATOR_LITERAL
+
+
+def _uses_initiator_literal(task: UserTask) -> bool:
+    return _is_initiator_literal(task.assignee) or any(_is_initiator_literal(u) for u in task.candidate_users)
 
 
 # --- what is not honoured ----------------------------------------------------------------

@@ -62,7 +62,7 @@ from typing import Any, TypeAlias
 from lxml import etree
 
 from bpm.errors import ExpressionError, InvalidDefinition
-from bpm.model.extensions import scan_unhonoured, with_extensions
+from bpm.model.extensions import resolve_initiator_literal, scan_unhonoured, with_extensions
 from bpm.model.forms import form_fields, form_key
 from bpm.model.spec import (
     CallActivity,
@@ -228,6 +228,7 @@ def _parse_process(
     ctx = _Context(file=file, seen=seen, declarations=declarations, warnings=warnings)
     scan_unhonoured(ctx, node)
     _parse_scope(ctx, node, None)
+    resolve_initiator_literal(ctx)
     return _assemble(ctx, node, key)
 
 
