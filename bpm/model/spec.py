@@ -19,7 +19,8 @@ from bpm.errors import Unprocessable
 class Evaluable(Protocol):
     """A compiled expression or template (see :mod:`bpm.expressions`)."""
 
-    source: str
+    @property
+    def source(self) -> str: ...
 
     def evaluate(self, variables: Mapping[str, Any]) -> Any: ...
 
