@@ -74,7 +74,7 @@ def test_openapi_document_is_valid_and_documents_every_route(app: Flask) -> None
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert routes == documented
-    assert len(routes) == 32  # the eleven routes, extensions, history, messages, external tasks, incidents
+    assert len(routes) == 34  # the eleven routes, extensions, history, messages, external tasks, incidents, forms
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method == "parameters":
@@ -86,7 +86,7 @@ def test_openapi_document_is_valid_and_documents_every_route(app: Flask) -> None
                 if status != "200" and "content" in answer:
                     assert answer["content"]["application/json"]["schema"]["$ref"].endswith("ErrorEnvelope")
     task = spec["components"]["schemas"]["Task"]["properties"]
-    assert list(task)[:3] == ["id", "name", "description"] and len(task) == 19
+    assert list(task)[:3] == ["id", "name", "description"] and len(task) == 20  # 19, and formKey
 
 
 def test_swagger_ui_is_served(app: Flask) -> None:
