@@ -102,3 +102,24 @@ def test_warnings_are_listed_in_the_deployment_response(backend: Backend) -> Non
     [clean] = ok(api.post("/deployments", data=(VENDOR / "cron_boundary.bpmn").read_bytes(),
                           content_type="application/xml"))  # fmt: skip
     assert clean["warnings"] == []
+
+
+def test_every_unhonoured_extension_is_a_warning_and_the_model_still_runs(runtime: Runtime) -> None:
+    report = runtime.deploy_directory()
+    warnings = [w for w in report.warnings if w["file"] == "not_honoured.bpmn"]
+    assert sorted((w["elementId"], w["attribute"]) for w in warnings) == [
+        ("charge", "camunda:class"),
+        ("charge", "camunda:field"),
+        ("charge", "camunda:properties"),
+        ("charge", "output mapping"),  # string() is not a function of the evaluator: skipped
+        ("charge", "zeebe:taskHeaders"),
+        ("start", "camunda:asyncBefore"),
+    ]
+    java = next(w for w in warnings if w["attribute"] == "camunda:class")
+    assert "external task" in java["instead"]
+    runtime.register_handler("charge", lambda given: {"charged": True})
+    instance_id = runtime.start(unique_id="not_honoured")
+    assert runtime.instance(instance_id).ended
+    final = variables(runtime, instance_id)
+    # as Zeebe: a path through a missing variable, or a missing variable, maps to null
+    assert final["receiptNumber"] is None and final["nothing"] is None and "stamp" not in final
