@@ -281,7 +281,11 @@ KNOWN_EXTENSIONS = {
 
 
 def scan_unhonoured(ctx: _Context, process: etree._Element) -> None:
-    """Warn about each vendor attribute or extension element in ``process`` the engine ignores."""
+    """Warn about each vendor attribute or extension element in ``process`` the engine ignores.
+
+    Engine vendors' extensions (Camunda, Flowable, Activiti, Zeebe) are warned one by one; other
+    tools' extension elements (modeler metadata: Signavio, Trisotech ...) once per namespace."""
+    foreign: dict[str, tuple[etree._Element, etree._Element, int]] = {}
     for node in process.iter():
         if not isinstance(node.tag, str) or not _is_bpmn(node):
             continue
@@ -292,8 +296,18 @@ def scan_unhonoured(ctx: _Context, process: etree._Element) -> None:
                 _check_attribute(ctx, owner, node, qname.namespace, qname.localname, value)
         if _local(node) == "extensionElements":
             for child in node:
-                if isinstance(child.tag, str):
+                if not isinstance(child.tag, str):
+                    continue
+                namespace = etree.QName(child).namespace or ""
+                if namespace in _PREFIX or namespace == BPMR_NS:
                     _check_extension(ctx, owner, child, at_process=owner is process)
+                else:
+                    first_owner, first, count = foreign.get(namespace, (owner, child, 0))
+                    foreign[namespace] = (first_owner, first, count + 1)
+    for namespace, (owner, child, count) in foreign.items():
+        what = f"{child.prefix or 'ns'}:*"
+        ctx.warn(owner, child, what, f"{count} extension element(s) of {namespace or 'no namespace'} (another "
+                 "tool's, e.g. modeler metadata) are not used", "they are ignored")  # fmt: skip
 
 
 def _check_attribute(
