@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpm.engine import timers
+from bpm.engine import mappings, timers
 from bpm.engine.scripts import run_script
 from bpm.errors import BpmError, ExpressionError, NoMatchingFlow, Unprocessable
 from bpm.model.spec import (
@@ -485,6 +485,10 @@ class _Run:
         token = self.tokens[token_id]
         element = self.spec.element(token["el"])
         self.history("element.entered", element)
+        mappings.entered(self, token_id, element)
+        if isinstance(element, EndEvent) and element.terminate:
+            self.end(token_id, element)  # at once: tokens queued behind it never reach their own end
+            return
         if element.loop is not None and "mi" not in token and "loop" not in token:
             self.subscribe_boundaries(token_id, element)
             if element.loop.kind == "multi":
@@ -532,6 +536,7 @@ class _Run:
         variables = self.visible_vars(token_id)
         local = dict(self.tokens[token_id].get("vars", {}))
         self.result.created.append(resolve_task(task_id, element, variables, self.now, local))
+        mappings.task_created(self, token_id, element, self.result.created[-1])
 
     def open_external(self, token_id: str, element: ExternalTask) -> None:
         external_id = self.engine.new_id()
@@ -1003,12 +1008,14 @@ class _Run:
                 self.queue.append(("execute", token_id))
                 return
             token.pop("loop", None)
+        mappings.leaving(self, token_id, element)
         self.history("element.left", element)
         self.drop_subs(token=token_id)
         flows = self.select_flows(element, token_id)
         if not flows:
             self.consume(token_id)
             return
+        mappings.taken(self, flows, token_id)
         scope = token["scope"]
         del self.tokens[token_id]
         for flow_id in flows:
@@ -1051,6 +1058,7 @@ class _Run:
     # -- ending ----------------------------------------------------------------------
 
     def end(self, token_id: str, element: EndEvent) -> None:
+        mappings.leaving(self, token_id, element)
         scope = self.tokens[token_id]["scope"]
         if element.terminate:
             self.history("element.left", element)
@@ -1189,7 +1197,7 @@ def resolve_task(
         id=task_id,
         element_id=element.id,
         name=element.label,
-        description=element.documentation,
+        description=mappings.description(element, variables),
         assignee=_one_name(element.assignee, variables, element),
         candidate_users=_names(element.candidate_users, variables, element),
         candidate_groups=_names(element.candidate_groups, variables, element),
