@@ -75,14 +75,19 @@ def test_openapi_document_is_valid_and_documents_every_route(app: Flask) -> None
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert routes == documented
-    assert len(routes) == 33  # the eleven routes, extensions, history, messages, external tasks, incidents, /ready
+    assert len(routes) == 37  # the eleven routes, extensions, history, messages, external tasks, incidents, /ready,
+    # diagrams, forms, the instance list
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method == "parameters":
                 continue
             assert operation["summary"], (path, method)
-            success = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
-            assert success.endswith("Envelope"), (path, method)
+            content = operation["responses"]["200"]["content"]
+            if path.endswith("/diagram.svg"):  # the diagrams are SVG (API.md "Pages for people")
+                assert list(content) == ["image/svg+xml"], (path, method)
+            else:
+                success = content["application/json"]["schema"]["$ref"]
+                assert success.endswith("Envelope"), (path, method)
             for status, answer in operation["responses"].items():
                 if status != "200" and "content" in answer:
                     assert answer["content"]["application/json"]["schema"]["$ref"].endswith("ErrorEnvelope")
