@@ -6,7 +6,8 @@ then the fix where one is known). Files that deploy may still get *warnings*: wh
 the parser reports as running differently than in Camunda or Flowable (its
 structured warnings, where the parser gives them), processes skipped as not
 executable, script languages that fail when reached, exclusive gateways whose
-every outgoing flow has a condition and no default.
+every outgoing flow has a condition and no default. Fixes come from the parser
+(:attr:`InvalidDefinition.fix`, :attr:`DeployWarning.fix`), else from :data:`FIXES`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ FIXES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^instantiating (event-based gateways|receive tasks)", "start with a message start event instead"),
         (r"^events with several event definitions", "split the event into one event per definition"),
         (r"^compensation handlers", "model the undo path with an error boundary event or event subprocess"),
-        (r"^invalid .*cron|cron", "a cron timer cycle is not supported: use an ISO 8601 cycle such as R/PT1H"),
         (
             r"^invalid (condition|expression)",
             "fix the expression's syntax (${...} JUEL, = FEEL, or a plain comparison)",
@@ -78,6 +78,7 @@ class Finding:
     element_id: str | None = None
     code: str | None = None
     fix: str | None = None
+    attribute: str | None = None
 
     def text(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -136,36 +137,22 @@ def lint_file(path: Path, *, reject_scripts: bool = False) -> FileResult:
 
 
 def _error(file: str, exc: InvalidDefinition) -> Finding:
-    message = getattr(exc, "detail", exc.message)
-    return Finding("error", file, message, exc.line, exc.element_id, exc.code, fix_for(message))
+    message = exc.detail
+    return Finding(
+        "error", file, message, exc.line, exc.element_id, exc.code, exc.fix or fix_for(message), exc.attribute
+    )
 
 
 def _warnings(file: str, parsed: ParsedFile) -> Iterator[Finding]:
-    for item in getattr(parsed, "warnings", ()) or ():  # the parser's structured warnings, where it gives them
-        yield _parser_warning(file, item)
+    for warning in parsed.warnings:  # what the parser knows runs differently than in the vendor's engine
+        yield Finding(
+            "warning", file, f"{warning.message}; {warning.instead}", warning.line, warning.element_id,
+            "VENDOR_DIFFERENCE", warning.fix, warning.attribute,
+        )  # fmt: skip
     for key, reason in parsed.skipped:
         yield Finding("warning", file, f"process '{key}' is not deployed: {reason}", element_id=key, code="SKIPPED")
     for spec in parsed.processes:
         yield from _spec_warnings(file, spec)
-
-
-def _parser_warning(file: str, item: Any) -> Finding:
-    """A parser warning given as an object or a mapping (element id, line, message, code, fix)."""
-    data = item if isinstance(item, dict) else {n: getattr(item, n, None) for n in dir(item) if not n.startswith("_")}
-
-    def pick(*names: str) -> Any:
-        return next((data[n] for n in names if data.get(n) is not None), None)
-
-    message = str(pick("message", "detail") or item)
-    return Finding(
-        "warning",
-        file,
-        message,
-        pick("line"),
-        pick("element_id", "elementId"),
-        pick("code"),
-        pick("fix", "hint") or fix_for(message),
-    )
 
 
 def _spec_warnings(file: str, spec: ProcessSpec) -> Iterator[Finding]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import backends
 from backends.base import Backend
 from backends.memory import MemoryBackend
 from bpm.definitions import DeployReport
+from bpm.errors import BackendUnavailable
 from bpm.runtime import Runtime, epoch_ms
 
 MIB = 1024 * 1024
@@ -175,7 +177,10 @@ def deploy_process_folder(runtime: Runtime, log: logging.Logger) -> DeployReport
     """
     try:
         report = runtime.deploy_directory()
-    except Exception:  # start-up survives an unreachable backend or a parser bug
+    except BackendUnavailable as exc:  # /ready deploys again once the backend answers
+        log.error("deploying the process folder %s failed: %s", runtime.process_dir, exc.message)
+        return None
+    except Exception:  # start-up survives a parser bug too
         log.exception("deploying the process folder %s failed", runtime.process_dir)
         return None
     for error in report.errors:
@@ -188,14 +193,9 @@ def deploy_process_folder(runtime: Runtime, log: logging.Logger) -> DeployReport
 
 
 def backend_label(backend: Backend) -> str:
-    """The backend's URL without its password, for logs."""
-    from urllib.parse import urlsplit
-
+    """The backend's URL without credentials or query (``redis+cluster://h1:7000,h2:7001`` too), for logs."""
     url = getattr(backend, "url", None)
     if not isinstance(url, str):
         return type(backend).__name__
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    without_query = url.split("?", 1)[0].split("#", 1)[0]
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/]*@", r"\1", without_query)

@@ -84,3 +84,32 @@ def test_the_installed_entry_point_exits_1_on_an_error(tmp_path: Path) -> None:
     good = subprocess.run([sys.executable, "-m", "bpm.cli", "lint", "processes"], cwd=ROOT, capture_output=True)
     failed = subprocess.run([sys.executable, "-m", "bpm.cli", "lint", str(bad)], cwd=ROOT, capture_output=True)
     assert (good.returncode, failed.returncode) == (0, 1)
+
+
+def test_the_parsers_vendor_warnings_are_listed_with_what_happens_instead(tmp_path: Path) -> None:
+    form = (
+        '<bpmn:extensionElements><camunda:formData><camunda:formField id="code" type="string">'
+        '<camunda:validation><camunda:constraint name="pattern" config="[0-9]+" /></camunda:validation>'
+        "</camunda:formField></camunda:formData></bpmn:extensionElements>"
+    )
+    text = ORDER.replace(
+        '<bpmn:userTask id="ShipOrder" name="Ship order" camunda:candidateGroups="warehouse" />',
+        f'<bpmn:userTask id="ShipOrder" name="Ship order" camunda:candidateGroups="warehouse">{form}</bpmn:userTask>',
+    )
+    path = tmp_path / "order.bpmn"
+    path.write_text(text, encoding="utf-8")
+    code, output = _lint(str(path))
+    assert code == 0, output
+    assert (
+        f"{path}:22: ShipOrder: warning: form field 'code': validation constraint 'pattern' is not checked; " in output
+    )
+    assert "the value is accepted without this check" in output
+
+
+def test_the_parsers_own_fix_is_shown(tmp_path: Path) -> None:
+    bad = tmp_path / "cron.bpmn"
+    bad.write_bytes((DATA / "vendor" / "bad" / "bad_cron.bpmn").read_bytes())
+    [result] = lint_paths([bad])
+    [finding] = result.findings
+    assert finding.element_id == "everyHour" and finding.attribute == "timeCycle"
+    assert finding.fix and "Quartz cron" in finding.fix

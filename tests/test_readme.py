@@ -111,3 +111,16 @@ def test_the_readme_walkthrough_runs_against_a_live_server(live_server: int, tmp
     assert '"triggered":0,"started":1' in output  # the alarm signal started a site check
     assert '["PayInvoice"]' in output  # the invoice waits, its timer with it
     assert re.search(r'^bpm_instances_started_total\{process="bookingRoom"\} 1\.0$', output, re.MULTILINE)
+
+
+def test_the_readme_scenario_example_passes(tmp_path: Path) -> None:
+    from bpm.scenarios import run_paths
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Testing models") :]
+    example = re.search(r"^```yaml\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    assert example is not None
+    (tmp_path / "booking_room.bpmn").write_bytes((ROOT / "processes" / "booking_room.bpmn").read_bytes())
+    (tmp_path / "example.yaml").write_text(example.group(1), encoding="utf-8")
+    report = run_paths([tmp_path / "example.yaml"])
+    assert report.passed, [r.describe() for r in report.results]

@@ -23,7 +23,7 @@ log = logging.getLogger("bpm.worker")
 GUNICORN_CONFIG = settings.ROOT / "gunicorn.conf.py"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="bpm", context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """BPM process runtime: run the service and its timer worker, check and test BPMN models."""
 
@@ -38,7 +38,12 @@ def cli() -> None:
     show_default="$WEB_CONCURRENCY or 1",
     help="gunicorn worker processes (keep 1 with the memory backend)",
 )
-@click.option("--threads", type=int, default=lambda: int(os.environ.get("GUNICORN_THREADS", "4")), show_default="4")
+@click.option(
+    "--threads",
+    type=int,
+    default=lambda: int(os.environ.get("GUNICORN_THREADS", "4")),
+    show_default="$GUNICORN_THREADS or 4",
+)
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Run the web service under gunicorn (app:create_app(), gunicorn.conf.py for metrics)."""
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers)]
