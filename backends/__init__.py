@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -53,7 +54,18 @@ __all__ = ["Backend", "backend_from_url"]
 
 
 def init_app(app: Flask) -> Backend:
-    """Create the configured backend and keep it in ``app.extensions``."""
-    backend = app.config.get("BPM_BACKEND_INSTANCE") or backend_from_url(app.config["BPM_BACKEND"])
+    """Create the configured backend and keep it in ``app.extensions``.
+
+    ``BPM_RETENTION`` and ``BPM_HISTORY_LIMIT`` (app config, else the environment)
+    configure a backend built from ``BPM_BACKEND``; a given instance keeps its own."""
+    backend = app.config.get("BPM_BACKEND_INSTANCE")
+    if backend is None:
+        backend = backend_from_url(app.config["BPM_BACKEND"])
+        backend.configure(retention=setting(app, "BPM_RETENTION"), history_limit=setting(app, "BPM_HISTORY_LIMIT"))
     app.extensions["bpm_backend"] = backend
     return backend
+
+
+def setting(app: Flask, name: str) -> str | None:
+    value = app.config.get(name, os.environ.get(name))
+    return None if value is None or value == "" else str(value)

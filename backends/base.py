@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from backends.partitions import id_scope as id_scope  # the use cases wrap each engine run in it
+from backends.retention import DEFAULT_HISTORY_LIMIT, parse_history_limit, parse_retention
 
 ACTIVE = "active"
 COMPLETED = "completed"
@@ -82,6 +83,8 @@ class Instance:
     rev: int = 1
     business_key: str = ""
     parent_id: str | None = None
+    #: element entries were dropped from the history (past the backend's history limit)
+    history_truncated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -329,6 +332,21 @@ class Backend(abc.ABC):
 
     #: the URL scheme(s) that select this backend
     schemes: tuple[str, ...] = ()
+    #: ms an ended instance and everything of it are kept (None: forever); see configure
+    retention_ms: int | None = parse_retention(None)
+    #: history entries kept per instance (None: all); see configure
+    history_limit: int | None = DEFAULT_HISTORY_LIMIT
+
+    def configure(self, *, retention: str | int | None = None, history_limit: str | int | None = None) -> None:
+        """Set retention (``BPM_RETENTION`` syntax, see :mod:`backends.retention`) and the
+        history limit (``BPM_HISTORY_LIMIT``); None keeps the defaults. ValueError when bad.
+
+        Retention: an instance ended by :meth:`apply_steps` is removed, with its tasks,
+        external tasks and history, ``retention_ms`` after; its ids are then unknown.
+        History limit: past it, appending drops the oldest element entry (audit entries
+        stay) and sets the instance's ``history_truncated``."""
+        self.retention_ms = parse_retention(retention)
+        self.history_limit = parse_history_limit(history_limit)
 
     # -- ids and health ---------------------------------------------------------------
 
@@ -564,6 +582,23 @@ class Backend(abc.ABC):
     def unlock_external(self, external_id: str) -> ExternalTaskRecord:
         """Release the lock: fetchable again at once (``available_at`` 0) unless an incident.
         Raises ExternalTaskNotFound, TaskNotActive."""
+
+    # -- Idempotency-Key records (API.md, "Writes that may be retried") ------------------
+
+    @abc.abstractmethod
+    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
+        """Reserve the record ``key`` for a request with ``fingerprint``, atomically:
+        ``("new", None)`` when reserved (running, for ``lock_ms``), ``("running", None)``
+        while another request holds it, ``("reused", None)`` when it was made for another
+        fingerprint, ``("done", {"status": int, "body": str})`` with the stored answer."""
+
+    @abc.abstractmethod
+    def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
+        """Store the answer of the request holding ``key`` for ``ttl_ms`` (no-op when not held)."""
+
+    @abc.abstractmethod
+    def idempotency_release(self, key: str, fingerprint: str) -> None:
+        """Forget the running record (the outcome is unknown: a retry runs again)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""

@@ -8,10 +8,12 @@ their result, not the number of tasks stored.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields, is_dataclass
 from typing import Any
 
@@ -34,8 +36,16 @@ from backends.base import (
     parse_member,
     task_audit_entry,
 )
-from backends.partitions import DEFAULT_PARTITIONS, PartitionPicker, check_count, make_id, partition_of
+from backends.partitions import (
+    DEFAULT_PARTITIONS,
+    PartitionPicker,
+    check_count,
+    check_one_partition,
+    make_id,
+    partition_of,
+)
 from backends.redis_codec import split_options
+from backends.retention import ExpiryQueue, append_capped
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -51,6 +61,11 @@ from bpm.errors import (
 @functools.cache
 def _field_names(kind: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(kind))
+
+
+def _now() -> float:
+    """Wall-clock milliseconds (expiry of records, as Redis does it)."""
+    return time.time() * 1000
 
 
 def _clone(value: Any) -> Any:
@@ -82,11 +97,19 @@ class MemoryBackend(Backend):
         self._lock = threading.RLock()
         self.clear()
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The one lock, after removing the instances whose retention ran out."""
+        with self._lock:
+            for instance_id in self._expiry.due(time.time() * 1000):
+                self._forget(instance_id)
+            yield
+
     # -- ids and health ---------------------------------------------------------------
 
     def new_id(self, near: str | None = None) -> str:
         partition = self._picker.pick(near)
-        with self._lock:
+        with self._locked():
             self._counters[partition] += 1
             return make_id(partition, self._counters[partition])
 
@@ -99,6 +122,9 @@ class MemoryBackend(Backend):
     def clear(self) -> None:
         with self._lock:
             self._counters = [0] * self.partitions
+            self._expiry = ExpiryQueue()
+            self._idempotency: dict[str, dict[str, Any]] = {}
+            self._records: dict[str, set[str]] = defaultdict(set)  # instance -> its task and external ids
             self._definitions: dict[str, list[Definition]] = {}
             self._generation = 0
             self._instances: dict[str, Instance] = {}
@@ -119,7 +145,7 @@ class MemoryBackend(Backend):
     # -- definitions ------------------------------------------------------------------
 
     def deploy(self, definition: Definition) -> tuple[Definition, bool]:
-        with self._lock:
+        with self._locked():
             versions = self._definitions.setdefault(definition.key, [])
             if versions and versions[-1].content_hash == definition.content_hash:
                 return _clone(versions[-1]), False
@@ -129,11 +155,11 @@ class MemoryBackend(Backend):
             return _clone(stored), True
 
     def definitions(self) -> list[Definition]:
-        with self._lock:
+        with self._locked():
             return [_clone(d) for versions in self._definitions.values() for d in versions]
 
     def definition(self, key: str, version: int) -> Definition | None:
-        with self._lock:
+        with self._locked():
             versions = self._definitions.get(key, [])
             return _clone(versions[version - 1]) if 0 < version <= len(versions) else None
 
@@ -141,54 +167,54 @@ class MemoryBackend(Backend):
         return self._generation
 
     def bump_cache_generation(self) -> int:
-        with self._lock:
+        with self._locked():
             self._generation += 1
             return self._generation
 
     # -- instances and tasks ----------------------------------------------------------
 
     def instance(self, instance_id: str) -> Instance | None:
-        with self._lock:
+        with self._locked():
             found = self._instances.get(instance_id)
             return _clone(found) if found else None
 
     def task(self, task_id: str) -> Task | None:
-        with self._lock:
+        with self._locked():
             found = self._tasks.get(task_id)
             return _clone(found) if found else None
 
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
-        with self._lock:
+        with self._locked():
             task = self._tasks.get(task_id)
             if task is None:
                 return None
             return _clone(task), _clone(self._instances[task.instance_id])
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
-        with self._lock:
+        with self._locked():
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
             return [_clone(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
 
     def apply_steps(self, steps: list[Step]) -> None:
-        with self._lock:
+        with self._locked():
             revs: dict[str, int] = {}  # what earlier steps of this call will have written
             if steps:
-                self._check_partition(steps)
+                check_one_partition(steps, self.partition)
             for step in steps:
                 self._check_step(step, revs)
             for step in steps:
                 self._write_step(step)
 
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
-        with self._lock:
+        with self._locked():
             return [_clone(self._instances.get(i)) for i in instance_ids]
 
     def claim(
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
     ) -> Task:
-        with self._lock:
+        with self._locked():
             task = self._require_active(task_id)
             if task.assignee == user:
                 return _clone(task)
@@ -201,7 +227,7 @@ class MemoryBackend(Backend):
             return _clone(task)
 
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
-        with self._lock:
+        with self._locked():
             task = self._require_active(task_id)
             if task.assignee is None:
                 raise Conflict(f"task '{task_id}' is not claimed", code="TASK_NOT_CLAIMED")
@@ -212,13 +238,13 @@ class MemoryBackend(Backend):
             return _clone(task)
 
     def assign(self, task_id: str, users: list[str], *, audit: dict[str, Any] | None = None) -> Task:
-        with self._lock:
+        with self._locked():
             task = self._require_active(task_id)
             self._assign(task, users, audit)
             return _clone(task)
 
     def assign_instance(self, instance_id: str, user: str, *, audit: dict[str, Any] | None = None) -> list[str]:
-        with self._lock:
+        with self._locked():
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             tasks = sorted(
@@ -230,13 +256,13 @@ class MemoryBackend(Backend):
             return [t.id for t in tasks]
 
     def history(self, instance_id: str) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._locked():
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             return _clone(self._history.get(instance_id, []))
 
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
-        with self._lock:
+        with self._locked():
             ids: set[str] = set()
             for user in query.assignees:
                 ids |= self._by_assignee.get(user, set())
@@ -254,16 +280,16 @@ class MemoryBackend(Backend):
     # -- timers, messages and signals -------------------------------------------------
 
     def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:
-        with self._lock:
+        with self._locked():
             due = sorted((d, m) for m, d in self._timers.items() if d <= now)
             return [(m, d) for d, m in due[: max(limit, 0)]]
 
     def schedule_timer(self, member: str, due: int) -> None:
-        with self._lock:
+        with self._locked():
             self._timers[member] = due
 
     def take_timer(self, member: str, due: int, next_due: int | None) -> bool:
-        with self._lock:
+        with self._locked():
             if self._timers.get(member) != due:
                 return False
             if next_due is None:
@@ -273,31 +299,31 @@ class MemoryBackend(Backend):
             return True
 
     def remove_timer(self, member: str) -> None:
-        with self._lock:
+        with self._locked():
             self._timers.pop(member, None)
 
     def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
         if kind not in ("message", "signal"):
             raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
-        with self._lock:
+        with self._locked():
             members = sorted(self._named.get((kind, name), ()))
         return [parse_member(m) for m in members]
 
     # -- external tasks ---------------------------------------------------------------
 
     def external_task(self, external_id: str) -> ExternalTaskRecord | None:
-        with self._lock:
+        with self._locked():
             return _clone(self._externals.get(external_id))
 
     def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
-        with self._lock:
+        with self._locked():
             found = [self._externals[e] for e in self._instance_externals.get(instance_id, ())]
             return [_clone(e) for e in sorted(found, key=lambda e: (e.create_time, e.id))]
 
     def fetch_and_lock(
         self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
     ) -> list[ExternalTaskRecord]:
-        with self._lock:
+        with self._locked():
             candidates: list[tuple[ExternalTaskRecord, int]] = []
             for topic, lock in topics.items():
                 # as Redis: the window of earliest available, ties by id
@@ -319,7 +345,7 @@ class MemoryBackend(Backend):
         error_details: str | None,
         now: int,
     ) -> ExternalTaskRecord:
-        with self._lock:
+        with self._locked():
             ext = self._require_lock(external_id, worker)
             ext.error_message, ext.error_details = error_message, error_details
             if retries > 0:
@@ -331,7 +357,7 @@ class MemoryBackend(Backend):
             return _clone(ext)
 
     def set_external_retries(self, external_id: str, retries: int, now: int) -> ExternalTaskRecord:
-        with self._lock:
+        with self._locked():
             ext = self._require_external(external_id)
             if retries > 0:
                 ext.retries, ext.incident, ext.worker, ext.lock_expiry = retries, False, None, None
@@ -342,47 +368,67 @@ class MemoryBackend(Backend):
             return _clone(ext)
 
     def extend_external_lock(self, external_id: str, worker: str, duration: int, now: int) -> ExternalTaskRecord:
-        with self._lock:
+        with self._locked():
             ext = self._require_lock(external_id, worker)
             ext.lock_expiry = ext.available_at = now + duration
             self._sync_external(ext)
             return _clone(ext)
 
     def unlock_external(self, external_id: str) -> ExternalTaskRecord:
-        with self._lock:
+        with self._locked():
             ext = self._require_external(external_id)
             ext.worker, ext.lock_expiry, ext.available_at = None, None, 0
             self._sync_external(ext)
             return _clone(ext)
 
+    # -- Idempotency-Key records ------------------------------------------------------
+
+    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
+        with self._locked():
+            record = self._idempotency_record(key)
+            if record is None:
+                self._idempotency[key] = {"state": "running", "fingerprint": fingerprint, "until": _now() + lock_ms}
+                return "new", None
+            if record["fingerprint"] != fingerprint:
+                return "reused", None
+            if record["state"] == "running":
+                return "running", None
+            return "done", {"status": record["status"], "body": record["body"]}
+
+    def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
+        with self._locked():
+            record = self._idempotency_record(key)
+            if record and record["fingerprint"] == fingerprint and record["state"] == "running":
+                record.update(state="done", status=status, body=body, until=_now() + ttl_ms)
+
+    def idempotency_release(self, key: str, fingerprint: str) -> None:
+        with self._locked():
+            record = self._idempotency_record(key)
+            if record and record["fingerprint"] == fingerprint and record["state"] == "running":
+                del self._idempotency[key]
+
+    def _idempotency_record(self, key: str) -> dict[str, Any] | None:
+        record = self._idempotency.get(key)
+        if record is not None and record["until"] <= _now():
+            del self._idempotency[key]
+            return None
+        return record
+
     # -- identity store ---------------------------------------------------------------
 
     def identity(self, user: str) -> Identity:
-        with self._lock:
+        with self._locked():
             return self._identities.get(user, Identity(user))
 
     def identities(self, users: Iterable[str]) -> list[Identity]:
-        with self._lock:
+        with self._locked():
             return [self.identity(u) for u in users]
 
     def set_identity(self, identity: Identity) -> None:
-        with self._lock:
+        with self._locked():
             self._identities[identity.user] = identity
 
     # -- helpers (lock held) ----------------------------------------------------------
-
-    def _check_partition(self, steps: list[Step]) -> None:
-        """ValueError unless every record of ``steps`` is in one partition (as Redis)."""
-        partition = self.partition(steps[0].instance.id)
-        for step in steps:
-            ids = [step.instance.id, *(t.id for t in step.created), *(e.id for e in step.externals)]
-            ids += [sub.instance_id for sub in step.subscribed]
-            for record_id in ids:
-                if self.partition(record_id) != partition:
-                    raise ValueError(
-                        f"id '{record_id}' is not in partition {partition} of this write: make it with "
-                        "new_id(near=<instance id>) or inside id_scope(<instance id>)"
-                    )
 
     def _check_step(self, step: Step, revs: dict[str, int]) -> None:
         """Raise the error :meth:`apply_steps` names for ``step``; write nothing."""
@@ -428,8 +474,30 @@ class MemoryBackend(Backend):
             self._index_subscription(sub, add=True)
         for sub in step.unsubscribed:
             self._index_subscription(sub, add=False)
-        self._instances[step.instance.id] = _clone(step.instance)
-        self._history[step.instance.id].extend(_clone(step.history))
+        previous = self._instances.get(step.instance.id)
+        stored = _clone(step.instance)
+        stored.history_truncated = stored.history_truncated or bool(previous and previous.history_truncated)
+        self._instances[step.instance.id] = stored
+        self._append_history(step.instance.id, _clone(step.history))
+        if stored.ended and not (previous and previous.ended) and self.retention_ms is not None:
+            self._expiry.add(stored.id, time.time() * 1000 + self.retention_ms)
+
+    def _append_history(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
+        if append_capped(self._history[instance_id], entries, self.history_limit) and instance_id in self._instances:
+            self._instances[instance_id].history_truncated = True
+
+    def _forget(self, instance_id: str) -> None:
+        """Remove an expired instance and everything of it."""
+        for record_id in self._records.pop(instance_id, set()):
+            task = self._tasks.pop(record_id, None)
+            if task is not None and task.active:
+                self._index(task, add=False)
+            ext = self._externals.pop(record_id, None)
+            if ext is not None:
+                ext.status = CANCELLED
+                self._sync_external(ext)
+        for store in (self._instances, self._history, self._instance_tasks, self._instance_externals):
+            store.pop(instance_id, None)
 
     def _index_subscription(self, sub: SubscriptionIndex, *, add: bool) -> None:
         if sub.kind == "timer":
@@ -461,6 +529,7 @@ class MemoryBackend(Backend):
         if old is not None:
             self._topics.get(old.topic, {}).pop(ext.id, None)
         self._externals[ext.id] = ext
+        self._records[ext.instance_id].add(ext.id)
         self._sync_external(ext)
 
     def _close_external(self, external_id: str, status: str, now: int) -> None:
@@ -496,6 +565,7 @@ class MemoryBackend(Backend):
 
     def _put_task(self, task: Task) -> None:
         self._tasks[task.id] = task
+        self._records[task.instance_id].add(task.id)
         if task.active:
             self._index(task, add=True)
 
@@ -546,4 +616,4 @@ class MemoryBackend(Backend):
     ) -> None:
         if audit is not None:
             entry = task_audit_entry(_clone(audit), task, previous, assigned=assigned)
-            self._history[task.instance_id].append(entry)
+            self._append_history(task.instance_id, [entry])

@@ -25,7 +25,8 @@ import random
 import string
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from redis.crc import key_slot
 
@@ -131,3 +132,19 @@ class PartitionPicker:
             return partition_of(near, self.count)
         with self._lock:
             return next(self._next) % self.count
+
+
+def check_one_partition(steps: Sequence[Any], partition: Callable[[str], int]) -> int:
+    """The one partition of every record of ``steps`` (:class:`backends.base.Step`);
+    ValueError naming the first record elsewhere (a write is one partition's)."""
+    first = partition(steps[0].instance.id)
+    for step in steps:
+        ids = [step.instance.id, *(t.id for t in step.created), *(e.id for e in step.externals)]
+        ids += [sub.instance_id for sub in step.subscribed]
+        for record_id in ids:
+            if partition(record_id) != first:
+                raise ValueError(
+                    f"id '{record_id}' is not in partition {first} of this write: make it with "
+                    "new_id(near=<instance id>) or inside id_scope(<instance id>)"
+                )
+    return first

@@ -27,24 +27,37 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 
 ==============================  ======  ===============================================
 ``P:ids``                       string  last id counter reserved (INCRBY, in blocks)
-``P:inst:<id>``                 hash    :class:`Instance` fields; ``state`` JSON, ``rev``
-``P:inst-tasks:<id>``           set     ids of the instance's active tasks
+``P:inst:<id>``                 hash    :class:`Instance` fields but ``state``; ``rev``
+``P:state:<id>``                string  the instance's engine state (JSON), apart so the
+                                        hash stays small (listpack)
+``P:inst-tasks:<id>``           zset    ids of the instance's active tasks (score 0)
+``P:inst-closed:<id>``          zset    ``task:<id>``/``ext:<id>`` of its closed records,
+                                        expired with it (retention)
 ``P:task:<id>``                 hash    :class:`Task` fields (kept after closing)
-``P:assignee:<user>``           set     ids of active tasks assigned to ``user``
-``P:cand:user:<user>``          set     ids of active tasks naming candidate ``user``
-``P:cand:group:<group>``        set     ids of active tasks naming candidate ``group``
-``P:cand:role:<role>``          set     ids of active tasks naming candidate ``role``
+``P:assignee:<user>``           zset    active tasks assigned to ``user``, by queue score
+``P:q:<kind>:<name>``           zset    active unassigned tasks naming candidate ``name``
+                                        (``kind`` user, group or role), by queue score
+``P:qa:<kind>:<name>``          zset    the same for active assigned tasks
 ``P:history:<id>``              list    the instance's audit entries, oldest first (JSON)
 ``P:ext:<id>``                  hash    :class:`ExternalTaskRecord` fields (kept after closing)
-``P:inst-ext:<id>``             set     ids of the instance's active external tasks
+``P:inst-ext:<id>``             zset    ids of the instance's active external tasks (score 0)
 ``P:ext-topic:<topic>``         zset    fetchable external tasks of ``topic``, by ``available_at``
 ``P:timers``                    zset    the partition's timer waits ``inst|<id>|<sub>`` by due time
 ``P:msg:<name>``                set     ``inst|<id>|<sub>`` waits for message ``name``
 ``P:sig:<name>``                set     ``inst|<id>|<sub>`` waits for signal ``name``
+``P:idem:<key>``                hash    an Idempotency-Key's record: state, fingerprint,
+                                        status, body (kept BPM_IDEMPOTENCY_TTL)
+``P:done:<request id>``         string  a write script's reply, for 30 s: a retry of the call
+                                        answers it again instead of writing twice
 ==============================  ======  ===============================================
 
-Hash fields are strings: ints in decimal, ``ended``/``incident`` as ``1``/``0``, lists and
-dicts (candidates, variables, state) as JSON, and None as an absent field. The
+The queue score orders as the API sorts by default: priority descending, then
+create time ascending (then the id): see :mod:`backends.redis_query`.
+
+Hash fields are strings: ints in decimal, ``ended``/``incident``/``history_truncated`` as
+``1``, lists and dicts (candidates, variables) as JSON; None and empty defaults ("", false,
+[], {}) are absent fields. Per-instance sets are small sorted sets, since Redis keeps small
+sorted sets compact (listpack) where small sets of strings are hash tables before 7.2. The
 variable part of a key always comes last, after a fixed word, so no name a
 client chooses can make two kinds of key collide.
 
@@ -55,7 +68,9 @@ it is given the slot's key root and at least one of its keys in KEYS, derives
 only keys of that root (Redis Cluster allows undeclared keys of the declared
 slot; ``tests/test_redis_cluster.py`` checks it), checks everything before its
 first write and appends the operation's audit entry to the history in the same
-script. A step list (a parent and the child it calls) always shares one
+script. Every write script runs once per request id (``backends/lua/_once.lua``):
+redis-py's retry after a dropped connection gets the first run's reply. A
+step list (a parent and the child it calls) always shares one
 partition. Reads across partitions (task queries, due timers, subscriptions,
 external-task fetching) read every partition and merge in Python.
 """
@@ -63,19 +78,19 @@ external-task fetching) read every partition and merge in Python.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
+from backends import redis_query
 from backends.base import (
     Backend,
     Definition,
@@ -84,17 +99,15 @@ from backends.base import (
     Instance,
     Principals,
     Step,
-    SubscriptionIndex,
     Task,
     TaskQuery,
-    check_subscription,
-    fetch_window,
     parse_member,
 )
 from backends.partitions import (
     DEFAULT_PARTITIONS,
     PartitionPicker,
     check_count,
+    check_one_partition,
     make_id,
     partition_of,
     partition_tags,
@@ -103,70 +116,30 @@ from backends.redis_codec import (
     as_json,
     decode_fields,
     encode,
+    history_entry,
+    history_json,
     pairs,
     redact,
     script_error,
     split_options,
     split_prefix,
+    step_json,
+)
+from backends.redis_scripts import (
+    SCRIPTS,
+    UNAVAILABLE,
+    WRITE_SCRIPTS,
+    PartitionCountMismatch,
+    script_source,
+    unavailable_as_domain_error,
 )
 from bpm.errors import BackendUnavailable, InstanceNotFound
 
 __all__ = ["RedisBackend", "split_prefix"]
 
 DEFAULT_PREFIX = "bpm"
-LUA_DIR = Path(__file__).resolve().parent / "lua"
-SCRIPTS = (
-    "apply_steps",
-    "assign",
-    "assign_instance",
-    "claim",
-    "definitions",
-    "deploy",
-    "external",
-    "fetch_candidates",
-    "instance_externals",
-    "instance_tasks",
-    "lock_externals",
-    "query_tasks",
-    "set_identity",
-    "take_timer",
-    "task_and_instance",
-    "unclaim",
-)
 #: query parameters of the URL that are ours, not redis-py's
 URL_OPTIONS = ("prefix", "partitions", "wait")
-
-#: errors meaning "Redis cannot serve us right now" rather than a bug of ours
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    redis.exceptions.ConnectionError,  # includes refused, auth, loading, max connections
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ReadOnlyError,  # a replica after failover
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterError,  # redirections or retries exhausted during a failover
-    redis.exceptions.SlotNotCoveredError,
-    redis.exceptions.MasterDownError,
-)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class PartitionCountMismatch(ValueError):
-    """The store was set up with another number of partitions than the URL asks for."""
-
-
-def unavailable_as_domain_error(method: Callable[P, R]) -> Callable[P, R]:
-    """Turn every connection-level Redis failure into BackendUnavailable (HTTP 503)."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except UNAVAILABLE as exc:
-            raise BackendUnavailable(f"the Redis backend is unreachable: {exc}") from exc
-
-    return wrapper
 
 
 def _escape_glob(text: str) -> str:
@@ -185,7 +158,7 @@ class RedisBackend(Backend):
     client reconnects by itself once it is back.
     """
 
-    schemes = ("redis", "rediss", "unix")
+    schemes: tuple[str, ...] = ("redis", "rediss", "unix")
 
     def __init__(
         self,
@@ -206,22 +179,23 @@ class RedisBackend(Backend):
         except ValueError:
             raise ValueError(f"partitions must be a whole number, not {options.get('partitions')!r}") from None
         self.partitions = check_count(count)
+        wait = options.get("wait") or "0"
+        if not wait.isdigit() or int(wait) > 16:
+            raise ValueError(f"wait must be the number of replicas to confirm each write (0-16), not {wait!r}")
+        self._wait = int(wait)
+        self._wait_timeout_ms = max(int(socket_timeout * 500), 1)  # half the socket timeout
         self.url = redact(url)
         self._root = f"{{{self.prefix}}}:"
         self._roots = tuple(f"{self.prefix}:{{{tag}}}:" for tag in partition_tags(self.partitions))
         self._client = self._connect(url, socket_timeout, health_check_interval)
-        common = (LUA_DIR / "_common.lua").read_text()
-        self._scripts: dict[str, Script] = {
-            name: self._client.register_script(common + "\n" + (LUA_DIR / f"{name}.lua").read_text())
-            for name in SCRIPTS
-        }
+        self._scripts: dict[str, Script] = {name: self._client.register_script(script_source(name)) for name in SCRIPTS}
         self._picker = PartitionPicker(self.partitions)
         self._id_lock = threading.Lock()
         self._id_block = id_block
         self._id_ranges: dict[int, tuple[int, int]] = {}  # partition -> (next, last) reserved
         self._id_pid = os.getpid()
         self._meta_checked = False
-        with contextlib.suppress(*UNAVAILABLE):  # else checked again before the first id is made
+        with contextlib.suppress(*UNAVAILABLE, BackendUnavailable):  # else checked before the first id
             self._check_partition_count()
 
     def _connect(self, url: str, socket_timeout: float, health_check_interval: int) -> Any:
@@ -271,8 +245,55 @@ class RedisBackend(Backend):
     # -- running scripts -----------------------------------------------------------------
 
     def _run(self, script: str, root: str, keys: list[str], *args: str) -> Any:
-        """Run a script in the slot of ``root``; ``keys`` must hold at least one key of it."""
-        return self._scripts[script](keys=keys, args=[root, *args])
+        """Run a script in the slot of ``root``; ``keys`` must hold at least one key of it.
+
+        With ``?wait=N`` a script that writes returns only once N replicas have it."""
+        limit = "" if self.history_limit is None else str(self.history_limit)
+        retention = "" if self.retention_ms is None else str(self.retention_ms)
+        request_id = uuid.uuid4().hex if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
+        head = f"{limit}|{retention}|{request_id}|{root}"  # see the top of backends/lua/_common.lua
+        if self._wait and script in WRITE_SCRIPTS:
+            run = self._scripts[script]
+            return self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))
+        return self._scripts[script](keys=keys, args=[head, *args])
+
+    def _write(self, key: str, command: str, *args: Any) -> Any:
+        """One plain write command on ``key`` (replicated first with ``?wait=N``)."""
+        if self._wait:
+            return self._replicated(key, lambda pipe: pipe.execute_command(command, key, *args))
+        return self._client.execute_command(command, key, *args)
+
+    def _layout_changed(self) -> None:
+        """Hook: a node answered MOVED or failed (the cluster backend re-reads the slots)."""
+
+    def _node_pipeline(self, key: str) -> Any:
+        """A pipeline on the one connection that serves ``key`` (WAIT counts that connection's writes)."""
+        return self._client.pipeline(transaction=False)
+
+    def _replicated(self, key: str, queue: Callable[[Any], Any]) -> Any:
+        """Queue one write on ``key``'s connection, then ``WAIT``; its reply once replicated.
+
+        Raises BackendUnavailable when fewer replicas than asked confirm it in time: the
+        write happened on the master but may be lost in a failover (outcome unknown)."""
+        for attempt in (1, 2):
+            try:
+                with self._node_pipeline(key) as pipe:
+                    queue(pipe)
+                    pipe.execute_command("WAIT", self._wait, self._wait_timeout_ms)
+                    reply, acknowledged = pipe.execute()
+                break
+            except (redis.exceptions.MovedError, redis.exceptions.AskError) as exc:
+                self._layout_changed()  # the write did not run: retry once on the new owner
+                if attempt == 2:
+                    raise BackendUnavailable(f"the Redis Cluster is moving slots: {exc}") from exc
+            except UNAVAILABLE:
+                self._layout_changed()
+                raise
+        if int(acknowledged) < self._wait:
+            raise BackendUnavailable(
+                f"the write was not confirmed by {self._wait} replica(s) within {self._wait_timeout_ms} ms"
+            )
+        return reply
 
     def _prun(self, script: str, partition: int, keys: list[str] | None, *args: str) -> Any:
         """Run a script in a partition (its ``ids`` key is the anchor when no keys are named)."""
@@ -292,7 +313,7 @@ class RedisBackend(Backend):
 
     def _check_partition_count(self) -> None:
         meta = self.key("meta")
-        self._client.hsetnx(meta, "partitions", str(self.partitions))
+        self._write(meta, "HSETNX", "partitions", str(self.partitions))
         stored = int(self._client.hget(meta, "partitions") or self.partitions)
         if stored != self.partitions:
             raise PartitionCountMismatch(
@@ -313,7 +334,7 @@ class RedisBackend(Backend):
                 self._id_pid = os.getpid()
             following, last = self._id_ranges.get(partition, (1, 0))
             if following > last:
-                last = int(self._client.incrby(self.pkey(partition, "ids"), self._id_block))
+                last = int(self._write(self.pkey(partition, "ids"), "INCRBY", self._id_block))
                 following = last - self._id_block + 1
             self._id_ranges[partition] = (following + 1, last)
         return make_id(partition, following)
@@ -381,14 +402,13 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def bump_cache_generation(self) -> int:
-        return int(self._client.incr(self.key("cache-generation")))
+        return int(self._write(self.key("cache-generation"), "INCR"))
 
     # -- instances and tasks ----------------------------------------------------------
 
     @unavailable_as_domain_error
     def instance(self, instance_id: str) -> Instance | None:
-        data = self._client.hgetall(self.ikey(instance_id, "inst"))
-        return Instance.from_dict(decode_fields(data)) if data else None
+        return self.instances([instance_id])[0]
 
     @unavailable_as_domain_error
     def task(self, task_id: str) -> Task | None:
@@ -401,9 +421,10 @@ class RedisBackend(Backend):
         if not reply:
             return None
         task = self._task(reply[0])
-        if not reply[1]:
+        instance = self._instance(pairs(reply[1]), reply[2] if len(reply) > 2 else None)
+        if instance is None:
             raise InstanceNotFound(f"process instance '{task.instance_id}' does not exist")
-        return task, Instance.from_dict(decode_fields(pairs(reply[1])))
+        return task, instance
 
     @unavailable_as_domain_error
     def instance_tasks(self, instance_id: str) -> list[Task]:
@@ -415,8 +436,8 @@ class RedisBackend(Backend):
     def apply_steps(self, steps: list[Step]) -> None:
         if not steps:
             return
-        partition = self.partition(steps[0].instance.id)
-        payload = as_json([self._step_json(step, partition) for step in steps])
+        partition = check_one_partition(steps, self.partition)
+        payload = as_json([step_json(step) for step in steps])
         keys = list(dict.fromkeys(self.ikey(step.instance.id, "inst") for step in steps))
         self._checked("apply_steps", partition, keys, payload)
 
@@ -428,8 +449,9 @@ class RedisBackend(Backend):
         with self._pipeline() as pipe:
             for instance_id in wanted:
                 pipe.hgetall(self.ikey(instance_id, "inst"))
+                pipe.get(self.ikey(instance_id, "state"))
             replies = pipe.execute()
-        return [Instance.from_dict(decode_fields(data)) if data else None for data in replies]
+        return [self._instance(data, state) for data, state in zip(replies[::2], replies[1::2], strict=True)]
 
     @unavailable_as_domain_error
     def claim(
@@ -474,44 +496,21 @@ class RedisBackend(Backend):
             exists, entries = pipe.execute()
         if not exists:
             raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-        return [json.loads(entry) for entry in entries]
+        return [history_entry(entry) for entry in entries]
 
     @unavailable_as_domain_error
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
-        named = [("assignee", user) for user in sorted(query.assignees)]
-        for kind, names in (
-            ("user", query.candidates.users),
-            ("group", query.candidates.groups),
-            ("role", query.candidates.roles),
-        ):
-            named += [("cand", kind, name) for name in sorted(names)]
-        if not named:
-            return [], 0
-        include = "1" if query.include_assigned else "0"
-        assignees = as_json(sorted(query.assignees))
-        found: list[Task] = []
-        for partition in range(self.partitions):
-            keys = [self.pkey(partition, *parts) for parts in named]
-            found += map(self._task, self._prun("query_tasks", partition, keys, include, assignees))
-        return query.page(t for t in found if query.matches(t))
+        return redis_query.query_tasks(self, query)
 
     # -- timers, messages and signals -------------------------------------------------
 
     @unavailable_as_domain_error
     def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:
-        if limit <= 0:
-            return []
-        keys = [self.key("timers")] + [self.pkey(p, "timers") for p in range(self.partitions)]
-        with self._pipeline() as pipe:
-            for key in keys:
-                pipe.zrangebyscore(key, "-inf", now, start=0, num=limit, withscores=True)
-            replies = pipe.execute()
-        found = [(int(due), member) for reply in replies for member, due in cast("list[tuple[str, float]]", reply)]
-        return [(member, due) for due, member in sorted(found)[:limit]]
+        return redis_query.due_timers(self, now, limit)
 
     @unavailable_as_domain_error
     def schedule_timer(self, member: str, due: int) -> None:
-        self._client.zadd(self._timer_key(member), {member: due})
+        self._write(self._timer_key(member), "ZADD", due, member)
 
     @unavailable_as_domain_error
     def take_timer(self, member: str, due: int, next_due: int | None) -> bool:
@@ -522,19 +521,11 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def remove_timer(self, member: str) -> None:
-        self._client.zrem(self._timer_key(member), member)
+        self._write(self._timer_key(member), "ZREM", member)
 
     @unavailable_as_domain_error
     def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
-        if kind not in ("message", "signal"):
-            raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
-        word = "msg" if kind == "message" else "sig"
-        with self._pipeline() as pipe:
-            for partition in range(self.partitions):
-                pipe.smembers(self.pkey(partition, word, name))
-            replies = pipe.execute()
-        members = sorted(member for reply in replies for member in reply)
-        return [parse_member(m) for m in members]
+        return redis_query.subscriptions(self, kind, name)
 
     # -- external tasks ---------------------------------------------------------------
 
@@ -553,27 +544,7 @@ class RedisBackend(Backend):
     def fetch_and_lock(
         self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
     ) -> list[ExternalTaskRecord]:
-        """Read each partition's candidates, pick the best across partitions, then lock
-        them partition by partition; a task a racing worker took meanwhile is skipped."""
-        if max_tasks <= 0 or not topics:
-            return []
-        candidates: list[tuple[int, int, str, str, int]] = []  # (-priority, created, id, topic, partition)
-        window = str(fetch_window(max_tasks))
-        for partition in range(self.partitions):
-            for ext_id, topic, priority, created in self._prun(
-                "fetch_candidates", partition, None, str(now), window, *topics
-            ):
-                candidates.append((-int(priority), int(created), ext_id, topic, partition))
-        chosen = sorted(candidates)[:max_tasks]
-        locked: dict[str, ExternalTaskRecord] = {}
-        for partition in sorted({c[4] for c in chosen}):
-            args = [worker, str(now)]
-            for _, _, ext_id, topic, _ in (c for c in chosen if c[4] == partition):
-                args += [ext_id, topic, str(topics[topic])]
-            for flat in self._prun("lock_externals", partition, None, *args):
-                record = self._external(flat)
-                locked[record.id] = record
-        return [locked[c[2]] for c in chosen if c[2] in locked]
+        return redis_query.fetch_and_lock(self, worker, topics, max_tasks, now)
 
     @unavailable_as_domain_error
     def fail_external(
@@ -609,6 +580,27 @@ class RedisBackend(Backend):
     def unlock_external(self, external_id: str) -> ExternalTaskRecord:
         return self._external_op("unlock", external_id, {})
 
+    # -- Idempotency-Key records ------------------------------------------------------
+
+    @unavailable_as_domain_error
+    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
+        reply = self._idempotency("begin", key, fingerprint, lock_ms)
+        if reply[0] == "done":
+            return "done", {"status": int(reply[1]), "body": reply[2]}
+        return reply[0], None
+
+    @unavailable_as_domain_error
+    def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
+        self._idempotency("finish", key, fingerprint, ttl_ms, str(status), body)
+
+    @unavailable_as_domain_error
+    def idempotency_release(self, key: str, fingerprint: str) -> None:
+        self._idempotency("release", key, fingerprint, 0)
+
+    def _idempotency(self, op: str, key: str, fingerprint: str, ms: int, *rest: str) -> Any:
+        record = self.ikey(key, "idem")  # spread over the partitions by the key's CRC32
+        return self._prun("idempotency", self.partition(key), [record], op, fingerprint, str(max(ms, 1)), *rest)
+
     # -- identity store ---------------------------------------------------------------
 
     @unavailable_as_domain_error
@@ -636,48 +628,6 @@ class RedisBackend(Backend):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _step_json(self, step: Step, partition: int) -> dict[str, Any]:
-        """One step as apply_steps.lua reads it: hash fields, decimal strings, false for None.
-
-        Raises ValueError when a record of the step is not in ``partition`` (every
-        record of one write lives in one partition: see :mod:`backends.partitions`).
-        """
-        for sub in (*step.subscribed, *step.unsubscribed):
-            check_subscription(sub)
-        if step.new and step.instance.rev != 1:
-            raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
-        ids = [step.instance.id, *(t.id for t in step.created), *(e.id for e in step.externals)]
-        ids += [sub.instance_id for sub in step.subscribed]
-        for record_id in ids:
-            if self.partition(record_id) != partition:
-                raise ValueError(
-                    f"id '{record_id}' is not in partition {partition} of this write: make it with "
-                    "new_id(near=<instance id>) or inside id_scope(<instance id>)"
-                )
-        return {
-            "id": step.instance.id,
-            "new": step.new,
-            "expected": str(step.instance.rev - 1),
-            "instance": encode(step.instance),
-            "now": str(step.now),
-            "complete_task": step.complete_task or "",
-            "completed_by": False if step.completed_by is None else step.completed_by,
-            "cancelled": step.cancelled,
-            "created": [encode(task) for task in step.created],
-            "complete_external": step.complete_external or "",
-            "external_worker": False if step.external_worker is None else step.external_worker,
-            "externals": [encode(ext) for ext in step.externals],
-            "externals_cancelled": step.externals_cancelled,
-            "subscribed": [self._subscription(sub) for sub in step.subscribed],
-            "unsubscribed": [self._subscription(sub) for sub in step.unsubscribed],
-            "history": [as_json(entry) for entry in step.history],
-        }
-
-    @staticmethod
-    def _subscription(sub: SubscriptionIndex) -> list[str]:
-        due = "" if sub.due is None else str(sub.due)
-        return [sub.kind, sub.name or "", sub.member, due]
-
     def _task_op(self, script: str, task_id: str, *args: str) -> Task:
         partition = self.partition(task_id)
         return self._task(self._checked(script, partition, [self.ikey(task_id, "task")], task_id, *args))
@@ -696,10 +646,22 @@ class RedisBackend(Backend):
         return Task.from_dict(decode_fields(pairs(flat)))
 
     @staticmethod
+    def _instance(data: Mapping[str, str], state: str | None) -> Instance | None:
+        """An instance from its hash and its ``state`` key (None when the hash is missing)."""
+        if not data:
+            return None
+        return Instance.from_dict({**decode_fields(data), "state": json.loads(state) if state else {}})
+
+    @staticmethod
+    def decode_task(data: Mapping[str, str]) -> Task:
+        """A task from its hash fields (as HGETALL answers them)."""
+        return Task.from_dict(decode_fields(data))
+
+    @staticmethod
     def _definition(flat: list[str]) -> Definition:
         return Definition.from_dict(decode_fields(pairs(flat)))
 
     @staticmethod
     def _audit(audit: Mapping[str, Any] | None) -> str:
         """An audit entry as a script argument: a JSON object, or "" for none."""
-        return "" if audit is None else as_json(dict(audit))
+        return "" if audit is None else history_json(audit)

@@ -13,6 +13,7 @@ has taken over.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -20,7 +21,7 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from backends.redis import RedisBackend, unavailable_as_domain_error
+from backends.redis import UNAVAILABLE, RedisBackend, unavailable_as_domain_error
 
 SCHEME = "redis+cluster"
 
@@ -52,7 +53,7 @@ def startup_nodes(url: str) -> tuple[list[ClusterNode], dict[str, Any]]:
 class RedisClusterBackend(RedisBackend):
     """:class:`backends.redis.RedisBackend` on a Redis Cluster (see the module docstring)."""
 
-    schemes = (SCHEME, "rediss+cluster")
+    schemes: tuple[str, ...] = (SCHEME, "rediss+cluster")
 
     def _connect(self, url: str, socket_timeout: float, health_check_interval: int) -> Any:
         nodes, options = startup_nodes(url)
@@ -69,6 +70,18 @@ class RedisClusterBackend(RedisBackend):
             require_full_coverage=True,
             **options,
         )
+
+    def _layout_changed(self) -> None:
+        with contextlib.suppress(*UNAVAILABLE):
+            self._client.nodes_manager.initialize()
+
+    def _node_pipeline(self, key: str) -> Any:
+        """A pipeline on the master of ``key``'s slot (one connection, so WAIT counts its writes)."""
+        node = self._client.get_node_from_key(key)
+        if node.redis_connection is None:
+            self._client.nodes_manager.initialize()
+            node = self._client.get_node_from_key(key)
+        return node.redis_connection.pipeline(transaction=False)
 
     def _pipeline(self) -> Any:
         pipe = self._client.pipeline(transaction=False)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from backends.base import Definition, ExternalTaskRecord, Instance, Task
+from backends.base import (
+    Definition,
+    ExternalTaskRecord,
+    Instance,
+    Step,
+    SubscriptionIndex,
+    Task,
+    check_subscription,
+)
 from bpm.errors import (
     BpmError,
     ConcurrentModification,
@@ -36,7 +45,28 @@ _INT_FIELDS = frozenset(
     }
 )
 _JSON_FIELDS = frozenset({"candidate_groups", "candidate_roles", "candidate_users", "state", "variables"})
-_BOOL_FIELDS = frozenset({"ended", "incident"})
+#: the hash field of a record field no script reads, shortened: in a small hash
+#: (listpack) every field name is stored in full with each record
+SHORT_NAMES = {
+    "app_name": "an",
+    "business_key": "bk",
+    "create_by": "cb",
+    "definition_id": "di",
+    "description": "ds",
+    "due_date": "dd",
+    "element_id": "el",
+    "form_key": "fk",
+    "kind": "k",
+    "loadlink_entity_id": "le",
+    "loadlink_param": "lp",
+    "parent_id": "pi",
+    "parent_task_id": "pt",
+    "process_key": "pk",
+    "process_name": "pn",
+    "variables": "v",
+}
+_LONG_NAMES = {short: name for name, short in SHORT_NAMES.items()}
+_BOOL_FIELDS = frozenset({"ended", "history_truncated", "incident"})
 
 
 def split_options(url: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]]:
@@ -81,23 +111,37 @@ def redact(url: str) -> str:
 def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[str, str]:
     """A record as hash fields: strings, JSON for lists and dicts, None left out."""
     out: dict[str, str] = {}
+    empty_defaults = _empty_defaults(type(record))  # type: ignore[arg-type]  # a class is hashable
     for f in fields(record):
         value = getattr(record, f.name)
-        if value is None:
-            continue
+        if value is None or (f.name in empty_defaults and value in ("", False, [], {})):
+            continue  # absent: the field's (empty) default; no empty fields stored
+        name = SHORT_NAMES.get(f.name, f.name)
         if f.name in _JSON_FIELDS:
-            out[f.name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         elif f.name in _BOOL_FIELDS:
-            out[f.name] = "1" if value else "0"
+            out[name] = "1" if value else "0"
         else:
-            out[f.name] = str(value)
+            out[name] = str(value)
     return out
+
+
+@functools.cache
+def _empty_defaults(kind: type) -> frozenset[str]:
+    """The fields of a record class whose default is empty ("", False, [] or {})."""
+    empty = set()
+    for f in fields(kind):
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if default is not MISSING and default in ("", False, [], {}):
+            empty.add(f.name)
+    return frozenset(empty)
 
 
 def decode_fields(data: Mapping[str, str]) -> dict[str, Any]:
     """Hash fields back to Python values (the inverse of :func:`encode`)."""
     out: dict[str, Any] = {}
-    for name, raw in data.items():
+    for stored, raw in data.items():
+        name = _LONG_NAMES.get(stored, stored)
         if name in _JSON_FIELDS:
             out[name] = json.loads(raw)
         elif name in _INT_FIELDS:
@@ -107,6 +151,47 @@ def decode_fields(data: Mapping[str, str]) -> dict[str, Any]:
         else:
             out[name] = raw
     return out
+
+
+#: history entries are stored with their common keys and types shortened ("~" +
+#: a code: no entry key or type starts with "~"), and read back in full
+HISTORY_KEYS = {
+    "time": "~t",
+    "type": "~y",
+    "elementId": "~e",
+    "elementType": "~E",
+    "elementName": "~n",
+    "user": "~u",
+    "actor": "~a",
+    "definitionId": "~d",
+}
+HISTORY_TYPES = {
+    "element.entered": "~i",
+    "element.left": "~o",
+    "instance.started": "~s",
+    "task.completed": "~c",
+    "task.claimed": "~l",
+}
+_HISTORY_LONG_KEYS = {short: name for name, short in HISTORY_KEYS.items()}
+_HISTORY_LONG_TYPES = {short: name for name, short in HISTORY_TYPES.items()}
+
+
+def history_json(entry: Mapping[str, Any]) -> str:
+    """A history entry as stored (see HISTORY_KEYS)."""
+    short = {HISTORY_KEYS.get(name, name): value for name, value in entry.items()}
+    kind = short.get("~y")
+    if isinstance(kind, str) and kind in HISTORY_TYPES:
+        short["~y"] = HISTORY_TYPES[kind]
+    return as_json(short)
+
+
+def history_entry(stored: str) -> dict[str, Any]:
+    """A stored history entry in full (the inverse of :func:`history_json`)."""
+    entry = {_HISTORY_LONG_KEYS.get(name, name): value for name, value in json.loads(stored).items()}
+    kind = entry.get("type")
+    if isinstance(kind, str) and kind in _HISTORY_LONG_TYPES:
+        entry["type"] = _HISTORY_LONG_TYPES[kind]
+    return entry
 
 
 def pairs(flat: list[str]) -> dict[str, str]:
@@ -140,3 +225,39 @@ def script_error(reply: list[Any]) -> BpmError:
     if code == "LOCK_LOST":
         return Conflict(f"external task '{ident}' is not locked by worker '{detail}'", code="LOCK_LOST")
     raise RuntimeError(f"unexpected reply from a Redis script: {reply!r}")  # pragma: no cover
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    """One step as apply_steps.lua reads it: hash fields, decimal strings, false for None.
+
+    Raises ValueError for a ``new`` step whose rev is not 1 or a bad subscription."""
+    for sub in (*step.subscribed, *step.unsubscribed):
+        check_subscription(sub)
+    if step.new and step.instance.rev != 1:
+        raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
+    instance = encode(step.instance)
+    state = instance.pop("state")
+    return {
+        "id": step.instance.id,
+        "new": step.new,
+        "expected": str(step.instance.rev - 1),
+        "instance": instance,
+        "state": state,
+        "now": str(step.now),
+        "complete_task": step.complete_task or "",
+        "completed_by": False if step.completed_by is None else step.completed_by,
+        "cancelled": step.cancelled,
+        "created": [encode(task) for task in step.created],
+        "complete_external": step.complete_external or "",
+        "external_worker": False if step.external_worker is None else step.external_worker,
+        "externals": [encode(ext) for ext in step.externals],
+        "externals_cancelled": step.externals_cancelled,
+        "subscribed": [subscription_json(sub) for sub in step.subscribed],
+        "unsubscribed": [subscription_json(sub) for sub in step.unsubscribed],
+        "history": [history_json(entry) for entry in step.history],
+    }
+
+
+def subscription_json(sub: SubscriptionIndex) -> list[str]:
+    due = "" if sub.due is None else str(sub.due)
+    return [sub.kind, sub.name or "", sub.member, due]

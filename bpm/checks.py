@@ -17,8 +17,10 @@ known, so that nothing is stored when a check fails.
 from __future__ import annotations
 
 from bpm.engine import timers
+from bpm.engine.mappings import probe
+from bpm.engine.scripts import is_runnable_language
 from bpm.errors import ExpressionError, InvalidDefinition
-from bpm.model.spec import Element, Evaluable, EventDefinition, ProcessSpec, StartEvent
+from bpm.model.spec import DeployWarning, Element, Evaluable, EventDefinition, Listener, ProcessSpec, StartEvent
 
 _TIMER_ATTRIBUTES = (("cycle", "timeCycle", "time_cycle"), ("date", "timeDate", "time_date"),
                      ("duration", "timeDuration", "time_duration"))  # fmt: skip
@@ -44,13 +46,54 @@ def timer_value(event: EventDefinition) -> tuple[str, str, Evaluable] | None:
     return None
 
 
-def check_spec(spec: ProcessSpec, file: str, now_ms: int) -> None:
-    """Refuse what would fail later, when an instance or the timer worker reaches it. Raises InvalidDefinition."""
+def check_spec(spec: ProcessSpec, file: str, now_ms: int) -> list[DeployWarning]:
+    """Refuse what would fail later, when an instance or the timer worker reaches it. Raises InvalidDefinition.
+
+    Returns warnings for what will be skipped: script listeners in a language the evaluator does not run.
+    """
+    warnings: list[DeployWarning] = []
     for element in spec.elements.values():
         event = getattr(element, "event", None)
         if isinstance(event, EventDefinition) and event.kind == "timer":
             at_process_start = isinstance(element, StartEvent) and element.id in spec.event_start_ids
             _check_timer(element, event, file, now_ms, evaluate=at_process_start)
+        warnings.extend(_script_listener_warnings(file, element.id, element.listeners))
+        warnings.extend(_mapping_warnings(file, element))
+    for flow in spec.flows.values():
+        warnings.extend(_script_listener_warnings(file, flow.id, flow.listeners))
+    return warnings
+
+
+def _mapping_warnings(file: str, element: Element) -> list[DeployWarning]:
+    found = []
+    for kind, mappings in (("input", element.io_inputs), ("output", element.io_outputs)):
+        for mapping in mappings:
+            missing = probe(mapping)
+            if missing:
+                found.append(DeployWarning(
+                    file, element.id, mapping.line or element.line, f"{kind} mapping",
+                    f"the {kind} mapping to '{mapping.target}' calls a {missing.split(' is ')[0]}, which the "
+                    "evaluator does not have", f"the mapping is skipped ('{mapping.target}' is not set)",
+                    "compute the value in a worker, or with the functions the README lists",
+                ))  # fmt: skip
+    return found
+
+
+def _script_listener_warnings(file: str, owner: str, listeners: tuple[Listener, ...]) -> list[DeployWarning]:
+    return [
+        DeployWarning(
+            file,
+            owner,
+            listener.line,
+            "script",
+            f"a {listener.event} listener script in '{listener.language}' cannot run (scripts run on the safe "
+            "evaluator)",
+            "the listener is skipped",
+            "write the script as expressions (name = expression lines)",
+        )
+        for listener in listeners
+        if listener.script is not None and not is_runnable_language(listener.language)
+    ]
 
 
 def _check_timer(element: Element, event: EventDefinition, file: str, now_ms: int, *, evaluate: bool) -> None:

@@ -11,14 +11,14 @@ import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from backends.base import Backend, Definition
 from bpm.checks import check_spec
 from bpm.engine.scripts import is_runnable_language
 from bpm.errors import InvalidDefinition, ProcessNotFound
-from bpm.model.parser import ParsedFile, parse_bpmn
+from bpm.model.parser import DEFAULT_MAX_BYTES, ParsedFile, parse_bpmn
 from bpm.model.spec import ProcessSpec, ScriptTask
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
@@ -36,6 +36,48 @@ class DeployReport:
     errors: tuple[dict[str, object], ...]
     skipped: tuple[dict[str, str], ...] = ()
     created: tuple[Definition, ...] = ()
+    #: what the engine does not honour in the deployed files (DeployWarning.as_dict() entries)
+    warnings: tuple[dict[str, object], ...] = ()
+
+    def warnings_of(self, file: str) -> list[dict[str, object]]:
+        return [w for w in self.warnings if w["file"] == file]
+
+
+def parse_and_check(
+    data: bytes, *, file: str, now_ms: int, max_bytes: int = DEFAULT_MAX_BYTES, reject_scripts: bool = False
+) -> ParsedFile:
+    """Parse a file and run the deploy-time checks; with ``reject_scripts``, refuse scripts the
+    engine cannot run. Raises InvalidDefinition. The result's warnings list what the engine does
+    not honour (parser and checks)."""
+    parsed = parse_bpmn(data, file=file, max_bytes=max_bytes)
+    warnings = list(parsed.warnings)
+    for spec in parsed.processes:
+        warnings.extend(check_spec(spec, file, now_ms))
+    if reject_scripts:
+        for spec in parsed.processes:
+            for element in spec.elements.values():
+                if isinstance(element, ScriptTask) and not is_runnable_language(element.language):
+                    raise InvalidDefinition(
+                        f"script language '{element.language}' is not supported (scripts run on the safe evaluator)",
+                        code="UNSUPPORTED_SCRIPT", file=file, element_id=element.id, tag=element.tag,
+                        line=element.line,
+                    )  # fmt: skip
+    return replace(parsed, warnings=tuple(warnings))
+
+
+def check_file(
+    data: bytes, *, file: str, now_ms: int, max_bytes: int = DEFAULT_MAX_BYTES, reject_scripts: bool = False
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Everything a deployment checks, storing nothing (for ``bpm lint``).
+
+    Returns (errors, warnings): at most one error, the first found (``file``, ``message``,
+    ``code`` and, where known, ``line``, ``elementId``, ``attribute``, ``fix``), and the
+    warnings (``file``, ``elementId``, ``line``, ``attribute``, ``message``, ``instead``, ``fix``)."""
+    try:
+        parsed = parse_and_check(data, file=file, now_ms=now_ms, max_bytes=max_bytes, reject_scripts=reject_scripts)
+    except InvalidDefinition as exc:
+        return [_error_entry(file, exc)], []
+    return [], [w.as_dict() for w in parsed.warnings]
 
 
 class Deployer:
@@ -50,30 +92,17 @@ class Deployer:
         self.reject_scripts = reject_scripts
 
     def parse(self, data: bytes, *, file: str) -> ParsedFile:
-        """Parse and check a file; with ``reject_scripts``, refuse scripts the engine cannot run."""
-        parsed = parse_bpmn(data, file=file, max_bytes=self.max_bytes)
-        for spec in parsed.processes:
-            check_spec(spec, file, self.now_ms())
-        if self.reject_scripts:
-            for spec in parsed.processes:
-                for element in spec.elements.values():
-                    if isinstance(element, ScriptTask) and not is_runnable_language(element.language):
-                        raise InvalidDefinition(
-                            f"script language '{element.language}' is not supported (scripts run on the safe "
-                            "evaluator)",
-                            code="UNSUPPORTED_SCRIPT",
-                            file=file,
-                            element_id=element.id,
-                            tag=element.tag,
-                            line=element.line,
-                        )
-        return parsed
+        """Parse and check a file (see :func:`parse_and_check`)."""
+        return parse_and_check(
+            data, file=file, now_ms=self.now_ms(), max_bytes=self.max_bytes, reject_scripts=self.reject_scripts
+        )
 
     def deploy_bytes(self, data: bytes, *, file: str, app_name: str = "") -> DeployReport:
         """Deploy every executable process of one file. Raises InvalidDefinition."""
         parsed = self.parse(data, file=file)
         pairs = self._store(parsed, data, file=file, app_name=app_name)
-        return DeployReport(tuple(d for d, _ in pairs), (), (), tuple(d for d, new in pairs if new))
+        warnings = tuple(w.as_dict() for w in parsed.warnings)
+        return DeployReport(tuple(d for d, _ in pairs), (), (), tuple(d for d, new in pairs if new), warnings)
 
     def _store(
         self, parsed: ParsedFile, data: bytes, *, file: str, app_name: str, shared: frozenset[str] = frozenset()
@@ -132,8 +161,13 @@ class Deployer:
         deployed: list[tuple[Definition, bool]] = []
         for path, data, parsed in good:
             deployed.extend(self._store(parsed, data, file=path.name, app_name="", shared=shared))
+        warnings = tuple(w.as_dict() for _, _, parsed in good for w in parsed.warnings)
         return DeployReport(
-            tuple(d for d, _ in deployed), tuple(errors), tuple(skipped), tuple(d for d, new in deployed if new)
+            tuple(d for d, _ in deployed),
+            tuple(errors),
+            tuple(skipped),
+            tuple(d for d, new in deployed if new),
+            warnings,
         )
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FormInvalid", "check_start_form", "check_task_form", "form_of", "process_form", "task_form"]
 
+#: text a boolean field accepts: Camunda's true/false, and the Yes/No SpiffWorkflow forms send
+_BOOLEAN_TEXT = frozenset({"true", "false", "yes", "no"})
 _INTEGER_TYPES = frozenset({"long", "integer", "int", "short"})
 _NUMBER_TYPES = frozenset({"double", "float", "number"})
 _JAVA_DATE = {"dd": "%d", "MM": "%m", "yyyy": "%Y", "yy": "%y", "HH": "%H", "mm": "%M", "ss": "%S"}
@@ -139,7 +141,7 @@ def _type_problems(field: FormField, value: Any) -> list[str]:
         return ["must be a whole number"]
     if kind in _NUMBER_TYPES and not _is_number(value):
         return ["must be a number"]
-    if kind == "boolean" and not isinstance(value, bool) and str(value).lower() not in ("true", "false"):
+    if kind == "boolean" and not isinstance(value, bool) and str(value).lower() not in _BOOLEAN_TEXT:
         return ["must be true or false"]
     if kind == "enum" and field.values and str(value) not in {value_id for value_id, _ in field.values}:
         return [f"must be one of {', '.join(value_id for value_id, _ in field.values)}"]

@@ -150,9 +150,13 @@ class Runtime:
 
     def deploy(self, data: bytes, *, file: str, app_name: str = "") -> list[Definition]:
         """Deploy one uploaded BPMN file. Raises InvalidDefinition; stores nothing then."""
+        return list(self.deploy_file(data, file=file, app_name=app_name).deployed)
+
+    def deploy_file(self, data: bytes, *, file: str, app_name: str = "") -> DeployReport:
+        """Deploy one uploaded BPMN file: the report has its definitions and its warnings."""
         report = self.deployer.deploy_bytes(data, file=file, app_name=app_name)
         self._deployed(report)
-        return list(report.deployed)
+        return report
 
     def _deployed(self, report: DeployReport) -> None:
         """After a deployment: every worker drops its cache; new timer start events are scheduled."""
@@ -166,6 +170,7 @@ class Runtime:
         return {
             "processes": [self._summary(d) for d in sorted(self.cache.latest(), key=lambda d: d.key)],
             "errors": [{"file": e["file"], "message": e["message"]} for e in report.errors],
+            "warnings": list(report.warnings),
         }
 
     def process_definitions(self) -> list[Definition]:

@@ -87,7 +87,10 @@ class TimerCases:
         return fired
 
     def _held(self, now: int) -> set[str]:
+        """The timers held back now; holds long over are forgotten (their timer fired or went away)."""
         with self._lock:
+            for member in [m for m, hold in self._holds.items() if hold.until + 2 * MAX_HOLD_MS < now]:
+                del self._holds[member]
             return {member for member, hold in self._holds.items() if hold.until > now}
 
     def _fire_guarded(self, member: str, due: int) -> int:

@@ -55,9 +55,13 @@ def chromium_driver(width: int = 1280, height: int = 900) -> Any:
 
 def wait_for(driver: Any, condition: Callable[[Any], Any], message: str = "") -> Any:
     """Poll the page until ``condition`` is truthy (bounded by WAIT_SECONDS)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.05).until(condition, message)
+    ignored = (NoSuchElementException, StaleElementReferenceException)  # the page re-rendered meanwhile
+    return WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.05, ignored_exceptions=ignored).until(
+        condition, message
+    )
 
 
 def screenshot(driver: Any, name: str) -> Path:

@@ -222,9 +222,10 @@ def test_markers_of_tasks_events_gateways_and_flows() -> None:
 
 def test_instance_highlights_become_classes() -> None:
     xml = (PROCESSES / "booking_room.bpmn").read_text()
-    history = [{"type": "element.entered", "elementId": e} for e in ("Start", "ReviewBooking", "SizeGateway")]
-    history += [{"type": "element.left", "elementId": e} for e in ("Start", "ReviewBooking", "SizeGateway")]
-    history += [{"type": "element.entered", "elementId": "ManagerApproval"}, {"type": "task.claimed"}]
+    moves = [("entered", "Start"), ("left", "Start"), ("entered", "ReviewBooking"), ("task.claimed", None)]
+    moves += [("left", "ReviewBooking"), ("entered", "SizeGateway"), ("left", "SizeGateway")]
+    moves += [("entered", "ManagerApproval")]
+    history = [{"type": f"element.{kind}" if element else kind, "elementId": element} for kind, element in moves]
     highlights = Highlights.of(active=["ManagerApproval"], history=history, incidents=["ConfirmBooking"])
     found = groups(parse(draw(xml, "bookingRoom", highlights=highlights).svg))
     assert "bpm-active" in classes(found["ManagerApproval"])

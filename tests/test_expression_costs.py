@@ -197,7 +197,7 @@ def test_the_budget_is_configured_by_environment() -> None:
 _SIZES = st.sampled_from([0, 1, 3, 10, 100, 1000, 10_000, 100_000, 10**6])
 _LIST_ATOMS = st.sampled_from(["xs", "[1, 'a']", "[]", "[0] * 1000", "[s]", "[m, m]"])
 _TEXT_ATOMS = st.sampled_from(["s", "'ab'", "''"])
-_SCALARS = st.sampled_from(["0", "1", "-2", "2.5", "true", "null", "'x'"])
+_SCALARS = st.sampled_from(["0", "1", "-2", "2.5", "true", "null", "'x'", "now()", "duration('P1D')"])
 
 
 def _leaf(draw: st.DrawFn, depth: int) -> bool:

@@ -277,9 +277,9 @@ def _assert_acknowledged_and_consistent(backend: Backend, started: list[str], co
 def _assert_indexes_match_hashes(backend: Backend) -> None:
     client = backend.client  # type: ignore[attr-defined]
     for partition in range(backend.partitions):  # type: ignore[attr-defined]
-        for word in ("cand", "assignee"):
+        for word in ("q", "qa", "assignee"):
             for key in client.scan_iter(match=backend.pkey(partition, word, "*")):  # type: ignore[attr-defined]
-                for task_id in client.smembers(key):
+                for task_id in client.zrange(key, 0, -1):
                     task = backend.task(task_id)
                     assert task is not None and task.active, (key, task_id)
 

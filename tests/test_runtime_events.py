@@ -131,7 +131,7 @@ def _all_instances(runtime: Runtime) -> list[str]:
         return list(backend._instances)
     client = backend.client  # type: ignore[attr-defined]
     prefixes = [backend.pkey(p, "inst", "") for p in range(backend.partitions)]  # type: ignore[attr-defined]
-    return [k[len(prefix):] for prefix in prefixes for k in client.scan_iter(match=prefix + "*")]
+    return [k[len(prefix) :] for prefix in prefixes for k in client.scan_iter(match=prefix + "*")]
 
 
 # -- messages and signals ----------------------------------------------------------------

@@ -89,3 +89,18 @@ def test_over_http_the_400_names_the_attribute_and_nothing_is_stored(backend: Ba
     assert body["data"]["attribute"] == "dueDate"
     assert body["data"]["line"] == line_of(data, "<multiInstanceLoopCharacteristics>") - 1
     assert sorted(d.definition_id for d in backend.definitions()) == before
+
+
+def test_check_file_gives_bpm_lint_structured_errors_and_warnings() -> None:
+    from bpm.definitions import check_file
+
+    vendor = DATA / "vendor"
+    errors, warnings = check_file((vendor / "bad" / "bad_cron.bpmn").read_bytes(), file="bad_cron.bpmn", now_ms=0)
+    [error] = errors
+    assert warnings == []
+    assert (error["file"], error["line"], error["elementId"], error["attribute"]) == (
+        "bad_cron.bpmn", 7, "everyHour", "timeCycle")  # fmt: skip
+    assert error["code"] == "INVALID_BPMN" and "0 0/5 * * * ?" in str(error["fix"])
+    errors, warnings = check_file((vendor / "not_honoured.bpmn").read_bytes(), file="n.bpmn", now_ms=0)
+    assert errors == [] and len(warnings) == 6
+    assert all({"file", "elementId", "line", "attribute", "message", "instead"} <= set(w) for w in warnings)

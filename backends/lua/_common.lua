@@ -1,12 +1,16 @@
 -- Helpers prepended to every script of backends/redis.py (not a script itself).
--- ARGV[1] is always the key root of the one slot the script works in: a partition's
+-- ARGV[1] is always "<history limit>|<retention ms>|<request id>|<key root>": the
+-- backend's settings (each "" for none), the call's request id ("" for reads; see
+-- _once.lua) and the key root of the one slot the script works in, a partition's
 -- "<prefix>:{<tag>}:" or the global "{<prefix>}:"; key() mirrors RedisBackend's
 -- key makers. Scripts derive only keys of that root, and KEYS names at least one
 -- key of it, so on a Redis Cluster every script runs on the node of its slot.
 -- Scripts answer {"OK", ...} or {<ERROR_CODE>, <id>, <detail>}; they check
 -- everything before their first write, so an error leaves nothing changed.
 
-local ROOT = ARGV[1]
+local HISTORY_LIMIT, RETENTION_MS, REQUEST_ID, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(%w*)|(.*)$")
+HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
+RETENTION_MS = tonumber(RETENTION_MS)
 
 local function key(...)
   return ROOT .. table.concat({...}, ":")
@@ -53,29 +57,72 @@ local function has_candidates(task)
   return false
 end
 
--- The index sets an active task is a member of (see the key schema).
-local function index_keys(task)
-  local keys = {key("inst-tasks", task.instance_id)}
+-- The queue score: priority descending, then create time ascending (then the id,
+-- which Redis orders ties by), as the API sorts; mirrors queue_score in redis_query.py.
+local TIME_SPAN = 4398046511104 -- 2^42 ms (year 2109): 1000 * 2^42 < 2^53, exact in a double
+local function queue_score(task)
+  local priority = math.min(math.max(tonumber(task.priority or "50") or 50, 0), 999)
+  local created = math.min(math.max(tonumber(task.create_time or "0") or 0, 0), TIME_SPAN - 1)
+  return string.format("%.0f", (999 - priority) * TIME_SPAN + created)
+end
+
+-- The queues (sorted sets) an active task is in: its assignee's, and per candidate
+-- user/group/role "q" while unassigned or "qa" while assigned (see the key schema).
+local function queue_keys(task)
+  local keys = {}
   if task.assignee then
     keys[#keys + 1] = key("assignee", task.assignee)
   end
+  local word = task.assignee and "qa" or "q"
   for _, index in ipairs(CANDIDATE_INDEXES) do
     for _, name in ipairs(names(task, index[1])) do
-      keys[#keys + 1] = key("cand", index[2], name)
+      keys[#keys + 1] = key(word, index[2], name)
     end
   end
   return keys
 end
 
 local function index(task)
-  for _, set in ipairs(index_keys(task)) do
-    redis.call("SADD", set, task.id)
+  redis.call("ZADD", key("inst-tasks", task.instance_id), 0, task.id)
+  local score = queue_score(task)
+  for _, queue in ipairs(queue_keys(task)) do
+    redis.call("ZADD", queue, score, task.id)
   end
 end
 
 local function unindex(task)
-  for _, set in ipairs(index_keys(task)) do
-    redis.call("SREM", set, task.id)
+  redis.call("ZREM", key("inst-tasks", task.instance_id), task.id)
+  for _, queue in ipairs(queue_keys(task)) do
+    redis.call("ZREM", queue, task.id)
+  end
+end
+
+-- Set (a name) or clear (false) the assignee of an active task, moving it between queues.
+local function set_assignee(task, user)
+  unindex(task)
+  if user then
+    redis.call("HSET", key("task", task.id), "assignee", user)
+  else
+    redis.call("HDEL", key("task", task.id), "assignee")
+  end
+  task.assignee = user or nil
+  index(task)
+end
+
+-- Past the history limit: remove the oldest element entry (one the engine wrote,
+-- with "elementType", stored as "~E": see HISTORY_KEYS in redis_codec.py; audit
+-- entries are kept) and mark the instance truncated.
+local function drop_oldest_element_entry(instance_id, history, length)
+  for first = 0, length - 1, 100 do
+    local chunk = redis.call("LRANGE", history, first, first + 99)
+    for offset, entry in ipairs(chunk) do
+      if string.find(entry, '"~E":', 1, true) or string.find(entry, '"elementType":', 1, true) then
+        redis.call("LSET", history, first + offset - 1, "\0dropped")
+        redis.call("LREM", history, 1, "\0dropped")
+        redis.call("HSET", key("inst", instance_id), "history_truncated", "1")
+        return
+      end
+    end
   end
 end
 
@@ -97,7 +144,11 @@ local function append_history(instance_id, entry, extra)
   if head ~= "{" and joined ~= "" then
     joined = "," .. joined
   end
-  redis.call("RPUSH", key("history", instance_id), head .. joined .. "}")
+  local history = key("history", instance_id)
+  local length = redis.call("RPUSH", history, head .. joined .. "}")
+  if HISTORY_LIMIT and length > HISTORY_LIMIT then
+    drop_oldest_element_entry(instance_id, history, length)
+  end
 end
 
 -- The task fields of an audit entry (mirrors task_audit_entry in backends/base.py);
@@ -121,22 +172,40 @@ local function assign_one(task, user, audit)
   if task.assignee == user then
     return
   end
-  local task_key = key("task", task.id)
-  local owner = task.owner
-  if task.assignee then
-    redis.call("SREM", key("assignee", task.assignee), task.id)
-    redis.call("HSET", task_key, "owner", task.assignee)
-    owner = task.assignee
+  local previous, owner = task.assignee, task.owner
+  if previous then
+    redis.call("HSET", key("task", task.id), "owner", previous)
+    owner = previous
   end
-  redis.call("HSET", task_key, "assignee", user)
-  redis.call("SADD", key("assignee", user), task.id)
-  append_history(task.instance_id, audit, task_audit(task, true, task.assignee, owner))
+  set_assignee(task, user)
+  append_history(task.instance_id, audit, task_audit(task, true, previous, owner))
 end
 
 -- Close an active task: out of every index set, status and end time set.
+-- A closed record ("task:<id>" or "ext:<id>") of an instance: removed with it (retention).
+local function closed(instance_id, record)
+  redis.call("ZADD", key("inst-closed", instance_id), 0, record)
+end
+
 local function close_task(task, status, now)
   unindex(task)
   redis.call("HSET", key("task", task.id), "status", status, "end_time", now)
+  closed(task.instance_id, "task:" .. task.id)
+end
+
+-- An ended instance and everything of it expire RETENTION_MS from now (none: kept).
+local function expire_instance(instance_id)
+  if not RETENTION_MS then
+    return
+  end
+  local own = {"inst", "state", "history", "inst-tasks", "inst-ext", "inst-closed"}
+  local records = redis.call("ZRANGE", key("inst-closed", instance_id), 0, -1)
+  for _, kind in ipairs(own) do
+    redis.call("PEXPIRE", key(kind, instance_id), RETENTION_MS)
+  end
+  for _, record in ipairs(records) do
+    redis.call("PEXPIRE", ROOT .. record, RETENTION_MS)
+  end
 end
 
 -- Check a task exists and is active; nil when fine, else the error reply.
@@ -184,7 +253,11 @@ local function sync_external(ext)
   local active = ext.status == "active"
   local incident = active and ext.incident == "1"
   local topic = key("ext-topic", ext.topic)
-  redis.call(active and "SADD" or "SREM", key("inst-ext", ext.instance_id), ext.id)
+  if active then
+    redis.call("ZADD", key("inst-ext", ext.instance_id), 0, ext.id)
+  else
+    redis.call("ZREM", key("inst-ext", ext.instance_id), ext.id)
+  end
   if active and not incident then
     redis.call("ZADD", topic, ext.available_at or "0", ext.id)
   else

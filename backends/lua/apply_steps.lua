@@ -7,12 +7,13 @@ local steps = cjson.decode(ARGV[2])
 
 -- every check first; ``revs`` holds the revisions earlier steps of this call will
 -- have written, so two steps on one instance are checked in order
-local revs = {}
+local revs, was_ended, ending = {}, {}, {}
 for _, s in ipairs(steps) do
   local id = s.id
   local rev = revs[id]
   if rev == nil then
-    rev = redis.call("HGET", key("inst", id), "rev")
+    local stored = redis.call("HMGET", key("inst", id), "rev", "ended")
+    rev, was_ended[id] = stored[1], stored[2] == "1"
   end
   if s.new then
     if rev then
@@ -82,11 +83,14 @@ for _, s in ipairs(steps) do
     replace_hash(key("task", task.id), task)
     if task.status == "active" then
       index(task)
+    else
+      closed(s.id, "task:" .. task.id)
     end
   end
   if s.complete_external ~= "" then
     local _, ext = load_external(s.complete_external)
     update_external(ext, {{"status", "completed"}, {"end_time", now}})
+    closed(s.id, "ext:" .. ext.id)
   end
   for _, ext in ipairs(s.externals) do
     local _, old = load_external(ext.id)
@@ -95,12 +99,16 @@ for _, s in ipairs(steps) do
     end
     replace_hash(key("ext", ext.id), ext)
     sync_external(ext)
+    if ext.status ~= "active" then
+      closed(s.id, "ext:" .. ext.id)
+    end
   end
   -- after the new ones: a task made and cancelled in one step ends closed
   for _, ext_id in ipairs(s.externals_cancelled) do
     local _, ext = load_external(ext_id)
     if ext and ext.status == "active" then
       update_external(ext, {{"status", "cancelled"}, {"end_time", now}})
+      closed(s.id, "ext:" .. ext_id)
     end
   end
   -- subscribed before unsubscribed: an entry in both ends removed
@@ -110,9 +118,21 @@ for _, s in ipairs(steps) do
   for _, sub in ipairs(s.unsubscribed) do
     index_subscription(sub, false)
   end
+  local truncated = redis.call("HGET", key("inst", s.id), "history_truncated")
   replace_hash(key("inst", s.id), s.instance)
+  redis.call("SET", key("state", s.id), s.state)
+  if truncated == "1" then -- marked by a write this step's reader did not see
+    redis.call("HSET", key("inst", s.id), "history_truncated", "1")
+  end
   for _, entry in ipairs(s.history) do
     append_history(s.id, entry, {})
+  end
+  ending[s.id] = s.instance.ended == "1" and not was_ended[s.id]
+end
+-- last: a later step of this call rewriting the instance would drop its expiry
+for id, ended in pairs(ending) do
+  if ended then
+    expire_instance(id)
   end
 end
 return {"OK"}

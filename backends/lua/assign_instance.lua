@@ -6,7 +6,7 @@ if redis.call("EXISTS", KEYS[1]) == 0 then
   return {"INSTANCE_NOT_FOUND", instance_id, ""}
 end
 local assigned = {}
-for _, task_id in ipairs(redis.call("SMEMBERS", KEYS[2])) do
+for _, task_id in ipairs(redis.call("ZRANGE", KEYS[2], 0, -1)) do
   local _, task = load_task(task_id)
   if task and task.status == "active" then
     assign_one(task, user, audit)

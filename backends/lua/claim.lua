@@ -32,7 +32,6 @@ if principals ~= "" and has_candidates(task) then
     return {"NOT_CANDIDATE", task_id, user}
   end
 end
-redis.call("HSET", KEYS[1], "assignee", user)
-redis.call("SADD", key("assignee", user), task_id)
+set_assignee(task, user)
 append_history(task.instance_id, audit, task_audit(task, false))
 return {"OK", redis.call("HGETALL", KEYS[1])}

@@ -4,7 +4,7 @@ if redis.call("EXISTS", KEYS[1]) == 0 then
   return {"INSTANCE_NOT_FOUND", ARGV[2], ""}
 end
 local found = {}
-for _, task_id in ipairs(redis.call("SMEMBERS", KEYS[2])) do
+for _, task_id in ipairs(redis.call("ZRANGE", KEYS[2], 0, -1)) do
   local flat = load_task(task_id)
   if flat then
     found[#found + 1] = flat

@@ -12,7 +12,6 @@ end
 if check == "1" and task.assignee ~= user then
   return {"TASK_ALREADY_CLAIMED", task_id, task.assignee}
 end
-redis.call("HDEL", KEYS[1], "assignee")
-redis.call("SREM", key("assignee", task.assignee), task_id)
+set_assignee(task, false)
 append_history(task.instance_id, audit, task_audit(task, false))
 return {"OK", redis.call("HGETALL", KEYS[1])}

@@ -23,6 +23,7 @@ from bpm.api.common import limit_request_body
 from bpm.api.envelope import ErrorEnvelopeSchema
 from bpm.api.errors import register_error_handlers
 from bpm.api.headers import init_cross_origin_check, init_security_headers
+from bpm.api.idempotency import init_idempotency
 
 BLUEPRINTS = (
     process.blp,
@@ -76,6 +77,7 @@ def init_api(app: Flask) -> BpmApi:
     init_cross_origin_check(app)
     init_auth(app)
     app.before_request(limit_request_body)
+    init_idempotency(app)  # after authentication and the body limit
     init_security_headers(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)

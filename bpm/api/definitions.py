@@ -84,7 +84,13 @@ class Deployments(MethodView):
         authorize("deployment.create")
         data, uploaded_name = _uploaded_bpmn(current_app.config["BPM_MAX_BPMN_BYTES"])
         file = query.get("fileName") or secure_filename(uploaded_name or "") or DEFAULT_UPLOAD_NAME
-        return envelope(get_runtime().deploy(data, file=file, app_name=query["appName"]))
+        report = get_runtime().deploy_file(data, file=file, app_name=query["appName"])
+        warnings = report.warnings_of(file)
+        deployed = [
+            {**definition.to_dict(), "definition_id": definition.definition_id, "warnings": warnings}
+            for definition in report.deployed
+        ]
+        return envelope(deployed)
 
 
 def _uploaded_bpmn(limit: int) -> tuple[bytes, str | None]:

@@ -374,6 +374,10 @@ class DefinitionSchema(ma.Schema):
     file = fields.String()
     app_name = fields.String(data_key="appName")
     version_tag = fields.String(data_key="versionTag", allow_none=True)
+    warnings = fields.List(
+        fields.Nested("DeployWarningSchema"),
+        metadata={"description": "deployments only: what the engine does not honour in the file (it still runs)"},
+    )
 
 
 class FormValueSchema(ma.Schema):
@@ -425,6 +429,7 @@ class FileErrorSchema(ma.Schema):
 class RefreshSchema(ma.Schema):
     processes = fields.List(fields.Nested(ProcessSummarySchema))
     errors = fields.List(fields.Nested(FileErrorSchema))
+    warnings = fields.List(fields.Nested("DeployWarningSchema"), metadata={"description": "not honoured, per file"})
 
 
 class ProcessFileSchema(ma.Schema):

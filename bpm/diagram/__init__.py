@@ -25,9 +25,8 @@ class Highlights:
     active: frozenset[str] = frozenset()
     done: frozenset[str] = frozenset()
     incident: frozenset[str] = frozenset()
-    #: elements entered and left (sequence flows between them count as done)
-    left: frozenset[str] = frozenset()
-    entered: frozenset[str] = frozenset()
+    #: (element left, element entered next): the sequence flows a token took
+    taken: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def of(
@@ -37,24 +36,31 @@ class Highlights:
         history: Iterable[Mapping[str, Any]] = (),
         incidents: Iterable[str] = (),
     ) -> Highlights:
-        """From the instance's waiting elements, its history entries and its incidents' element ids."""
-        entered: set[str] = set()
+        """From the instance's waiting elements, its history (oldest first) and its incidents' element ids.
+
+        The engine records a token's move as ``element.left`` of the source followed by
+        ``element.entered`` of the target, so the flow taken into an element is the one
+        from the element left most recently before it was entered.
+        """
         left: set[str] = set()
+        taken: set[tuple[str, str]] = set()
+        last_left: str | None = None
         for entry in history:
             element = entry.get("elementId")
             if not isinstance(element, str):
                 continue
-            if entry.get("type") == "element.entered":
-                entered.add(element)
-            elif entry.get("type") == "element.left":
+            if entry.get("type") == "element.left":
                 left.add(element)
-        return cls(frozenset(active), frozenset(left), frozenset(incidents), frozenset(left), frozenset(entered))
+                last_left = element
+            elif entry.get("type") == "element.entered" and last_left is not None:
+                taken.add((last_left, element))
+        return cls(frozenset(active), frozenset(left), frozenset(incidents), frozenset(taken))
 
     def states(self, source: SourceModel) -> dict[str, str]:
         """Element id -> ``active``/``done``/``incident`` (an incident wins over active, active over done)."""
         states = dict.fromkeys(self.done, "done")
         for element in source.elements.values():
-            if element.kind == "sequenceFlow" and element.source in self.left and element.target in self.entered:
+            if element.kind == "sequenceFlow" and (element.source, element.target) in self.taken:
                 states[element.id] = "done"
         states.update(dict.fromkeys(self.active, "active"))
         states.update(dict.fromkeys(self.incident, "incident"))

@@ -14,8 +14,8 @@ FILL = "#ffffff"
 
 def n(value: float) -> str:
     """A number, short."""
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    rounded = round(value, 1)
+    return str(int(rounded)) if rounded == int(rounded) else str(rounded)
 
 
 def _path(d: str, *, fill: str = "none", stroke: str = STROKE, width: float = 1.2, extra: str = "") -> str:

@@ -139,11 +139,16 @@ def _safe_parser() -> etree.XMLParser:
 
 
 def local(tag: object) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    """The local name of a ``{namespace}name`` tag ("" for comments and the like)."""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+_MODEL_PREFIX = f"{{{MODEL_NS}}}"
 
 
 def _is_model(node: etree._Element) -> bool:
-    return isinstance(node.tag, str) and etree.QName(node.tag).namespace == MODEL_NS
+    tag = node.tag
+    return isinstance(tag, str) and tag.startswith(_MODEL_PREFIX)
 
 
 def _event_definition(node: etree._Element) -> str | None:

@@ -141,8 +141,9 @@ def _activity(shape: Shape) -> str:
             f'<text class="bpm-label" {FONT} x="{n(b.x + 8)}" y="{n(b.y + 16)}" fill="{STROKE}">{esc(e.name)}</text>'
         )
     else:
-        parts.append(task_icon(kind, b))
-        parts.append(text_block(e.name, b.cx, b.cy, b.width - 12))
+        icon = task_icon(kind, b)
+        parts.append(icon)
+        parts.append(text_block(e.name, b.cx, b.cy + (5 if icon else 0), b.width - 12))
         if container or kind == "callActivity":
             parts.append(collapsed_marker(b, e.loop is not None))
     if e.loop:
@@ -294,7 +295,7 @@ def render(diagram: Diagram, *, title: str, states: dict[str, str] | None = None
     states = states or {}
     box = diagram.extent()
     x, y = box.x - MARGIN, box.y - MARGIN
-    width, height = box.width + 2 * MARGIN, box.height + 2 * MARGIN + LINE_HEIGHT * 2
+    width, height = box.width + 2 * MARGIN, box.height + 2 * MARGIN
     containers = [s for s in diagram.shapes if _is_container(s)]
     others = [s for s in diagram.shapes if not _is_container(s)]
     body: Iterable[str] = (

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bpm.engine import timers
+from bpm.engine import mappings, timers
 from bpm.engine.scripts import run_script
 from bpm.errors import BpmError, ExpressionError, NoMatchingFlow, Unprocessable
 from bpm.model.spec import (
@@ -359,9 +359,7 @@ def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def next_cycle_due(
-    cycle: timers.Cycle, due: int, remaining: int | None, now: int
-) -> tuple[int, int | None] | None:
+def next_cycle_due(cycle: timers.Cycle, due: int, remaining: int | None, now: int) -> tuple[int, int | None] | None:
     """The next (due, remaining) of a cycle fired at ``due``, after ``now``.
 
     Periods missed while no worker ran (or the clock jumped ahead) are skipped and
@@ -432,8 +430,14 @@ class _Run:
 
     def history(self, kind: str, element: Element, **extra: Any) -> None:
         self.result.history.append(
-            {"time": self.now, "type": kind, "elementId": element.id, "elementType": element.tag,
-             "elementName": element.name, **extra}
+            {
+                "time": self.now,
+                "type": kind,
+                "elementId": element.id,
+                "elementType": element.tag,
+                "elementName": element.name,
+                **extra,
+            }
         )
 
     def finish(self) -> StepResult:
@@ -481,6 +485,10 @@ class _Run:
         token = self.tokens[token_id]
         element = self.spec.element(token["el"])
         self.history("element.entered", element)
+        mappings.entered(self, token_id, element)
+        if isinstance(element, EndEvent) and element.terminate:
+            self.end(token_id, element)  # at once: tokens queued behind it never reach their own end
+            return
         if element.loop is not None and "mi" not in token and "loop" not in token:
             self.subscribe_boundaries(token_id, element)
             if element.loop.kind == "multi":
@@ -528,6 +536,7 @@ class _Run:
         variables = self.visible_vars(token_id)
         local = dict(self.tokens[token_id].get("vars", {}))
         self.result.created.append(resolve_task(task_id, element, variables, self.now, local))
+        mappings.task_created(self, token_id, element, self.result.created[-1])
 
     def open_external(self, token_id: str, element: ExternalTask) -> None:
         external_id = self.engine.new_id()
@@ -648,7 +657,8 @@ class _Run:
 
     def event_starts(self, esp: SubProcess) -> list[str]:
         return [
-            e.id for e in self.spec.elements.values()
+            e.id
+            for e in self.spec.elements.values()
             if e.scope == esp.id and isinstance(e, StartEvent) and e.event is not None
         ]
 
@@ -665,8 +675,16 @@ class _Run:
         if element.business_key is not None:
             business_key = str(_evaluate(element.business_key, variables, element, "business key"))
         self.result.calls.append(
-            CallRequest(token_id, element.id, child_id, key, element.binding, element.version,
-                        _map_in(element, variables), business_key)
+            CallRequest(
+                token_id,
+                element.id,
+                child_id,
+                key,
+                element.binding,
+                element.version,
+                _map_in(element, variables),
+                business_key,
+            )
         )
 
     def wait_for_event(self, token_id: str, element: Element) -> None:
@@ -911,8 +929,15 @@ class _Run:
             self.queue.append(("leave", token_id))
             return
         body_id = self.next_id("m")
-        self.bodies[body_id] = {"el": element.id, "scope": self.tokens[token_id]["scope"], "token": token_id,
-                                "total": total, "done": 0, "started": 0, "items": items}
+        self.bodies[body_id] = {
+            "el": element.id,
+            "scope": self.tokens[token_id]["scope"],
+            "token": token_id,
+            "total": total,
+            "done": 0,
+            "started": 0,
+            "items": items,
+        }
         self.tokens[token_id]["body"] = body_id
         for _ in range(1 if loop.sequential else total):
             self.start_inner(body_id)
@@ -928,14 +953,12 @@ class _Run:
             local[element.loop.element_variable] = body["items"][index] if body["items"] is not None else index
         local.update(self.body_counters(body))
         token_id = self.next_id("t")
-        self.tokens[token_id] = {"el": element.id, "scope": body["scope"], "flow": None, "mi": body_id,
-                                 "vars": local}
+        self.tokens[token_id] = {"el": element.id, "scope": body["scope"], "flow": None, "mi": body_id, "vars": local}
         self.queue.append(("execute", token_id))
 
     def body_counters(self, body: Mapping[str, Any]) -> dict[str, int]:
         active = sum(1 for t in self.tokens.values() if t.get("mi") and self.bodies.get(t["mi"]) is body)
-        return {"nrOfInstances": body["total"], "nrOfCompletedInstances": body["done"],
-                "nrOfActiveInstances": active}
+        return {"nrOfInstances": body["total"], "nrOfCompletedInstances": body["done"], "nrOfActiveInstances": active}
 
     def inner_done(self, token_id: str) -> None:
         token = self.tokens.pop(token_id)
@@ -985,12 +1008,14 @@ class _Run:
                 self.queue.append(("execute", token_id))
                 return
             token.pop("loop", None)
+        mappings.leaving(self, token_id, element)
         self.history("element.left", element)
         self.drop_subs(token=token_id)
         flows = self.select_flows(element, token_id)
         if not flows:
             self.consume(token_id)
             return
+        mappings.taken(self, flows, token_id)
         scope = token["scope"]
         del self.tokens[token_id]
         for flow_id in flows:
@@ -1033,6 +1058,7 @@ class _Run:
     # -- ending ----------------------------------------------------------------------
 
     def end(self, token_id: str, element: EndEvent) -> None:
+        mappings.leaving(self, token_id, element)
         scope = self.tokens[token_id]["scope"]
         if element.terminate:
             self.history("element.left", element)
@@ -1171,7 +1197,7 @@ def resolve_task(
         id=task_id,
         element_id=element.id,
         name=element.label,
-        description=element.documentation,
+        description=mappings.description(element, variables),
         assignee=_one_name(element.assignee, variables, element),
         candidate_users=_names(element.candidate_users, variables, element),
         candidate_groups=_names(element.candidate_groups, variables, element),

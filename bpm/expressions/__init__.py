@@ -28,13 +28,18 @@ Interface:
 - ``compile_template(text) -> Expression`` for attribute values (assignee,
   candidate users, due date, priority): literal text with ``${...}`` parts;
 - ``Expression.evaluate(variables, meter=None)`` and ``Expression.evaluate_condition(variables, meter=None)``;
-- ``WorkMeter(budget)`` counts an evaluation's work (``.used``), ``record_work()`` collects it.
+- ``WorkMeter(budget)`` counts an evaluation's work (``.used``), ``record_work()`` collects it;
+- ``use_clock(epoch_ms)`` fixes what ``now()``, ``today()`` and ``dateTime()`` see.
+
+The vendors' functions (Camunda's ``dateTime()``, Flowable's ``variables:get(x)``,
+FEEL's ``date and time("...")`` ...) are listed in the README, "Expression limits".
 
 Modules, by responsibility: :mod:`.limits` (bounds and budget), :mod:`.values`
 (faults, values, lookups), :mod:`.costs` (work accounting), :mod:`.operators`,
-:mod:`.builtins` (the whitelists), :mod:`.syntax` (tree), :mod:`.scanner`,
-:mod:`.parser` (grammar and templates), :mod:`.evaluator` and :mod:`.compiled`
-(:class:`Expression`, ``compile_*``).
+:mod:`.builtins` (the whitelists), :mod:`.temporal` (dates and durations),
+:mod:`.vendor` (Flowable's variable functions), :mod:`.faults`, :mod:`.syntax`
+(tree), :mod:`.scanner`, :mod:`.parser` (grammar and templates),
+:mod:`.evaluator` and :mod:`.compiled` (:class:`Expression`, ``compile_*``).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from bpm.expressions.limits import (
     MAX_WORK,
     NODE_WORK,
 )
+from bpm.expressions.temporal import use_clock
 
 __all__ = [
     "CHARS_PER_UNIT",
@@ -80,4 +86,5 @@ __all__ = [
     "compile_expression",
     "compile_template",
     "record_work",
+    "use_clock",
 ]

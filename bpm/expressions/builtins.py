@@ -8,10 +8,20 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from bpm.expressions.costs import WorkMeter
-from bpm.expressions.limits import _MAX_CONVERTED_TEXT, _MAX_ROUND_DIGITS
+from bpm.expressions.costs import WorkMeter, _top_items
+from bpm.expressions.limits import _MAX_CONVERTED_TEXT, _MAX_ROUND_DIGITS, LOOP_ITEM_WORK
 from bpm.expressions.operators import _contains, _equals, _order
+from bpm.expressions.temporal import (
+    DATE_METHODS,
+    fn_date,
+    fn_date_and_time,
+    fn_duration,
+    fn_now,
+    fn_today,
+    format_pattern,
+)
 from bpm.expressions.values import _check_size, _Fault, _is_list, _is_number, _kind, _number, _short, _size, _to_text
+from bpm.expressions.vendor import EXECUTION_METHODS, VARIABLE_FUNCTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +33,7 @@ class _Builtin:
     max_args: int | None
     doc: str
     cost: Callable[..., int]  # (meter, *args) -> work units, charged before impl runs
+    context: bool = False  # impl and cost take the variables after the meter / first
 
 
 def _require_text(name: str, value: Any) -> str:
@@ -117,6 +128,10 @@ def _converting(meter: WorkMeter, value: Any) -> int:
     return 0 if value is None or isinstance(value, str | bool) else meter.text_cost(value)
 
 
+def _converting_receiver(meter: WorkMeter, receiver: Any, *pattern: Any) -> int:
+    return _converting(meter, receiver) + meter.sequence_cost(*pattern)
+
+
 def _comparing(meter: WorkMeter, left: Any, right: Any) -> int:
     return meter.equality_cost(left, right)
 
@@ -129,7 +144,7 @@ def _prefix(meter: WorkMeter, receiver: Any, prefix: Any) -> int:
     return meter.sequence_cost(prefix)
 
 
-_FUNCTIONS: Final[Mapping[str, _Builtin]] = MappingProxyType(
+_CORE_FUNCTIONS: Final[Mapping[str, _Builtin]] = MappingProxyType(
     {
         "len": _Builtin(_size, 1, 1, "len(x): length of a string, list or map", _free),
         "str": _Builtin(
@@ -152,6 +167,29 @@ _FUNCTIONS: Final[Mapping[str, _Builtin]] = MappingProxyType(
         ),
     }
 )
+
+
+def _variable_cost(meter: WorkMeter, variables: Mapping[str, Any], name: Any, *values: Any) -> int:
+    """A Flowable variable function: compares or searches the variable's value once per value given."""
+    target = variables.get(name) if isinstance(name, str) else None
+    each = meter.weight(target) + LOOP_ITEM_WORK * _top_items(target)
+    return each * max(1, len(values)) + sum(meter.weight(value) for value in values)
+
+
+_VENDOR_FUNCTIONS: Final[Mapping[str, _Builtin]] = {
+    "now": _Builtin(fn_now, 0, 0, "now(): the current date-time (Camunda's Date, FEEL's date and time)", _free),
+    "dateTime": _Builtin(fn_now, 0, 0, "dateTime(): the current date-time, Joda-like (Camunda)", _free),
+    "today": _Builtin(fn_today, 0, 0, "today(): the current date (FEEL)", _free),
+    "date": _Builtin(fn_date, 1, 3, "date('2024-01-31'), date(dateTime) or date(y, m, d) (FEEL)", _copying),
+    "date and time": _Builtin(fn_date_and_time, 1, 1, "date and time('2024-01-31T10:00:00Z') (FEEL)", _copying),
+    "duration": _Builtin(fn_duration, 1, 1, "duration('P1DT2H'): an ISO 8601 duration (FEEL)", _copying),
+    **{
+        f"variables:{name}": _Builtin(impl, low, high, doc, _variable_cost, context=True)
+        for name, (impl, low, high, doc) in VARIABLE_FUNCTIONS.items()
+    },
+}
+
+_FUNCTIONS: Final[Mapping[str, _Builtin]] = MappingProxyType({**_CORE_FUNCTIONS, **_VENDOR_FUNCTIONS})
 
 FUNCTIONS: Final[Mapping[str, str]] = MappingProxyType({name: builtin.doc for name, builtin in _FUNCTIONS.items()})
 """The whitelist of plain functions, ``name -> description``; no other name may be called."""
@@ -176,7 +214,7 @@ def _m_ends_with(receiver: Any, suffix: Any) -> bool:
     return _text_method("endsWith", receiver).endswith(_require_text("endsWith", suffix))
 
 
-_METHODS: Final[Mapping[str, _Builtin]] = MappingProxyType(
+_CORE_METHODS: Final[Mapping[str, _Builtin]] = MappingProxyType(
     {
         "size": _Builtin(_size, 0, 0, "x.size(): length of a string, list or map", _free),
         "length": _Builtin(_size, 0, 0, "x.length(): length of a string, list or map", _free),
@@ -205,6 +243,33 @@ _METHODS: Final[Mapping[str, _Builtin]] = MappingProxyType(
             _copying,
         ),
         "trim": _Builtin(lambda r: _text_method("trim", r).strip(), 0, 0, "s.trim(): s without outer spaces", _copying),
+    }
+)
+
+
+def _m_to_string(receiver: Any, pattern: Any = None) -> str:
+    """``x.toString()``: a date-time in ISO 8601 or a Joda pattern; anything else as ``str(x)``."""
+    if pattern is not None:
+        return format_pattern(receiver, pattern)
+    return _to_text(receiver)
+
+
+_DATE_METHODS: Final[Mapping[str, _Builtin]] = {
+    name: _Builtin(impl, low, high, doc, _copying) for name, (impl, low, high, doc) in DATE_METHODS.items()
+}
+_METHODS: Final[Mapping[str, _Builtin]] = MappingProxyType(
+    {
+        **_CORE_METHODS,
+        **_DATE_METHODS,
+        "toString": _Builtin(
+            _m_to_string, 0, 1, "x.toString([pattern]): text; dates in ISO 8601 or a Joda pattern", _converting_receiver
+        ),
+    }
+)
+_EXECUTION_METHODS: Final[Mapping[str, _Builtin]] = MappingProxyType(
+    {
+        name: _Builtin(impl, low, high, doc, _variable_cost, context=True)
+        for name, (impl, low, high, doc) in EXECUTION_METHODS.items()
     }
 )
 

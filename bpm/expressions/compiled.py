@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
 from bpm.errors import ExpressionError
+from bpm.expressions.builtins import _EXECUTION_METHODS, _FUNCTIONS, _METHODS
 from bpm.expressions.costs import WorkMeter
 from bpm.expressions.evaluator import _Evaluator
 from bpm.expressions.limits import FEEL, JUEL, MAX_SOURCE_LENGTH, PLAIN
 from bpm.expressions.parser import _parse, _template_tree
-from bpm.expressions.syntax import _Node
+from bpm.expressions.syntax import _Call, _MethodCall, _Name, _Node
 from bpm.expressions.values import _error, _Fault
 
 _LANGUAGES: Final = MappingProxyType(
@@ -59,6 +60,28 @@ class Expression:
     def evaluate_condition(self, variables: Mapping[str, Any], meter: WorkMeter | None = None) -> bool:
         """The value's truthiness (JUEL reads "true"/"false" strings); raises ExpressionError."""
         return self._guard(variables, meter, lambda evaluator: evaluator.truthy(evaluator.visit(self._tree())))
+
+    def unknown_calls(self) -> tuple[str, ...]:
+        """Functions and methods this expression calls that no evaluation can run (beans, Java methods ...).
+
+        For deploy-time checks: ``${approvalService.find(x)}`` gives ``("find",)``,
+        ``${foo()}`` gives ``("foo",)``; whitelisted calls are not listed.
+        """
+        found: list[str] = []
+        stack: list[Any] = [self._tree()]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _Call) and node.name not in _FUNCTIONS:
+                found.append(node.name)
+            elif isinstance(node, _MethodCall):
+                execution = isinstance(node.target, _Name) and node.target.name == "execution"
+                if node.name not in _METHODS and not (execution and node.name in _EXECUTION_METHODS):
+                    found.append(node.name)
+            if is_dataclass(node):
+                for item in fields(node):
+                    child = getattr(node, item.name)
+                    stack.extend(child if isinstance(child, tuple) else [child])
+        return tuple(dict.fromkeys(found))
 
     def _tree(self) -> _Node:
         if self.root is None:  # pragma: no cover - __post_init__ always sets it

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from bpm.expressions.builtins import _FUNCTIONS, _METHODS, _Builtin, _converting
+from bpm.expressions.builtins import _EXECUTION_METHODS, _FUNCTIONS, _METHODS, _Builtin, _converting
 from bpm.expressions.costs import WorkMeter, _text_units
 from bpm.expressions.limits import CHARS_PER_UNIT, FEEL, JUEL, MAX_SEQUENCE, NODE_WORK
 from bpm.expressions.operators import _arithmetic, _arithmetic_cost, _compare, _negate
@@ -28,6 +29,7 @@ from bpm.expressions.syntax import (
     _Template,
     _Unary,
 )
+from bpm.expressions.temporal import is_temporal, plain
 from bpm.expressions.values import (
     _check_size,
     _Fault,
@@ -52,7 +54,7 @@ def _whitelisted(table: Mapping[str, _Builtin], what: str, name: str) -> _Builti
 class _Evaluator:
     """Walks one tree against one variables map, charging its meter before each operation."""
 
-    __slots__ = ("bound", "charge", "dialect", "meter", "variables")
+    __slots__ = ("bound", "charge", "dialect", "meter", "temporal", "variables")
 
     def __init__(self, variables: Mapping[str, Any], dialect: str, meter: WorkMeter) -> None:
         self.variables = variables
@@ -60,6 +62,7 @@ class _Evaluator:
         self.meter = meter
         self.charge = meter.charge
         self.bound: dict[str, Any] = {}  # names bound by the loops being run; they shadow variables
+        self.temporal = False  # whether a date, date-time or duration was made (results then need converting)
 
     def truthy(self, value: Any) -> bool:
         if isinstance(value, str) and self.dialect == JUEL:
@@ -71,7 +74,7 @@ class _Evaluator:
         if isinstance(value, list | tuple | Mapping):
             weight, chars = self.meter.size(value)
             self.charge(weight if weight > self.meter.remaining else weight + chars // CHARS_PER_UNIT)
-        return value
+        return plain(value) if self.temporal else value
 
     def visit(self, node: _Node) -> Any:
         self.charge(NODE_WORK)
@@ -164,14 +167,28 @@ class _Evaluator:
         if isinstance(node, _Call):
             builtin = _whitelisted(_FUNCTIONS, "function", node.name)
             args = [self.visit(arg) for arg in node.args]
+        elif self.is_execution(node.target):
+            builtin = _whitelisted(_EXECUTION_METHODS, "execution method", node.name)
+            args = [self.visit(arg) for arg in node.args]
         else:
             builtin = _whitelisted(_METHODS, "method", node.name)
             target = self.visit(node.target)
             if target is None:
                 raise _Fault(f"cannot call method '{node.name}' on null")
             args = [target, *(self.visit(arg) for arg in node.args)]
+        if builtin.context:
+            args = [ChainMap(self.bound, cast("dict[str, Any]", self.variables)), *args]  # read only
         self.charge(builtin.cost(self.meter, *args))
-        return builtin.impl(*args)
+        value = builtin.impl(*args)
+        if is_temporal(value):
+            self.temporal = True
+        return value
+
+    def is_execution(self, target: _Node) -> bool:
+        """``execution.getVariable(...)``: the process's execution, unless a variable has that name."""
+        if not isinstance(target, _Name) or target.name != "execution":
+            return False
+        return "execution" not in self.bound and "execution" not in self.variables
 
     def loop(self, node: _Loop) -> Any:
         """Run a ``some``/``every``/``for`` loop (see :class:`_Loop`)."""

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from bpm.expressions.costs import _text_units
 from bpm.expressions.limits import MAX_EXPONENT
+from bpm.expressions.temporal import temporal_add, temporal_key, temporal_subtract
 from bpm.expressions.values import _bool_text, _check_size, _Fault, _is_list, _is_number, _kind, _number, _short
 
 
@@ -51,6 +52,9 @@ def _order(op: str, left: Any, right: Any) -> bool:
     both_numbers = _is_number(left) and _is_number(right)
     if both_numbers or (isinstance(left, str) and isinstance(right, str)):
         return bool(_ORDERINGS[op](left, right))
+    keys = temporal_key(left, right)
+    if keys is not None:
+        return bool(_ORDERINGS[op](*keys))
     raise _Fault(f"cannot compare a {_kind(left)} and a {_kind(right)} with '{op}'")
 
 
@@ -97,6 +101,9 @@ def _require_divisor(right: Any) -> None:
 def _add(left: Any, right: Any) -> Any:
     if _is_number(left) and _is_number(right):
         return _number(left + right)
+    moved = temporal_add(left, right)
+    if moved is not None:
+        return moved
     if isinstance(left, str) and isinstance(right, str):
         _check_size(len(left) + len(right))
         return left + right
@@ -107,6 +114,9 @@ def _add(left: Any, right: Any) -> Any:
 
 
 def _subtract(left: Any, right: Any) -> Any:
+    moved = temporal_subtract(left, right)
+    if moved is not None:
+        return moved
     _require_numbers("-", left, right)
     return _number(left - right)
 

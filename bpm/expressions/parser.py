@@ -30,6 +30,7 @@ from bpm.expressions.syntax import (
     _Unary,
 )
 from bpm.expressions.values import _error, _short
+from bpm.expressions.vendor import NAMESPACES
 
 _COMPARISONS: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -80,6 +81,7 @@ class _Parser:
         self.dialect = dialect
         self.depths: dict[int, int] = {}
         self.stops: list[str] = []  # words ending the loop domains being parsed (FEEL names stop there)
+        self.ternaries = 0  # open 'a ? b' parts, where 'b:c(' is the ternary's ':' rather than a namespace
 
     # ---- helpers
 
@@ -185,7 +187,11 @@ class _Parser:
         return self.make(_Binary(op, left, right), left, right)
 
     def ternary(self, test: _Node) -> _Node:
-        then = self.expression(0)
+        self.ternaries += 1
+        try:
+            then = self.expression(0)
+        finally:
+            self.ternaries -= 1
         self.expect(":")
         orelse = self.expression(_TERNARY_POWER - 1)
         return self.make(_Conditional(test, then, orelse), test, then, orelse)
@@ -318,10 +324,40 @@ class _Parser:
         name = token.value
         if name in _FEEL_LOOPS and self.peek().kind == "name" and self.is_next("in"):
             return self.loop(name)
+        if name == "date" and self.is_next("and", 0) and self.peek(1).value == "time" and self.is_next("(", 2):
+            self.advance()
+            self.advance()
+            return self.make(_Name("date and time"))  # FEEL's function with spaces in its name
+        if self.is_namespace(name):
+            return self.namespaced_call(name)
         if self.dialect == FEEL:
             name = self.feel_name(name)
         self.check_name(name, token)
         return self.make(_Name(name))
+
+    def is_namespace(self, name: str) -> bool:
+        """JUEL's ``ns:fn(...)``; inside ``a ? b : c(...)`` only for a namespace we know."""
+        if self.dialect == FEEL or not self.is_next(":", 0) or self.peek(1).kind not in ("name", "kw"):
+            return False
+        if not self.is_next("(", 2):
+            return False
+        return name in NAMESPACES or self.ternaries == 0
+
+    def namespaced_call(self, namespace: str) -> _Node:
+        """``variables:get(x)`` (Flowable reads a bare ``x`` as the variable's name).
+
+        Other namespaces (``bpmn:getDataObject``, ``fn:...``) fail at once, naming the function.
+        """
+        colon = self.advance()
+        function = self.advance()
+        if namespace not in NAMESPACES:
+            self.fail(f"function '{namespace}:{function.value}' is not allowed", colon)
+        paren = self.advance()
+        full = f"variables:{function.value}"
+        args = self.arguments(full, _FUNCTIONS.get(full), paren)
+        if args and isinstance(args[0], _Name):
+            args = (self.make(_Literal(args[0].name)), *args[1:])
+        return self.make(_Call(full, args), *args)
 
     def loop(self, kind: str) -> _Node:
         """``some|every NAME in DOMAIN (, NAME in DOMAIN)* satisfies COND``, or ``for ... return BODY``.

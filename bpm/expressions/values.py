@@ -7,24 +7,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bpm.errors import ExpressionError
-from bpm.expressions.limits import _CLIP, _MAX_INT_BITS_AS_TEXT, JUEL, MAX_INT, MAX_SEQUENCE
+from bpm.expressions.faults import _clip, _error, _Fault, _Missing
+from bpm.expressions.limits import _MAX_INT_BITS_AS_TEXT, JUEL, MAX_INT, MAX_SEQUENCE
+from bpm.expressions.temporal import is_temporal, temporal_kind, temporal_property
 
-
-class _Fault(Exception):
-    """A runtime failure; the evaluation boundary adds the source and re-raises it."""
-
-
-class _Missing(_Fault):
-    """A variable, property or index that is not there (``empty`` treats it as null)."""
-
-
-def _clip(source: str) -> str:
-    return source if len(source) <= _CLIP else source[: _CLIP - 3] + "..."
-
-
-def _error(message: str, source: str) -> ExpressionError:
-    return ExpressionError(f"{message} in '{_clip(source)}'")
+__all__ = ["_Fault", "_Missing", "_clip", "_error"]  # re-exported for the other modules
 
 
 def _is_number(value: Any) -> bool:
@@ -49,6 +36,8 @@ def _kind(value: Any) -> str:
         return "list"
     if isinstance(value, Mapping):
         return "map"
+    if is_temporal(value):
+        return temporal_kind(value)
     return type(value).__name__
 
 
@@ -95,12 +84,16 @@ def _to_text(value: Any) -> str:
         return repr(value)
     if _is_list(value) or isinstance(value, Mapping):
         return _json_text(value)
+    if is_temporal(value):
+        return str(value)
     raise _Fault(f"cannot convert a {_kind(value)} to text")
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
+    if is_temporal(value):
+        return str(value)
     raise TypeError(type(value).__name__)
 
 
@@ -161,6 +154,8 @@ def _get_property(target: Any, name: str) -> Any:
         raise _Missing(f"unknown property '{name}'")
     if target is None:
         raise _Missing(f"cannot read property '{name}' of null")
+    if is_temporal(target):
+        return temporal_property(target, name)
     raise _Fault(f"cannot read property '{name}' of a {_kind(target)}")
 
 

@@ -15,6 +15,7 @@ from bpm.model.context import (
     _Context,
     _FlowDraft,
 )
+from bpm.model.extensions import listeners
 from bpm.model.spec import (
     BoundaryEvent,
     Element,
@@ -115,6 +116,7 @@ def _build_flow(ctx: _Context, draft: _FlowDraft, source: Element) -> SequenceFl
         name=draft.name,
         condition=condition,
         line=draft.node.sourceline,
+        listeners=listeners(ctx, draft.node, flow=True),
     )
 
 

@@ -24,6 +24,14 @@ with the reason we chose not to support them; any other BPMN element inside a
 process is unsupported. A second pass links sequence flows, computes
 incoming/outgoing, start ids and boundary events, and validates the graph.
 
+Modules: :mod:`bpm.model.xmlsafe` (safe loading, XML helpers, positioned errors),
+:mod:`bpm.model.context` (the per-process reading state, attribute and expression
+helpers), :mod:`bpm.model.events` (event definitions and event builders),
+:mod:`bpm.model.loops`, :mod:`bpm.model.forms` (form keys and generated forms),
+:mod:`bpm.model.extensions` (input/output mappings, listeners, ``$INITIATOR``, and
+:class:`~bpm.model.spec.DeployWarning` for every vendor attribute or extension not
+honoured: :attr:`ParsedFile.warnings`) and :mod:`bpm.model.assembly` (the second pass).
+
 What the elements become:
 
 - events carry an :class:`~bpm.model.spec.EventDefinition` (timer, message,
@@ -56,13 +64,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from lxml import etree
 
 from bpm.errors import ExpressionError, InvalidDefinition
+from bpm.model.extensions import resolve_initiator_literal, scan_unhonoured, with_extensions
 from bpm.model.forms import form_fields, form_key
+from bpm.model.loops import _loop
 from bpm.model.spec import (
     CallActivity,
     DeployWarning,
@@ -72,7 +82,6 @@ from bpm.model.spec import (
     ExclusiveGateway,
     ExternalTask,
     InclusiveGateway,
-    LoopSpec,
     ParallelGateway,
     ProcessSpec,
     ReceiveTask,
@@ -95,7 +104,6 @@ from bpm.model.context import (
     _compiled,
     _Context,
     _Declarations,
-    _expression,
     _extension,
     _extensions,
     _int_attr,
@@ -120,13 +128,11 @@ from bpm.model.xmlsafe import (
     _invalid,
     _load_xml,
     _local,
-    _name,
     _text,
     _unsupported,
     _vendor_attr,
 )
 
-_LOOPS = frozenset({"multiInstanceLoopCharacteristics", "standardLoopCharacteristics"})
 _BINDINGS = {"latest": "latest", "deployment": "latest", "version": "version", "versionTag": "versionTag"}
 #: A plain name in a ``potentialOwner`` expression is a candidate of this kind
 #: (a group, as in Camunda and Activiti).
@@ -225,7 +231,9 @@ def _parse_process(
     warnings: list[DeployWarning],
 ) -> ProcessSpec:
     ctx = _Context(file=file, seen=seen, declarations=declarations, warnings=warnings)
+    scan_unhonoured(ctx, node)
     _parse_scope(ctx, node, None)
+    resolve_initiator_literal(ctx)
     return _assemble(ctx, node, key)
 
 
@@ -244,7 +252,7 @@ def _parse_scope(ctx: _Context, container: etree._Element, scope: str | None) ->
                 raise _unsupported(ctx.file, child, f"<{tag}> is not supported yet")
             continue
         _claim_id(ctx.file, ctx.seen, child)
-        element = builder(ctx, child, scope)
+        element = with_extensions(ctx, child, builder(ctx, child, scope))
         ctx.add_element(element, child)
         if isinstance(element, SubProcess):
             _parse_scope(ctx, child, element.id)
@@ -420,104 +428,6 @@ def _build_subprocess(ctx: _Context, node: etree._Element, scope: str | None) ->
     return SubProcess(**_activity(ctx, node, scope), triggered_by_event=triggered)
 
 
-# --- loops -----------------------------------------------------------------
-
-
-def _loop(ctx: _Context, node: etree._Element) -> LoopSpec | None:
-    loops = [child for child in _bpmn_children(node) if _local(child) in _LOOPS]
-    if not loops:
-        return None
-    if len(loops) > 1:
-        raise _invalid(ctx.file, node, "an activity has at most one loop characteristics", at=loops[1])
-    loop = loops[0]
-    if _local(loop) == "standardLoopCharacteristics":
-        return _standard_loop(ctx, node, loop)
-    return _multi_instance(ctx, node, loop)
-
-
-def _standard_loop(ctx: _Context, node: etree._Element, loop: etree._Element) -> LoopSpec:
-    condition = None
-    for child in _bpmn_children(loop, "loopCondition"):
-        condition = condition or _expression(ctx, node, "loopCondition", child)
-    maximum = _int_attr(ctx, node, loop, "loopMaximum")
-    if condition is None and maximum is None:
-        raise _invalid(ctx.file, node, "standard loop needs a loopCondition or a loopMaximum", at=loop)
-    return LoopSpec(
-        kind="standard",
-        loop_condition=condition,
-        test_before=_bool_attr(ctx, node, loop, "testBefore", False),
-        maximum=maximum,
-    )
-
-
-def _multi_instance(ctx: _Context, node: etree._Element, loop: etree._Element) -> LoopSpec:
-    cardinality = completion = None
-    for child in _bpmn_children(loop, "loopCardinality"):
-        if cardinality is None and _text(child):
-            cardinality = _template(ctx, node, "loopCardinality", _text(child), at=child)
-    for child in _bpmn_children(loop, "completionCondition"):
-        completion = completion or _expression(ctx, node, "completionCondition", child)
-    collection = _loop_collection(ctx, node, loop)
-    if cardinality is None and collection is None:
-        message = (
-            "multi-instance needs a loopCardinality or a collection "
-            "(camunda:collection, loopDataInputRef or zeebe:loopCharacteristics inputCollection)"
-        )
-        raise _invalid(ctx.file, node, message, at=loop)
-    return LoopSpec(
-        kind="multi",
-        sequential=_bool_attr(ctx, node, loop, "isSequential", False),
-        cardinality=cardinality,
-        collection=collection,
-        element_variable=_element_variable(ctx, node, loop),
-        completion_condition=completion,
-    )
-
-
-def _loop_collection(ctx: _Context, node: etree._Element, loop: etree._Element) -> Evaluable | None:
-    """``camunda:collection``, else ``loopDataInputRef``, else Zeebe ``inputCollection``."""
-    named = _vendor_attr(loop, "collection")
-    if named is not None:
-        return _collection(ctx, node, named, loop)
-    for child in _bpmn_children(loop, "loopDataInputRef"):
-        if _text(child):
-            return _collection(ctx, node, _data_name(ctx, _text(child)), child)
-    zeebe = _extension(loop, ZEEBE_NS, "loopCharacteristics")
-    text = (zeebe.get("inputCollection") or "").strip() if zeebe is not None else ""
-    if zeebe is None or not text:
-        return None
-    return _compiled(ctx, node, "inputCollection", text, "feel", zeebe)
-
-
-def _element_variable(ctx: _Context, node: etree._Element, loop: etree._Element) -> str | None:
-    """``camunda:elementVariable``, else ``inputDataItem`` (name, else id), else Zeebe ``inputElement``."""
-    name = _variable_name(ctx, node, "elementVariable", _vendor_attr(loop, "elementVariable"), loop)
-    if name is not None:
-        return name
-    for child in _bpmn_children(loop, "inputDataItem"):
-        item = _name(child) or (child.get("id") or "").strip()
-        if item:
-            return item
-    zeebe = _extension(loop, ZEEBE_NS, "loopCharacteristics")
-    if zeebe is None:
-        return None
-    return _variable_name(ctx, node, "inputElement", (zeebe.get("inputElement") or "").strip() or None, zeebe)
-
-
-def _collection(ctx: _Context, node: etree._Element, text: str, at: etree._Element) -> Evaluable:
-    """A collection: an expression (``${list}``) or the name of a variable holding it."""
-    source = text if ("${" in text or "#{" in text) else "${" + text + "}"
-    return _template(ctx, node, "collection", source, at=at)
-
-
-def _data_name(ctx: _Context, ref: str) -> str:
-    """The variable a ``loopDataInputRef`` names: the referenced data element's
-    name when it is a usable variable name, else the reference as written."""
-    target = ctx.declarations.ids.get(ref)
-    name = _name(target) if target is not None else ""
-    return name if name.isidentifier() and not name.startswith("_") else ref
-
-
 # --- user tasks ------------------------------------------------------------
 
 
@@ -527,7 +437,7 @@ def _build_user_task(ctx: _Context, node: etree._Element, scope: str | None) -> 
     users = _union(_split_list(_vendor_attr(node, "candidateUsers")), owner_users)
     groups = _union(_split_list(_vendor_attr(node, "candidateGroups")), owner_groups)
     roles = _split_list(node.get(f"{{{BPMR_NS}}}candidateRoles"))
-    return UserTask(
+    task = UserTask(
         **_activity(ctx, node, scope),
         assignee=_optional_template(ctx, node, "assignee", assignee),
         candidate_users=_templates(ctx, node, "candidateUsers", users),
@@ -538,6 +448,26 @@ def _build_user_task(ctx: _Context, node: etree._Element, scope: str | None) -> 
         form_key=form_key(node),
         form_fields=form_fields(ctx, node),
     )
+    zeebe = _extension(node, ZEEBE_NS, "assignmentDefinition")
+    return task if zeebe is None else _zeebe_assignment(ctx, node, zeebe, task)
+
+
+def _zeebe_assignment(ctx: _Context, node: etree._Element, zeebe: etree._Element, task: UserTask) -> UserTask:
+    """Zeebe's ``assignmentDefinition``: a FEEL expression (``= ...``) or literal text per attribute."""
+    changes: dict[str, Any] = {}
+    for attr, field in (("assignee", "assignee"), ("candidateUsers", "candidate_users"),
+                        ("candidateGroups", "candidate_groups")):  # fmt: skip
+        text = (zeebe.get(attr) or "").strip()
+        if not text:
+            continue
+        if text.startswith("="):
+            value: Any = _compiled(ctx, node, f"zeebe:{attr}", text, "feel", zeebe)
+        else:
+            entries = [text] if attr == "assignee" else _split_list(text)
+            value = tuple(_template(ctx, node, f"zeebe:{attr}", entry, at=zeebe) for entry in entries)
+            value = value[0] if attr == "assignee" else value
+        changes[field] = value if attr == "assignee" or isinstance(value, tuple) else (value,)
+    return replace(task, **changes)
 
 
 def _split_list(text: str | None) -> list[str]:

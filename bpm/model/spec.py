@@ -19,9 +19,42 @@ from bpm.errors import Unprocessable
 class Evaluable(Protocol):
     """A compiled expression or template (see :mod:`bpm.expressions`)."""
 
-    source: str
+    @property
+    def source(self) -> str: ...
 
     def evaluate(self, variables: Mapping[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IoMapping:
+    """One input or output mapping: ``camunda:inputParameter``/``outputParameter`` or Zeebe
+    ``input``/``output``. ``value`` is a compiled expression or template, None, or a list /
+    dict of those (``camunda:list``, ``camunda:map``)."""
+
+    target: str
+    value: Any = None
+    line: int | None = None
+    #: Zeebe: a variable that does not exist is null (FEEL), not an error
+    missing_is_null: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """An execution or task listener the engine runs at its ``event``.
+
+    Execution listeners: ``start``, ``end`` (elements) and ``take`` (sequence flows); task
+    listeners: ``create``, ``assignment``, ``complete``. ``expression`` is evaluated on the
+    safe evaluator (its value is dropped); ``target`` set, the value goes to that variable
+    (``${execution.setVariable('x', ...)}``); or ``script`` runs (a script in a language the
+    evaluator runs, as script tasks do).
+    """
+
+    event: str
+    expression: Evaluable | None = None
+    target: str | None = None
+    script: str | None = None
+    language: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +65,7 @@ class SequenceFlow:
     name: str = ""
     condition: Evaluable | None = None
     line: int | None = None
+    listeners: tuple[Listener, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +185,10 @@ class Element:
     line: int | None = None
     boundary: tuple[str, ...] = ()
     loop: LoopSpec | None = None
+    #: input/output mappings (``camunda:inputOutput``, ``zeebe:ioMapping``) and listeners
+    io_inputs: tuple[IoMapping, ...] = ()
+    io_outputs: tuple[IoMapping, ...] = ()
+    listeners: tuple[Listener, ...] = ()
 
     @property
     def label(self) -> str:

@@ -45,7 +45,17 @@ function el(tag, attrs, ...children) {
       node.setAttribute(name, String(value));
     }
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** Replace a node's children (null, undefined and false are left out, strings become text). */
+function fill(node, ...children) {
+  clear(node);
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -296,7 +306,7 @@ async function renderTasksView(main) {
     el("h2", { id: "tasks-title", text: "Tasks" }),
     el("nav", { "aria-label": "Task lists" }, el("ul", { class: "queues", id: "queues" })),
     controls,
-    el("p", { id: "tasks-status", class: "status", "aria-live": "polite" }),
+    el("p", { id: "tasks-status", class: "status", "aria-live": "polite", tabindex: "-1" }),
     el("div", { id: "tasks-error", class: "error", role: "alert", hidden: true }),
     el("ul", { id: "task-list", class: "cards", "aria-labelledby": "tasks-title" }),
     el(
@@ -349,27 +359,36 @@ async function refreshQueueCounts() {
       }
     })
   );
-  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.queue : null;
-  clear(list);
+  // keyed update: buttons stay (focus, references), their counts and pressed state change
+  const existing = new Map([...list.querySelectorAll("button[data-queue]")].map((b) => [b.dataset.queue, b.parentNode]));
+  const keys = new Set();
+  let previous = null;
   entries.forEach((queue, index) => {
     const key = `${queue.kind}:${queue.name}`;
+    keys.add(key);
     const current = state.queue.kind === queue.kind && state.queue.name === queue.name;
     const count = counts[index] === null ? "–" : String(counts[index]);
-    const button = el(
-      "button",
-      {
-        type: "button",
-        "data-queue": key,
-        "aria-pressed": current ? "true" : "false",
-        on: { click: () => { state.queue = queue; state.start = 0; refreshTasks(true); } },
-      },
-      queue.label,
-      " ",
-      el("span", { class: "count", "aria-label": `${count} tasks` }, count)
-    );
-    list.append(el("li", {}, button));
-    if (focused === key) button.focus();
+    let item = existing.get(key);
+    if (!item) {
+      const button = el(
+        "button",
+        { type: "button", "data-queue": key, on: { click: () => { state.queue = queue; state.start = 0; refreshTasks(true); } } },
+        queue.label,
+        " ",
+        el("span", { class: "count" })
+      );
+      item = el("li", {}, button);
+    }
+    const button = item.firstChild;
+    button.setAttribute("aria-pressed", current ? "true" : "false");
+    const badge = button.querySelector(".count");
+    badge.textContent = count;
+    badge.setAttribute("aria-label", `${count} tasks`);
+    const position = previous ? previous.nextSibling : list.firstChild;
+    if (position !== item) list.insertBefore(item, position);
+    previous = item;
   });
+  for (const [key, item] of existing) if (!keys.has(key)) item.remove();
 }
 
 async function refreshTasks(force) {
@@ -398,14 +417,17 @@ async function refreshTasks(force) {
     return;
   }
   showError(errorNode, null);
-  let tasks = envelope.data || [];
-  if (state.processKey) tasks = tasks.filter((t) => String(t.definitionId).split(":")[0] === state.processKey);
+  const all = envelope.data || [];
+  // a service without the processKey query filter: filter the page here, and say so
+  const tasks = state.processKey ? all.filter((t) => String(t.definitionId).split(":")[0] === state.processKey) : all;
+  const filteredHere = tasks.length !== all.length;
   const total = envelope.totalRecordCount;
   const signature = JSON.stringify([tasks, total, state.start]);
   if (!force && signature === state.lastTasks) return; // nothing changed: leave the page as it is
   state.lastTasks = signature;
   const label = queues().find((q) => q.kind === state.queue.kind && q.name === state.queue.name);
-  status.textContent = `${label ? label.label : "Tasks"}: ${total} task${total === 1 ? "" : "s"}.`;
+  status.textContent = `${label ? label.label : "Tasks"}: ${total} task${total === 1 ? "" : "s"}.`
+    + (filteredHere ? ` ${tasks.length} of this page's ${all.length} belong to the chosen process.` : "");
   document.getElementById("page-info").textContent = total
     ? `${state.start + 1}–${Math.min(state.start + state.size, total)} of ${total}`
     : "no tasks";
@@ -456,7 +478,8 @@ function renderTaskCard(li, task) {
     errorNode = errorBox();
     li.append(summary, actions, errorNode, el("div", { class: "form-slot" }));
   }
-  clear(summary).append(
+  fill(
+    summary,
     el("h3", { id: titleId, class: "task-name", text: task.name }),
     el("p", { class: "task-process" }, task.processName, " · ", el("a", { href: `#/instance/${encodeURIComponent(task.instanceId)}` }, "open the instance")),
     task.description ? el("p", { class: "task-description", text: task.description }) : null,
@@ -596,7 +619,14 @@ function fieldsForm(fields) {
   };
 }
 
+/** A field's message; it goes away as soon as the user changes the field. */
 function fieldMessage(input, message, problem) {
+  if (problem && !input.dataset.watched) {
+    input.dataset.watched = "true";
+    const reset = () => fieldMessage(input, message, "");
+    input.addEventListener("input", reset);
+    input.addEventListener("change", reset);
+  }
   message.hidden = !problem;
   message.textContent = problem || "";
   if (problem) input.setAttribute("aria-invalid", "true");
@@ -607,7 +637,14 @@ function fieldMessage(input, message, problem) {
 function variablesEditor(variables, legend) {
   const rows = [];
   const body = el("div", { class: "vars" });
-  const fieldset = el("fieldset", { class: "vars-editor" }, el("legend", { text: legend }), body);
+  const helpId = nextId("vars-help");
+  const fieldset = el(
+    "fieldset",
+    { class: "vars-editor" },
+    el("legend", { text: legend }),
+    el("p", { class: "help", id: helpId, text: 'Values are JSON: true, 20, "text" or {"room": "Everest"}.' }),
+    body
+  );
   function addRow(name, value, fixed) {
     const nameId = nextId("var-name");
     const valueId = nextId("var-value");
@@ -616,13 +653,12 @@ function variablesEditor(variables, legend) {
     const valueInput = el("textarea", { id: valueId, rows: Math.min(6, Math.max(1, text.split("\n").length)), spellcheck: "false", "data-role": "var-value" });
     valueInput.value = text;
     const message = el("span", { class: "field-error", id: `${valueId}-error`, hidden: true });
-    valueInput.setAttribute("aria-describedby", `${valueId}-help ${message.id}`);
+    valueInput.setAttribute("aria-describedby", `${helpId} ${message.id}`);
     const row = el(
       "div",
       { class: "var-row" },
       el("div", { class: "field" }, el("label", { for: nameId, text: "Name" }), nameInput),
-      el("div", { class: "field grow" }, el("label", { for: valueId, text: "Value (JSON)" }), valueInput,
-        el("span", { class: "help", id: `${valueId}-help`, text: 'e.g. true, 20, "text" or {"room": "Everest"}' }), message)
+      el("div", { class: "field grow" }, el("label", { for: valueId, text: "Value (JSON)" }), valueInput, message)
     );
     rows.push({ nameInput, valueInput, message, original: text });
     body.append(row);
@@ -684,7 +720,7 @@ async function openCompleteForm(li, task) {
   const formError = errorBox();
   const form = el(
     "form",
-    { class: "complete-form", "data-open": "true", "aria-label": `Complete ${task.name}` },
+    { class: "complete-form", "data-open": "true", novalidate: true, "aria-label": `Complete ${task.name}` },
     editor.node,
     formError,
     el("div", { class: "actions" },
@@ -745,6 +781,7 @@ async function renderProcessesView(main) {
   for (const definition of processes) {
     const titleId = nextId("process");
     const slot = el("div", { class: "form-slot" });
+    const picture = el("div", { class: "diagram", hidden: true, role: "group", "aria-label": `Diagram of ${definition.name || definition.key}` });
     const cardError = errorBox();
     const li = el(
       "li",
@@ -753,11 +790,21 @@ async function renderProcessesView(main) {
       el("p", { class: "task-process", text: `${definition.key} · version ${definition.version}` }),
       el("div", { class: "actions" },
         el("button", { type: "button", "data-action": "start", "aria-label": `Start ${definition.name || definition.key}`, on: { click: () => openStartForm(definition, slot, cardError) } }, "Start…"),
-        el("a", { href: `${BASE}/processes/${encodeURIComponent(definition.key)}/diagram.svg`, target: "_blank", rel: "noopener" }, "Diagram")),
+        el("button", { type: "button", "data-action": "diagram", "aria-expanded": "false", on: { click: (event) => toggleDiagram(event.currentTarget, picture, definition) } }, "Diagram")),
       cardError,
+      picture,
       slot
     );
     list.append(li);
+  }
+}
+
+async function toggleDiagram(button, picture, definition) {
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", open ? "true" : "false");
+  picture.hidden = !open;
+  if (open && !picture.firstChild) {
+    await loadDiagram(picture, `/processes/${encodeURIComponent(definition.key)}/diagram.svg?version=${definition.version}`);
   }
 }
 
@@ -780,7 +827,7 @@ async function openStartForm(definition, slot, cardError) {
   const result = el("p", { class: "status", "aria-live": "polite" });
   const form = el(
     "form",
-    { class: "start-form", "data-open": "true", "aria-label": `Start ${definition.name || definition.key}` },
+    { class: "start-form", "data-open": "true", novalidate: true, "aria-label": `Start ${definition.name || definition.key}` },
     editor.node,
     el("div", { class: "field" }, el("label", { for: keyId, text: "Business key (optional)" }), businessKey),
     formError,
@@ -816,11 +863,12 @@ async function openStartForm(definition, slot, cardError) {
 
 /* -- an instance ---------------------------------------------------------------------------- */
 
-async function loadDiagram(container, instanceId) {
+/** Fetch a diagram (with the token) and put it in ``container`` as inline SVG. */
+async function loadDiagram(container, path) {
   const errorNode = container.querySelector(".error") || errorBox();
   let response;
   try {
-    response = await fetch(requestUrl(`/instance/${encodeURIComponent(instanceId)}/diagram.svg`), {
+    response = await fetch(requestUrl(path), {
       headers: { Accept: "image/svg+xml", ...authHeaders() },
       credentials: "same-origin",
       cache: "no-store",
@@ -834,7 +882,8 @@ async function loadDiagram(container, instanceId) {
     container.append(errorNode);
     return;
   }
-  const text = await response.text();
+  // the SVG's own <style> is dropped before parsing (this page's CSP refuses inline styles; its CSS has the rules)
+  const text = (await response.text()).replace(/<style>[^<]*<\/style>/g, "");
   const parsed = new DOMParser().parseFromString(text, "image/svg+xml");
   const svg = parsed.documentElement;
   if (!svg || svg.localName !== "svg" || parsed.getElementsByTagName("parsererror").length) {
@@ -842,10 +891,8 @@ async function loadDiagram(container, instanceId) {
     container.append(errorNode);
     return;
   }
-  for (const node of [...svg.querySelectorAll("style, script, foreignObject")]) node.remove(); // the page's CSS styles it
+  for (const node of [...svg.querySelectorAll("style, script, foreignObject")]) node.remove();
   const imported = document.importNode(svg, true);
-  imported.removeAttribute("width");
-  imported.removeAttribute("height");
   imported.setAttribute("focusable", "false");
   clear(container).append(imported);
 }
@@ -908,7 +955,7 @@ async function renderInstanceView(main, instanceId, quiet) {
   );
   clear(main).append(view);
   window.scrollTo(0, scroll);
-  await loadDiagram(diagram, instance.id);
+  await loadDiagram(diagram, `/instance/${encodeURIComponent(instance.id)}/diagram.svg`);
 }
 
 function incidentList(instance, main) {

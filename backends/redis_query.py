@@ -1,0 +1,162 @@
+"""Reads across the partitions of the Redis backend, merged in the service.
+
+Task queries, due timers, message/signal subscriptions and external-task fetching
+each read every partition (one pipeline, split per node on a cluster) and merge.
+
+Each partition keeps one sorted set per queue (``assignee:<user>``, and per
+candidate user/group/role ``q:`` for unassigned and ``qa:`` for assigned tasks),
+scored by :func:`queue_score` so that Redis orders them as the API sorts by
+default (priority descending, create time ascending, then id). A default-sorted
+page reads only the first ``start + size`` entries of each named queue in each
+partition (one pipeline, split per node on a cluster), merges them, and loads
+only the page's task hashes; ``totalRecordCount`` comes from ZCARD (less
+a union count when a query names several queues: see :func:`_union_count`).
+Other sorts read the named queues whole (their cost follows the matches).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from backends.base import ExternalTaskRecord, Task, TaskQuery, fetch_window, parse_member
+
+if TYPE_CHECKING:
+    from backends.redis import RedisBackend
+
+#: up to this many queue entries a multi-queue count reads them all (a few ms at most)
+EXACT_COUNT = 20_000
+#: create times are below 2**42 ms (year 2109); 1000 * 2**42 < 2**53 keeps scores exact
+TIME_SPAN = 2**42
+
+
+def queue_score(priority: int, create_time: int) -> int:
+    """The queue score of a task (mirrors queue_score in backends/lua/_common.lua)."""
+    return (999 - min(max(priority, 0), 999)) * TIME_SPAN + min(max(create_time, 0), TIME_SPAN - 1)
+
+
+def queue_names(query: TaskQuery) -> list[tuple[str, ...]]:
+    """The key parts of every queue ``query`` reads (the same in every partition)."""
+    named: list[tuple[str, ...]] = [("assignee", user) for user in sorted(query.assignees)]
+    words = ("q", "qa") if query.include_assigned else ("q",)
+    for kind, names in (
+        ("user", query.candidates.users),
+        ("group", query.candidates.groups),
+        ("role", query.candidates.roles),
+    ):
+        named += [(word, kind, name) for name in sorted(names) for word in words]
+    return named
+
+
+def _default_order(query: TaskQuery) -> bool:
+    return query.sort == "priority" and (query.order or "desc") == "desc"
+
+
+def query_tasks(backend: RedisBackend, query: TaskQuery) -> tuple[list[Task], int]:
+    """One page of ``query`` and the number of all matches (see the module docstring)."""
+    named = queue_names(query)
+    if not named:
+        return [], 0
+    keys = [[backend.pkey(p, *parts) for parts in named] for p in range(backend.partitions)]
+    if not _default_order(query):
+        ids = _read_whole(backend, keys)
+        return query.page(t for t in load_tasks(backend, sorted(ids)) if t is not None and query.matches(t))
+    wanted = query.start + query.size
+    with backend._pipeline() as pipe:
+        for key in itertools.chain.from_iterable(keys):
+            pipe.zrange(key, 0, wanted - 1, withscores=True)
+            pipe.zcard(key)
+        replies = pipe.execute()
+    best: dict[str, float] = {}
+    for page in replies[::2]:
+        best.update(page)
+    total = sum(int(count) for count in replies[1::2])
+    if len(named) > 1:  # a task may be in several named queues: count it once
+        total = _union_count(backend, keys, total)
+    ordered = sorted(best, key=lambda member: (best[member], member))[query.start : wanted]
+    found = [t for t in load_tasks(backend, ordered) if t is not None]
+    return found, total
+
+
+def _union_count(backend: RedisBackend, keys: list[list[str]], total: int) -> int:
+    """The number of distinct tasks in the named queues: exact up to EXACT_COUNT entries,
+    beyond that the sum less each pair's ZINTERCARD (a task in three queues or more is
+    then undercounted)."""
+    if total <= EXACT_COUNT:
+        return len(_read_whole(backend, keys))
+    with backend._pipeline() as pipe:
+        for partition_keys in keys:
+            for first, second in itertools.combinations(partition_keys, 2):
+                pipe.zintercard(2, [first, second])
+        return max(total - sum(int(n) for n in pipe.execute()), 0)
+
+
+def _read_whole(backend: RedisBackend, keys: list[list[str]]) -> set[str]:
+    with backend._pipeline() as pipe:
+        for key in itertools.chain.from_iterable(keys):
+            pipe.zrange(key, 0, -1)
+        return {member for reply in pipe.execute() for member in reply}
+
+
+def load_tasks(backend: RedisBackend, task_ids: list[str]) -> list[Task | None]:
+    """Several tasks in one pipeline, in the order asked (None for unknown ids)."""
+    if not task_ids:
+        return []
+    decode: Callable[[dict[str, str]], Task] = backend.decode_task
+    with backend._pipeline() as pipe:
+        for task_id in task_ids:
+            pipe.hgetall(backend.ikey(task_id, "task"))
+        replies: list[Any] = pipe.execute()
+    return [decode(data) if data else None for data in replies]
+
+
+def due_timers(backend: RedisBackend, now: int, limit: int) -> list[tuple[str, int]]:
+    """The earliest ``limit`` due entries of the global timer index and every partition's."""
+    if limit <= 0:
+        return []
+    keys = [backend.key("timers")] + [backend.pkey(p, "timers") for p in range(backend.partitions)]
+    with backend._pipeline() as pipe:
+        for key in keys:
+            pipe.zrangebyscore(key, "-inf", now, start=0, num=limit, withscores=True)
+        replies = pipe.execute()
+    found = sorted((int(due), member) for reply in replies for member, due in reply)
+    return [(member, due) for due, member in found[:limit]]
+
+
+def subscriptions(backend: RedisBackend, kind: str, name: str) -> list[tuple[str, str]]:
+    """Every partition's waits for message or signal ``name``, sorted."""
+    if kind not in ("message", "signal"):
+        raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
+    word = "msg" if kind == "message" else "sig"
+    with backend._pipeline() as pipe:
+        for partition in range(backend.partitions):
+            pipe.smembers(backend.pkey(partition, word, name))
+        replies = pipe.execute()
+    return [parse_member(m) for m in sorted(member for reply in replies for member in reply)]
+
+
+def fetch_and_lock(
+    backend: RedisBackend, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
+) -> list[ExternalTaskRecord]:
+    """Read each partition's candidates, pick the best across partitions, then lock them
+    partition by partition; a task a racing worker took meanwhile is skipped."""
+    if max_tasks <= 0 or not topics:
+        return []
+    candidates: list[tuple[int, int, str, str, int]] = []  # (-priority, created, id, topic, partition)
+    window = str(fetch_window(max_tasks))
+    for partition in range(backend.partitions):
+        for ext_id, topic, priority, created in backend._prun(
+            "fetch_candidates", partition, None, str(now), window, *topics
+        ):
+            candidates.append((-int(priority), int(created), ext_id, topic, partition))
+    chosen = sorted(candidates)[:max_tasks]
+    locked: dict[str, ExternalTaskRecord] = {}
+    for partition in sorted({c[4] for c in chosen}):
+        args = [worker, str(now)]
+        for _, _, ext_id, topic, _ in (c for c in chosen if c[4] == partition):
+            args += [ext_id, topic, str(topics[topic])]
+        for flat in backend._prun("lock_externals", partition, None, *args):
+            record = backend._external(flat)
+            locked[record.id] = record
+    return [locked[c[2]] for c in chosen if c[2] in locked]

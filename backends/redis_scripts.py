@@ -1,0 +1,83 @@
+"""The Lua scripts of the Redis backend, and which Redis errors mean "unavailable".
+
+Each script is ``backends/lua/<name>.lua`` after the helpers of ``_common.lua``;
+a script that writes also runs inside ``_once.lua`` (once per request id).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import redis
+
+from bpm.errors import BackendUnavailable
+
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+SCRIPTS = (
+    "apply_steps",
+    "assign",
+    "assign_instance",
+    "claim",
+    "definitions",
+    "deploy",
+    "external",
+    "fetch_candidates",
+    "idempotency",
+    "instance_externals",
+    "instance_tasks",
+    "lock_externals",
+    "set_identity",
+    "take_timer",
+    "task_and_instance",
+    "unclaim",
+)
+#: the scripts that write (run with WAIT under ``?wait=N``)
+WRITE_SCRIPTS = frozenset(
+    {"apply_steps", "assign", "assign_instance", "claim", "deploy", "external", "idempotency", "lock_externals",
+     "set_identity",
+     "take_timer", "unclaim"}
+)  # fmt: skip
+
+#: errors meaning "Redis cannot serve us right now" rather than a bug of ours
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,  # includes refused, auth, loading, max connections
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,  # a replica after failover
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterError,  # redirections or retries exhausted during a failover
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.MasterDownError,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def script_source(name: str) -> str:
+    """A script as sent to Redis: the helpers, its body, and for a write the once-only wrapper."""
+    body = (LUA_DIR / f"{name}.lua").read_text()
+    common = (LUA_DIR / "_common.lua").read_text()
+    if name not in WRITE_SCRIPTS:
+        return common + "\n" + body
+    return common + "\nlocal function body()\n" + body + "\nend\n" + (LUA_DIR / "_once.lua").read_text()
+
+
+class PartitionCountMismatch(ValueError):
+    """The store was set up with another number of partitions than the URL asks for."""
+
+
+def unavailable_as_domain_error(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn every connection-level Redis failure into BackendUnavailable (HTTP 503)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except UNAVAILABLE as exc:
+            raise BackendUnavailable(f"the Redis backend is unreachable: {exc}") from exc
+
+    return wrapper
