@@ -101,7 +101,7 @@ def _protected_routes(app: Flask) -> list[tuple[str, str]]:
         if not rule.rule.startswith(BASE):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", "x", rule.rule)
-        routes += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+        routes += [(method, path) for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})]
     return routes
 
 
