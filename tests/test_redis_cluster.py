@@ -208,7 +208,15 @@ def _check_everything_acknowledged(url: str, load: Load) -> None:
             assert instance is not None
             active = {t.id for t in backend.instance_tasks(instance.id)}
             waiting = {tok["task"] for tok in instance.state["tokens"].values() if tok.get("task")}
-            assert active == waiting  # every index matches its hashes
+            assert active == waiting  # the instance's task list matches its state
+        client = backend.client  # type: ignore[attr-defined]
+        for partition in range(backend.partitions):  # type: ignore[attr-defined]
+            for word in ("q", "qa", "assignee"):
+                pattern = backend.pkey(partition, word, "*")  # type: ignore[attr-defined]
+                for key in client.scan_iter(match=pattern, count=1000):
+                    for task_id in client.zrange(key, 0, -1):
+                        task = backend.task(task_id)
+                        assert task is not None and task.active, (key, task_id)  # every queue matches its hashes
     finally:
         backend.clear()
         backend.close()
