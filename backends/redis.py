@@ -408,7 +408,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def instance(self, instance_id: str) -> Instance | None:
-        return self.instances([instance_id])[0]
+        return self._read_instances([instance_id])[0]
 
     @unavailable_as_domain_error
     def task(self, task_id: str) -> Task | None:
@@ -443,7 +443,10 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
-        wanted = list(instance_ids)
+        return self._read_instances(list(instance_ids))
+
+    def _read_instances(self, wanted: list[str]) -> list[Instance | None]:
+        """Instances and their states in one pipeline (one round trip per node)."""
         if not wanted:
             return []
         with self._pipeline() as pipe:

@@ -98,7 +98,8 @@ def test_wait_needs_a_replica_on_a_single_redis_it_is_unavailable() -> None:
     from backends.redis import RedisBackend
     from tests.conftest import REDIS_URL
 
-    backend = RedisBackend(f"{REDIS_URL}?wait=1", prefix=f"bpmtest:{uuid.uuid4().hex[:12]}", socket_timeout=0.2)
+    # WAIT gives up after half the socket timeout: 1 s, well inside the 2 s socket timeout
+    backend = RedisBackend(f"{REDIS_URL}?wait=1", prefix=f"bpmtest:{uuid.uuid4().hex[:12]}", socket_timeout=2.0)
     try:
         backend.client.ping()
     except redis.exceptions.RedisError as exc:
