@@ -98,7 +98,8 @@ def test_wait_needs_a_replica_on_a_single_redis_it_is_unavailable() -> None:
     from backends.redis import RedisBackend
     from tests.conftest import REDIS_URL
 
-    backend = RedisBackend(f"{REDIS_URL}?wait=1", prefix=f"bpmtest:{uuid.uuid4().hex[:12]}", socket_timeout=0.2)
+    # WAIT gives up after half the socket timeout: 1 s, well inside the 2 s socket timeout
+    backend = RedisBackend(f"{REDIS_URL}?wait=1", prefix=f"bpmtest:{uuid.uuid4().hex[:12]}", socket_timeout=2.0)
     try:
         backend.client.ping()
     except redis.exceptions.RedisError as exc:
@@ -208,7 +209,15 @@ def _check_everything_acknowledged(url: str, load: Load) -> None:
             assert instance is not None
             active = {t.id for t in backend.instance_tasks(instance.id)}
             waiting = {tok["task"] for tok in instance.state["tokens"].values() if tok.get("task")}
-            assert active == waiting  # every index matches its hashes
+            assert active == waiting  # the instance's task list matches its state
+        client = backend.client  # type: ignore[attr-defined]
+        for partition in range(backend.partitions):  # type: ignore[attr-defined]
+            for word in ("q", "qa", "assignee"):
+                pattern = backend.pkey(partition, word, "*")  # type: ignore[attr-defined]
+                for key in client.scan_iter(match=pattern, count=1000):
+                    for task_id in client.zrange(key, 0, -1):
+                        task = backend.task(task_id)
+                        assert task is not None and task.active, (key, task_id)  # every queue matches its hashes
     finally:
         backend.clear()
         backend.close()
