@@ -8,13 +8,11 @@ their result, not the number of tasks stored.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import fields, is_dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from backends.base import (
@@ -46,6 +44,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import ExpiryQueue, append_capped
+from bpm.copying import clone
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -58,30 +57,36 @@ from bpm.errors import (
 )
 
 
-@functools.cache
-def _field_names(kind: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(kind))
-
-
 def _now() -> float:
     """Wall-clock milliseconds (expiry of records, as Redis does it)."""
     return time.time() * 1000
 
 
-def _clone(value: Any) -> Any:
-    """A deep copy of plain data and records (what copy.deepcopy does here, several times faster)."""
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_clone(v) for v in value)
-    if isinstance(value, set):
-        return {_clone(v) for v in value}
-    if is_dataclass(value) and not isinstance(value, type):
-        kind = type(value)
-        return kind(**{name: _clone(getattr(value, name)) for name in _field_names(kind)})
-    return value
+#: a deep copy of plain data and records (type-dispatched; see bpm.copying)
+_clone = clone
+
+
+class _Locked:
+    """``with backend._locked():`` the one lock, after removing the instances whose retention
+    ran out (a plain context manager: no generator made per operation)."""
+
+    __slots__ = ("backend",)
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+
+    def __enter__(self) -> None:
+        backend = self.backend
+        backend._lock.acquire()
+        try:
+            for instance_id in backend._expiry.due(time.time() * 1000):
+                backend._forget(instance_id)
+        except BaseException:
+            backend._lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.backend._lock.release()
 
 
 class MemoryBackend(Backend):
@@ -95,15 +100,12 @@ class MemoryBackend(Backend):
         self.partitions = check_count(partitions or int(options.get("partitions") or DEFAULT_PARTITIONS))
         self._picker = PartitionPicker(self.partitions)
         self._lock = threading.RLock()
+        self._guard = _Locked(self)
         self.clear()
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> _Locked:
         """The one lock, after removing the instances whose retention ran out."""
-        with self._lock:
-            for instance_id in self._expiry.due(time.time() * 1000):
-                self._forget(instance_id)
-            yield
+        return self._guard
 
     # -- ids and health ---------------------------------------------------------------
 
@@ -198,6 +200,9 @@ class MemoryBackend(Backend):
             return [_clone(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
 
     def apply_steps(self, steps: list[Step]) -> None:
+        """As :meth:`Backend.apply_steps`. The steps' records (instance, new tasks, history
+        entries) become the store's: they were built for this write, so they are not copied,
+        and the caller must not change them afterwards (what is read back is always a copy)."""
         with self._locked():
             revs: dict[str, int] = {}  # what earlier steps of this call will have written
             if steps:
@@ -462,7 +467,7 @@ class MemoryBackend(Backend):
             if task_id in self._tasks and self._tasks[task_id].active:
                 self._close(task_id, CANCELLED, step.now, None)
         for task in step.created:
-            self._put_task(_clone(task))
+            self._put_task(task)
         if step.complete_external:
             self._close_external(step.complete_external, COMPLETED, step.now)
         for ext in step.externals:
@@ -475,16 +480,18 @@ class MemoryBackend(Backend):
         for sub in step.unsubscribed:
             self._index_subscription(sub, add=False)
         previous = self._instances.get(step.instance.id)
-        stored = _clone(step.instance)
-        stored.history_truncated = stored.history_truncated or bool(previous and previous.history_truncated)
+        stored = step.instance
+        if previous is not None and previous.history_truncated and not stored.history_truncated:
+            stored = replace(stored, history_truncated=True)  # the caller's record stays as it was
         self._instances[step.instance.id] = stored
-        self._append_history(step.instance.id, _clone(step.history))
+        self._append_history(step.instance.id, step.history)
         if stored.ended and not (previous and previous.ended) and self.retention_ms is not None:
             self._expiry.add(stored.id, time.time() * 1000 + self.retention_ms)
 
     def _append_history(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
         if append_capped(self._history[instance_id], entries, self.history_limit) and instance_id in self._instances:
-            self._instances[instance_id].history_truncated = True
+            # a new record, not a change of the stored one: a step's record stays as its caller built it
+            self._instances[instance_id] = replace(self._instances[instance_id], history_truncated=True)
 
     def _forget(self, instance_id: str) -> None:
         """Remove an expired instance and everything of it."""
