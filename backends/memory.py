@@ -12,7 +12,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from backends.base import (
@@ -44,7 +43,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import ExpiryQueue, append_capped
-from bpm.copying import clone
+from bpm.copying import clone, freeze, shallow_copy, thaw
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -64,6 +63,21 @@ def _now() -> float:
 
 #: a deep copy of plain data and records (type-dispatched; see bpm.copying)
 _clone = clone
+
+
+def _freeze(instance: Instance) -> Instance:
+    """The stored form of an instance: a copy whose state is marshalled (bytes the garbage
+    collector never walks, however many instances the store keeps)."""
+    stored: Instance = shallow_copy(instance)
+    stored.state = freeze(instance.state)
+    return stored
+
+
+def _thaw(stored: Instance) -> Instance:
+    """A stored instance as callers get it: a new record with a fresh copy of the state."""
+    found: Instance = shallow_copy(stored)
+    found.state = thaw(stored.state)
+    return found
 
 
 class _Locked:
@@ -178,7 +192,7 @@ class MemoryBackend(Backend):
     def instance(self, instance_id: str) -> Instance | None:
         with self._locked():
             found = self._instances.get(instance_id)
-            return _clone(found) if found else None
+            return _thaw(found) if found else None
 
     def task(self, task_id: str) -> Task | None:
         with self._locked():
@@ -190,7 +204,7 @@ class MemoryBackend(Backend):
             task = self._tasks.get(task_id)
             if task is None:
                 return None
-            return _clone(task), _clone(self._instances[task.instance_id])
+            return _clone(task), _thaw(self._instances[task.instance_id])
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
         with self._locked():
@@ -200,9 +214,10 @@ class MemoryBackend(Backend):
             return [_clone(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
 
     def apply_steps(self, steps: list[Step]) -> None:
-        """As :meth:`Backend.apply_steps`. The steps' records (instance, new tasks, history
-        entries) become the store's: they were built for this write, so they are not copied,
-        and the caller must not change them afterwards (what is read back is always a copy)."""
+        """As :meth:`Backend.apply_steps`. The steps' new tasks and history entries become the
+        store's: they were built for this write, so they are not copied, and the caller must not
+        change them afterwards (what is read back is always a copy). The instance is stored
+        with its state marshalled."""
         with self._locked():
             revs: dict[str, int] = {}  # what earlier steps of this call will have written
             if steps:
@@ -214,7 +229,7 @@ class MemoryBackend(Backend):
 
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
         with self._locked():
-            return [_clone(self._instances.get(i)) for i in instance_ids]
+            return [_thaw(found) if (found := self._instances.get(i)) else None for i in instance_ids]
 
     def claim(
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
@@ -480,9 +495,8 @@ class MemoryBackend(Backend):
         for sub in step.unsubscribed:
             self._index_subscription(sub, add=False)
         previous = self._instances.get(step.instance.id)
-        stored = step.instance
-        if previous is not None and previous.history_truncated and not stored.history_truncated:
-            stored = replace(stored, history_truncated=True)  # the caller's record stays as it was
+        stored = _freeze(step.instance)
+        stored.history_truncated = stored.history_truncated or bool(previous and previous.history_truncated)
         self._instances[step.instance.id] = stored
         self._append_history(step.instance.id, step.history)
         if stored.ended and not (previous and previous.ended) and self.retention_ms is not None:
@@ -490,8 +504,7 @@ class MemoryBackend(Backend):
 
     def _append_history(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
         if append_capped(self._history[instance_id], entries, self.history_limit) and instance_id in self._instances:
-            # a new record, not a change of the stored one: a step's record stays as its caller built it
-            self._instances[instance_id] = replace(self._instances[instance_id], history_truncated=True)
+            self._instances[instance_id].history_truncated = True
 
     def _forget(self, instance_id: str) -> None:
         """Remove an expired instance and everything of it."""
@@ -585,8 +598,11 @@ class MemoryBackend(Backend):
             for name in names:
                 if add:
                     index[name].add(task.id)
-                else:
-                    index.get(name, set()).discard(task.id)
+                elif name in index:
+                    members = index[name]
+                    members.discard(task.id)
+                    if not members:  # no empty sets left behind (an ended instance's, a gone user's)
+                        del index[name]
 
     def _close(self, task_id: str, status: str, now: int, user: str | None) -> None:
         task = self._tasks[task_id]

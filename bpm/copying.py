@@ -43,6 +43,29 @@ def copy_plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def freeze(value: Any) -> Any:
+    """A stored form of plain data: marshalled bytes (which the garbage collector never walks),
+    else a deep copy. :func:`thaw` gives back a fresh deep copy of it each time."""
+    try:
+        return marshal.dumps(value)
+    except (ValueError, TypeError):
+        return copy.deepcopy(value)
+
+
+def thaw(frozen: Any) -> Any:
+    """A fresh deep copy of what :func:`freeze` stored."""
+    return marshal.loads(frozen) if type(frozen) is bytes else copy.deepcopy(frozen)
+
+
+def shallow_copy(record: Any) -> Any:
+    """A new record with the same field values (records only: a generated copier per type)."""
+    kind = type(record)
+    copier = _SHALLOW.get(kind)
+    if copier is None:
+        copier = _SHALLOW[kind] = _generate(kind, lambda hint: "{v}")
+    return copier(record)
+
+
 def clone(value: Any) -> Any:
     """A deep copy of plain data and records (dataclass instances)."""
     kind = type(value)
@@ -55,6 +78,7 @@ def clone(value: Any) -> Any:
 
 
 _COPIERS: dict[type, Callable[[Any], Any]] = dict.fromkeys(_MARSHALLED, copy_plain)
+_SHALLOW: dict[type, Callable[[Any], Any]] = {}
 
 
 def _copier_for(kind: type) -> Callable[[Any], Any]:
@@ -66,18 +90,27 @@ def _copier_for(kind: type) -> Callable[[Any], Any]:
     """
     if not dataclasses.is_dataclass(kind) or kind.__setattr__ is not object.__setattr__:  # frozen: no setattr
         return copy.deepcopy
+    copier = _generate(kind, _deep_field)
+    _COPIERS[kind] = copier
+    return copier
+
+
+def _deep_field(hint: str) -> str:
+    if hint in _SCALAR_HINTS:
+        return "{v}"
+    return "list({v})" if hint == "list[str]" else "c({v})"
+
+
+def _generate(kind: type, field_copy: Callable[[str], str]) -> Callable[[Any], Any]:
+    """``copy_record(v)``: a new ``kind`` without ``__init__``, each field set to ``field_copy``'s
+    expression of ``v.<field>`` (by the field's annotation)."""
+    if not dataclasses.is_dataclass(kind):
+        raise TypeError(f"{kind.__name__} is not a record (dataclass)")
     lines = ["def copy_record(v):", "    r = new(k)"]
     for f in dataclasses.fields(kind):
-        hint = str(f.type)
-        if hint in _SCALAR_HINTS:
-            lines.append(f"    r.{f.name} = v.{f.name}")
-        elif hint == "list[str]":
-            lines.append(f"    r.{f.name} = list(v.{f.name})")
-        else:
-            lines.append(f"    r.{f.name} = c(v.{f.name})")
+        lines.append(f"    r.{f.name} = " + field_copy(str(f.type)).format(v=f"v.{f.name}"))
     lines.append("    return r")
     namespace: dict[str, Any] = {"k": kind, "c": clone, "new": object.__new__}
     exec("\n".join(lines) + "\n", namespace)  # field names are identifiers: nothing else goes in
     copier: Callable[[Any], Any] = namespace["copy_record"]
-    _COPIERS[kind] = copier
     return copier

@@ -9,7 +9,7 @@ from typing import Any
 
 from backends.base import Identity, Instance, Step, Task
 from backends.memory import MemoryBackend
-from bpm.copying import clone, copy_plain
+from bpm.copying import clone, copy_plain, freeze, shallow_copy, thaw
 
 
 def _state() -> dict[str, Any]:
@@ -85,5 +85,20 @@ def test_memory_backend_hands_out_copies_and_keeps_a_steps_records_as_built() ->
     assert read == instance and read is not instance
     assert read is not None
     read.state["vars"]["n"] = 99
+    instance.state["vars"]["n"] = 98  # the step's record is not the stored one
     again = backend.instance(instance.id)
     assert again is not None and again.state["vars"]["n"] == 1
+    assert again.state == _state() and type(again.state["pair"]) is tuple
+
+
+def test_freeze_and_thaw_give_fresh_copies_and_shallow_copy_shares_fields() -> None:
+    frozen = freeze(_state())
+    assert isinstance(frozen, bytes)
+    first, second = thaw(frozen), thaw(frozen)
+    assert first == second == _state() and first is not second
+    odd = {"when": dt.datetime(2026, 1, 2, tzinfo=dt.UTC), "list": [1]}
+    kept = freeze(odd)
+    assert thaw(kept) == odd and thaw(kept)["list"] is not odd["list"]
+    instance = Instance(id="1-0", definition_id="p:1", process_key="p", process_name="P", state=_state(), create_time=1)
+    copied = shallow_copy(instance)
+    assert copied == instance and copied is not instance and copied.state is instance.state
