@@ -8,13 +8,10 @@ their result, not the number of tasks stored.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import fields, is_dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from backends.base import (
@@ -46,6 +43,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import ExpiryQueue, append_capped
+from bpm.copying import clone, freeze, shallow_copy, thaw
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -58,30 +56,51 @@ from bpm.errors import (
 )
 
 
-@functools.cache
-def _field_names(kind: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(kind))
-
-
 def _now() -> float:
     """Wall-clock milliseconds (expiry of records, as Redis does it)."""
     return time.time() * 1000
 
 
-def _clone(value: Any) -> Any:
-    """A deep copy of plain data and records (what copy.deepcopy does here, several times faster)."""
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_clone(v) for v in value)
-    if isinstance(value, set):
-        return {_clone(v) for v in value}
-    if is_dataclass(value) and not isinstance(value, type):
-        kind = type(value)
-        return kind(**{name: _clone(getattr(value, name)) for name in _field_names(kind)})
-    return value
+#: a deep copy of plain data and records (type-dispatched; see bpm.copying)
+_clone = clone
+
+
+def _freeze(instance: Instance) -> Instance:
+    """The stored form of an instance: a copy whose state is marshalled (bytes the garbage
+    collector never walks, however many instances the store keeps)."""
+    stored: Instance = shallow_copy(instance)
+    stored.state = freeze(instance.state)
+    return stored
+
+
+def _thaw(stored: Instance) -> Instance:
+    """A stored instance as callers get it: a new record with a fresh copy of the state."""
+    found: Instance = shallow_copy(stored)
+    found.state = thaw(stored.state)
+    return found
+
+
+class _Locked:
+    """``with backend._locked():`` the one lock, after removing the instances whose retention
+    ran out (a plain context manager: no generator made per operation)."""
+
+    __slots__ = ("backend",)
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+
+    def __enter__(self) -> None:
+        backend = self.backend
+        backend._lock.acquire()
+        try:
+            for instance_id in backend._expiry.due(time.time() * 1000):
+                backend._forget(instance_id)
+        except BaseException:
+            backend._lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.backend._lock.release()
 
 
 class MemoryBackend(Backend):
@@ -95,15 +114,12 @@ class MemoryBackend(Backend):
         self.partitions = check_count(partitions or int(options.get("partitions") or DEFAULT_PARTITIONS))
         self._picker = PartitionPicker(self.partitions)
         self._lock = threading.RLock()
+        self._guard = _Locked(self)
         self.clear()
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> _Locked:
         """The one lock, after removing the instances whose retention ran out."""
-        with self._lock:
-            for instance_id in self._expiry.due(time.time() * 1000):
-                self._forget(instance_id)
-            yield
+        return self._guard
 
     # -- ids and health ---------------------------------------------------------------
 
@@ -176,7 +192,7 @@ class MemoryBackend(Backend):
     def instance(self, instance_id: str) -> Instance | None:
         with self._locked():
             found = self._instances.get(instance_id)
-            return _clone(found) if found else None
+            return _thaw(found) if found else None
 
     def task(self, task_id: str) -> Task | None:
         with self._locked():
@@ -188,7 +204,7 @@ class MemoryBackend(Backend):
             task = self._tasks.get(task_id)
             if task is None:
                 return None
-            return _clone(task), _clone(self._instances[task.instance_id])
+            return _clone(task), _thaw(self._instances[task.instance_id])
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
         with self._locked():
@@ -198,6 +214,10 @@ class MemoryBackend(Backend):
             return [_clone(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
 
     def apply_steps(self, steps: list[Step]) -> None:
+        """As :meth:`Backend.apply_steps`. The steps' new tasks and history entries become the
+        store's: they were built for this write, so they are not copied, and the caller must not
+        change them afterwards (what is read back is always a copy). The instance is stored
+        with its state marshalled."""
         with self._locked():
             revs: dict[str, int] = {}  # what earlier steps of this call will have written
             if steps:
@@ -209,7 +229,7 @@ class MemoryBackend(Backend):
 
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
         with self._locked():
-            return [_clone(self._instances.get(i)) for i in instance_ids]
+            return [_thaw(found) if (found := self._instances.get(i)) else None for i in instance_ids]
 
     def claim(
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
@@ -462,7 +482,7 @@ class MemoryBackend(Backend):
             if task_id in self._tasks and self._tasks[task_id].active:
                 self._close(task_id, CANCELLED, step.now, None)
         for task in step.created:
-            self._put_task(_clone(task))
+            self._put_task(task)
         if step.complete_external:
             self._close_external(step.complete_external, COMPLETED, step.now)
         for ext in step.externals:
@@ -475,10 +495,10 @@ class MemoryBackend(Backend):
         for sub in step.unsubscribed:
             self._index_subscription(sub, add=False)
         previous = self._instances.get(step.instance.id)
-        stored = _clone(step.instance)
+        stored = _freeze(step.instance)
         stored.history_truncated = stored.history_truncated or bool(previous and previous.history_truncated)
         self._instances[step.instance.id] = stored
-        self._append_history(step.instance.id, _clone(step.history))
+        self._append_history(step.instance.id, step.history)
         if stored.ended and not (previous and previous.ended) and self.retention_ms is not None:
             self._expiry.add(stored.id, time.time() * 1000 + self.retention_ms)
 
@@ -578,8 +598,11 @@ class MemoryBackend(Backend):
             for name in names:
                 if add:
                     index[name].add(task.id)
-                else:
-                    index.get(name, set()).discard(task.id)
+                elif name in index:
+                    members = index[name]
+                    members.discard(task.id)
+                    if not members:  # no empty sets left behind (an ended instance's, a gone user's)
+                        del index[name]
 
     def _close(self, task_id: str, status: str, now: int, user: str | None) -> None:
         task = self._tasks[task_id]

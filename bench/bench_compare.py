@@ -232,7 +232,9 @@ def create_app():
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], workers: int, threads: int) -> Iterator[int]:
+def gunicorn(
+    app_spec: str, env: dict[str, str], workers: int, threads: int, worker_class: str = "gthread"
+) -> Iterator[int]:
     port = free_port()
     cmd = [
         sys.executable,
@@ -243,7 +245,7 @@ def gunicorn(app_spec: str, env: dict[str, str], workers: int, threads: int) -> 
         "--workers",
         str(workers),
         "--worker-class",
-        "gthread",
+        worker_class,
         "--threads",
         str(threads),
         "--log-level",
@@ -320,9 +322,8 @@ def http_figures(args: argparse.Namespace, url: str) -> dict[str, float]:
         procs = tmp / "processes"
         procs.mkdir()
         shutil.copy(APPROVAL, procs / "approval.bpmn")
-        with gunicorn(
-            "empty_app:create_app()", {"PWD": str(tmp), "PYTHONPATH": str(tmp)}, args.workers, args.threads
-        ) as port:
+        settings = (args.workers, args.threads, getattr(args, "worker_class", "gthread"))
+        with gunicorn("empty_app:create_app()", {"PWD": str(tmp), "PYTHONPATH": str(tmp)}, *settings) as port:
             figures["empty_req_s"] = http_rate(port, "empty", args.clients, args.seconds)
         env = {
             "BPM_BACKEND": url.rsplit("/", 1)[0] + "/1",
@@ -330,7 +331,7 @@ def http_figures(args: argparse.Namespace, url: str) -> dict[str, float]:
             "BPM_TIMERS_IN_WEB": "off",
             "PWD": str(ROOT),
         }
-        with gunicorn("app:create_app()", env, args.workers, args.threads) as port:
+        with gunicorn("app:create_app()", env, *settings) as port:
             figures["http_lifecycles_s"] = http_rate(port, "lifecycle", args.clients, args.seconds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -389,6 +390,7 @@ def main() -> None:
     parser.add_argument("--open-tasks", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
     parser.add_argument("--clients", type=int, default=4, help="HTTP client processes")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-spiff", action="store_true")
@@ -403,7 +405,11 @@ def main() -> None:
             print_table(f"run {n + 1} (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})", figures)
     keys = set().union(*runs)
     medians = {k: statistics.median(r[k] for r in runs if k in r) for k in keys}
-    print_table(f"medians of {len(runs)} runs", medians)
+    load = os.getloadavg()
+    settings = f"gunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads}, {args.clients} clients"
+    print_table(
+        f"medians of {len(runs)} runs ({settings}; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})", medians
+    )
 
 
 if __name__ == "__main__":

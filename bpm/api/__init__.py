@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask_smorest import Api
 
@@ -82,7 +84,37 @@ def init_api(app: Flask) -> BpmApi:
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     pages.init_pages(app)
+    merge_request_hooks(app)
     return api
+
+
+def merge_request_hooks(app: Flask) -> None:
+    """Run the app-wide before- and after-request hooks registered so far as one hook each.
+
+    Same order and effect (the before hooks in order until one answers, the after hooks in
+    reverse order of registration), without Flask's per-hook ``ensure_sync`` lookups. Hooks
+    registered later run after the merged before hook and before the merged after hook, as
+    they would have.
+    """
+    befores = list(app.before_request_funcs.get(None, ()))
+    afters = list(reversed(app.after_request_funcs.get(None, ())))
+
+    def before_request() -> Any:
+        for hook in befores:
+            answer = hook()
+            if answer is not None:
+                return answer
+        return None
+
+    def after_request(response: Any) -> Any:
+        for hook in afters:
+            response = hook(response)
+        return response
+
+    if len(befores) > 1:
+        app.before_request_funcs[None] = [before_request]
+    if len(afters) > 1:
+        app.after_request_funcs[None] = [after_request]
 
 
 __all__ = ["BpmApi", "init_api"]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, cast
 
 import flask_smorest
-from flask import Request, current_app, request
+from flask import Request, Response, current_app, request
+from flask_smorest.utils import resolve_schema_instance
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
+from bpm.api.envelope import PlainEnvelope
 from bpm.errors import ExternalTaskNotFound, InstanceNotFound, NotFound, TaskNotFound, ValidationError
 from bpm.runtime import Runtime
 
@@ -153,7 +157,50 @@ class JsonBodyParser(FlaskParser):
         return parse_json_body(raw)
 
 
+def json_response(body: Any, status: int) -> Response:
+    """``body`` as the JSON response Flask's ``jsonify`` would make (the app's JSON provider)."""
+    response = cast(Response, current_app.json.response(body))
+    response.status_code = status
+    return response
+
+
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with :class:`JsonBodyParser`."""
+    """flask-smorest's Blueprint with :class:`JsonBodyParser`, and three shortcuts that leave
+    the OpenAPI document as it was:
+
+    - ``arguments``: the schema is made once, not once per request (webargs builds a new
+      ``Schema()`` per request when it is given a class);
+    - ``response``: a view returning a :class:`~bpm.api.envelope.PlainEnvelope` is written as
+      it is, without dumping it through the schema (which still documents it);
+    - ``alt_response`` only documents: it adds no wrapper (no call layer per request).
+    """
 
     ARGUMENTS_PARSER = JsonBodyParser()
+
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        return super().arguments(resolve_schema_instance(schema), *args, **kwargs)  # type: ignore[no-any-return]
+
+    def response(self, status_code: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        document = super().response(status_code, *args, **kwargs)
+        status = int(status_code)
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(func)
+            def plain_or_dumped(*f_args: Any, **f_kwargs: Any) -> Any:
+                result = func(*f_args, **f_kwargs)
+                if type(result) is PlainEnvelope:
+                    return json_response(result, status)  # flask-smorest passes a Response on
+                return result
+
+            return document(plain_or_dumped)  # type: ignore[no-any-return]
+
+        return decorator
+
+    def alt_response(self, status_code: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        document = super().alt_response(status_code, *args, **kwargs)
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            func._apidoc = document(func)._apidoc  # type: ignore[attr-defined]  # the doc, without the wrapper
+            return func
+
+        return decorator

@@ -33,6 +33,21 @@ def envelope(data: Any, total: int | None = None) -> dict[str, Any]:
     }
 
 
+class PlainEnvelope(dict[str, Any]):
+    """A success envelope whose ``data`` is already plain JSON, exactly what the route's
+    response schema would dump: it is written as it is (the schema documents it)."""
+
+
+def plain_envelope(data: Any, total: int | None = None) -> PlainEnvelope:
+    """:func:`envelope` for data that is already plain (ids, ``""``, dicts made by ``to_api``)."""
+    return PlainEnvelope(
+        data=data,
+        code=0,
+        timestamp=epoch_ms(),
+        totalRecordCount=record_count(data) if total is None else total,
+    )
+
+
 def error_envelope(status: int, error: str, message: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """An error envelope: ``code`` is the HTTP status, ``error`` the stable identifier."""
     return {

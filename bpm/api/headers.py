@@ -37,6 +37,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+#: what every response gets unless it set its own
+_DEFAULT_HEADERS = (*SECURITY_HEADERS.items(), ("Cache-Control", "no-store"))
 #: for everything but pages: nothing may be loaded, run or framed
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 #: an SVG diagram opened on its own may apply its own <style> (it runs nothing)
@@ -76,11 +78,17 @@ def docs_csp(html: bytes, assets_url: str | None) -> str:
 
 
 def add_security_headers(response: Response) -> Response:
-    """After every request (errors included)."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.setdefault("Cache-Control", "no-store")
-    if "Content-Security-Policy" in response.headers:
+    """After every request (errors included). Headers a view set itself are kept.
+
+    (One pass over the response's headers: werkzeug's ``setdefault`` and ``in`` scan them
+    and raise and catch an exception for each header that is missing.)
+    """
+    headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}
+    for name, value in _DEFAULT_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if "content-security-policy" in present:
         return response  # a page that set its own
     if response.mimetype == "text/html" and not response.is_streamed:
         csp = docs_csp(response.get_data(), current_app.config.get("OPENAPI_SWAGGER_UI_URL"))
@@ -88,7 +96,7 @@ def add_security_headers(response: Response) -> Response:
         csp = SVG_CSP
     else:
         csp = STRICT_CSP
-    response.headers["Content-Security-Policy"] = csp
+    headers.add("Content-Security-Policy", csp)
     return response
 
 

@@ -15,7 +15,7 @@ from bpm.api.common import (
     valid_incident_id,
     valid_instance_id,
 )
-from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.envelope import ErrorEnvelopeSchema, envelope, plain_envelope
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
     EmptyEnvelope,
@@ -25,6 +25,7 @@ from bpm.api.schemas import (
     InstanceEnvelope,
     RequiredUserQuerySchema,
     TaskListEnvelope,
+    task_to_api,
 )
 from bpm.errors import ValidationError
 
@@ -77,7 +78,8 @@ class InstanceTasks(MethodView):
     def get(self, instance_id: str) -> dict[str, Any]:
         """The instance's active tasks (empty once it has ended)."""
         authorize("instance.read")
-        return envelope(get_runtime().instance_tasks(valid_instance_id(instance_id)))
+        tasks = get_runtime().instance_tasks(valid_instance_id(instance_id))
+        return plain_envelope([task_to_api(t) for t in tasks])
 
 
 @blp.route("/<instance_id>/tasks/assign", parameters=[INSTANCE_ID])

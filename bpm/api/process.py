@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from bpm.api.common import BASE_PATH, Blueprint, get_runtime
-from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.envelope import ErrorEnvelopeSchema, plain_envelope
 from bpm.api.policy import authorize
 from bpm.api.schemas import IdEnvelope, ObjectBodySchema, StartBodySchema, StartQuerySchema, UserQuerySchema
 
@@ -34,7 +34,7 @@ class StartProcess(MethodView):
             actor=grant.actor,
             business_key=body.get("businessKey") or None,
         )
-        return envelope(instance)
+        return plain_envelope(instance)
 
 
 @blp.route("/<path:process_name>/start")
@@ -56,4 +56,4 @@ class StartNamedProcess(MethodView):
             actor=grant.actor,
             business_key=query.get("businessKey") or None,
         )
-        return envelope(instance)
+        return plain_envelope(instance)

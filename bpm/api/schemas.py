@@ -297,6 +297,33 @@ class TaskSchema(ma.Schema):
     )
 
 
+def task_to_api(task: Any) -> dict[str, Any]:
+    """A task record as :class:`TaskSchema` dumps it (same keys, order and values), without
+    marshmallow: the hot lists are written with this, the schema documents them."""
+    return {
+        "id": task.id,
+        "name": task.name,
+        "description": task.description,
+        "instanceId": task.instance_id,
+        "definitionId": task.definition_id,
+        "processName": task.process_name,
+        "createTime": task.create_time,
+        "createBy": task.create_by,
+        "dueDate": task.due_date,
+        "priority": task.priority,
+        "assignee": task.assignee,
+        "owner": task.owner,
+        "parentTaskId": task.parent_task_id,
+        "loadlinkEntityId": task.loadlink_entity_id,
+        "loadlinkParam": task.loadlink_param,
+        "taskDefinitionKey": task.task_definition_key,
+        "candidateUsers": list(task.candidate_users),
+        "candidateGroups": list(task.candidate_groups),
+        "candidateRoles": list(task.candidate_roles),
+        "formKey": task.form_key,
+    }
+
+
 class IncidentSchema(ma.Schema):
     """An external task whose failures left no retries (resolved by ``PUT …/external-task/<id>/retries``),
     or a timer whose step failed three times (resolved by ``POST …/instance/<id>/incidents/<id>/retry``)."""

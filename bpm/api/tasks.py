@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from bpm.api.common import BASE_PATH, TASK_ID, Blueprint, get_runtime, valid_task_id
-from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.envelope import ErrorEnvelopeSchema, envelope, plain_envelope
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
     ActingUserQuerySchema,
@@ -18,6 +18,7 @@ from bpm.api.schemas import (
     UsersQuerySchema,
     VariablesBodySchema,
     VariablesEnvelope,
+    task_to_api,
 )
 from bpm.errors import ValidationError
 
@@ -56,7 +57,7 @@ class TaskList(MethodView):
             size=query["size"],
             identities=grant.identities,
         )
-        return envelope(tasks, total)
+        return plain_envelope([task_to_api(t) for t in tasks], total)
 
 
 @blp.route("/<task_id>/claim", parameters=[TASK_ID])
@@ -70,7 +71,7 @@ class ClaimTask(MethodView):
         """Make the user the assignee of an open task (idempotent for the same user)."""
         grant = authorize("task.claim", query.get("user"))
         get_runtime().claim(valid_task_id(task_id), grant.acting_user, grant.identity, actor=grant.actor)
-        return envelope("")
+        return plain_envelope("")
 
 
 @blp.route("/<task_id>/unclaim", parameters=[TASK_ID])
@@ -83,7 +84,7 @@ class UnclaimTask(MethodView):
         """The assignee gives the task back to its candidates."""
         grant = authorize("task.unclaim", query.get("user"))
         get_runtime().unclaim(valid_task_id(task_id), grant.acting_user, actor=grant.actor)
-        return envelope("")
+        return plain_envelope("")
 
 
 @blp.route("/<task_id>/complete", parameters=[TASK_ID])
@@ -100,7 +101,7 @@ class CompleteTask(MethodView):
         grant = authorize("task.complete", query.get("user"))
         runtime = get_runtime()
         runtime.complete(valid_task_id(task_id), grant.acting_user, variables, grant.identity, actor=grant.actor)
-        return envelope("")
+        return plain_envelope("")
 
 
 @blp.route("/<task_id>/variables", parameters=[TASK_ID])
@@ -124,4 +125,4 @@ class AssignTask(MethodView):
         """One user: the assignee (the previous one becomes owner); several: the candidates."""
         grant = authorize("task.assign")
         get_runtime().assign(valid_task_id(task_id), _names(query.get("user")), actor=grant.actor)
-        return envelope("")
+        return plain_envelope("")

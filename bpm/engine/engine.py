@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bpm.copying import copy_plain
 from bpm.engine import mappings, timers
 from bpm.engine.scripts import run_script
 from bpm.errors import BpmError, ExpressionError, NoMatchingFlow, Unprocessable
@@ -183,7 +184,7 @@ class Engine:
             "format": STATE_FORMAT,
             "seq": 0,
             "ended": False,
-            "vars": copy.deepcopy(dict(variables)),
+            "vars": copy_plain(dict(variables)),
             "tokens": {},
             "scopes": {ROOT: {"el": None, "parent": None, "token": None}},
             "subs": {},
@@ -295,11 +296,11 @@ class Engine:
         return run.finish()
 
     def _run(self, spec: ProcessSpec, state: Mapping[str, Any], variables: Mapping[str, Any] | None) -> _Run:
-        new_state = upgrade_state(copy.deepcopy(dict(state)))
+        new_state = upgrade_state(copy_plain(dict(state)))
         if new_state["ended"]:
             raise Unprocessable("the process instance has ended", code="INSTANCE_ENDED")
         if variables:
-            new_state["vars"].update(copy.deepcopy(dict(variables)))
+            new_state["vars"].update(copy_plain(dict(variables)))
         return _Run(self, spec, new_state)
 
     def trigger(
@@ -339,7 +340,7 @@ class Engine:
 
     def cancel(self, state: Mapping[str, Any]) -> StepResult:
         """End the instance at once, cancelling every open task, subscription and child."""
-        new_state = upgrade_state(copy.deepcopy(dict(state)))
+        new_state = upgrade_state(copy_plain(dict(state)))
         result = StepResult(new_state)
         for token in new_state["tokens"].values():
             _collect_cancellation(token, result)

@@ -1,0 +1,116 @@
+"""Deep copies of plain data and records, without ``copy.deepcopy``'s per-object bookkeeping.
+
+Process state, variables and history entries are plain JSON-like data (dicts, lists,
+strings, numbers, booleans, None). :func:`copy_plain` copies such data through
+``marshal`` (C code, several times faster than a Python walk), and falls back to
+``copy.deepcopy`` for anything marshal does not take exactly (a dict or str subclass,
+a datetime, a record ...), so the result is what ``copy.deepcopy`` gives. (One
+difference, outside plain data: marshal turns a bytearray or memoryview into bytes.
+State is JSON: the Redis backend could not store those either.)
+
+:func:`clone` also copies records (dataclasses): one generated copier per record
+type, which takes the fields declared as plain scalars (``str``, ``int | None`` ...) as
+they are and copies the others.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import marshal
+from collections.abc import Callable
+from typing import Any
+
+#: exact types whose values never change (their copy is themselves)
+SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None), bytes})
+#: field annotations of records whose values need no copy
+_SCALAR_HINTS = frozenset(
+    {"str", "int", "float", "bool", "bytes", "str | None", "int | None", "float | None", "bool | None"}
+)
+_MARSHALLED = frozenset({dict, list, tuple, set, frozenset})
+
+
+def copy_plain(value: Any) -> Any:
+    """A deep copy of plain data (what ``copy.deepcopy`` returns, faster)."""
+    kind = type(value)
+    if kind in SCALARS:
+        return value
+    if kind in _MARSHALLED:
+        try:
+            return marshal.loads(marshal.dumps(value))
+        except (ValueError, TypeError):  # something in it marshal does not take exactly
+            pass
+    return copy.deepcopy(value)
+
+
+def freeze(value: Any) -> Any:
+    """A stored form of plain data: marshalled bytes (which the garbage collector never walks),
+    else a deep copy. :func:`thaw` gives back a fresh deep copy of it each time."""
+    try:
+        return marshal.dumps(value)
+    except (ValueError, TypeError):
+        return copy.deepcopy(value)
+
+
+def thaw(frozen: Any) -> Any:
+    """A fresh deep copy of what :func:`freeze` stored."""
+    return marshal.loads(frozen) if type(frozen) is bytes else copy.deepcopy(frozen)
+
+
+def shallow_copy(record: Any) -> Any:
+    """A new record with the same field values (records only: a generated copier per type)."""
+    kind = type(record)
+    copier = _SHALLOW.get(kind)
+    if copier is None:
+        copier = _SHALLOW[kind] = _generate(kind, lambda hint: "{v}")
+    return copier(record)
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of plain data and records (dataclass instances)."""
+    kind = type(value)
+    if kind in SCALARS:
+        return value
+    copier = _COPIERS.get(kind)
+    if copier is None:
+        copier = _copier_for(kind)
+    return copier(value)
+
+
+_COPIERS: dict[type, Callable[[Any], Any]] = dict.fromkeys(_MARSHALLED, copy_plain)
+_SHALLOW: dict[type, Callable[[Any], Any]] = {}
+
+
+def _copier_for(kind: type) -> Callable[[Any], Any]:
+    """The copier of a record type (generated once), or ``copy.deepcopy`` for anything else.
+
+    A record's copy is made without running its ``__init__`` (its fields are set one by
+    one): a scalar field is taken as it is, a ``list[str]`` is copied shallowly (its
+    strings need no copy), anything else is cloned.
+    """
+    if not dataclasses.is_dataclass(kind) or kind.__setattr__ is not object.__setattr__:  # frozen: no setattr
+        return copy.deepcopy
+    copier = _generate(kind, _deep_field)
+    _COPIERS[kind] = copier
+    return copier
+
+
+def _deep_field(hint: str) -> str:
+    if hint in _SCALAR_HINTS:
+        return "{v}"
+    return "list({v})" if hint == "list[str]" else "c({v})"
+
+
+def _generate(kind: type, field_copy: Callable[[str], str]) -> Callable[[Any], Any]:
+    """``copy_record(v)``: a new ``kind`` without ``__init__``, each field set to ``field_copy``'s
+    expression of ``v.<field>`` (by the field's annotation)."""
+    if not dataclasses.is_dataclass(kind):
+        raise TypeError(f"{kind.__name__} is not a record (dataclass)")
+    lines = ["def copy_record(v):", "    r = new(k)"]
+    for f in dataclasses.fields(kind):
+        lines.append(f"    r.{f.name} = " + field_copy(str(f.type)).format(v=f"v.{f.name}"))
+    lines.append("    return r")
+    namespace: dict[str, Any] = {"k": kind, "c": clone, "new": object.__new__}
+    exec("\n".join(lines) + "\n", namespace)  # field names are identifiers: nothing else goes in
+    copier: Callable[[Any], Any] = namespace["copy_record"]
+    return copier
