@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bpm.engine import mappings, timers
+from bpm.engine.evaluation import evaluating
 from bpm.engine.scripts import run_script
 from bpm.errors import BpmError, ExpressionError, NoMatchingFlow, Unprocessable
+from bpm.expressions.beans import BeanRegistry
 from bpm.model.spec import (
     BoundaryEvent,
     CallActivity,
@@ -165,12 +167,15 @@ class StepResult:
 class Engine:
     """Runs specs. Stateless apart from its collaborators; safe to share between threads."""
 
-    def __init__(self, new_id: Callable[[], str], now_ms: Callable[[], int]) -> None:
+    def __init__(self, new_id: Callable[[], str], now_ms: Callable[[], int], beans: BeanRegistry | None = None) -> None:
         self.new_id = new_id
         self.now_ms = now_ms
+        #: the beans expressions may call (see :mod:`bpm.expressions.beans`); steps also read ``now_ms``
+        self.beans = beans
 
     # -- starting ---------------------------------------------------------------------
 
+    @evaluating
     def start(
         self,
         spec: ProcessSpec,
@@ -203,6 +208,7 @@ class Engine:
 
     # -- moving on from wait states ---------------------------------------------------
 
+    @evaluating
     def complete_task(
         self,
         spec: ProcessSpec,
@@ -213,6 +219,7 @@ class Engine:
         """Complete the user task ``task_id``: merge ``variables``, leave the task, run on."""
         return self._resume(spec, state, "task", task_id, variables)
 
+    @evaluating
     def complete_external(
         self,
         spec: ProcessSpec,
@@ -223,6 +230,7 @@ class Engine:
         """Complete the external task ``external_id`` and run on."""
         return self._resume(spec, state, "ext", external_id, variables)
 
+    @evaluating
     def call_returned(
         self,
         spec: ProcessSpec,
@@ -240,6 +248,7 @@ class Engine:
         run.leave(token_id)
         return run.finish()
 
+    @evaluating
     def call_error(
         self,
         spec: ProcessSpec,
@@ -261,6 +270,7 @@ class Engine:
             return None
         return run.finish()
 
+    @evaluating
     def call_failed(
         self,
         spec: ProcessSpec,
@@ -302,6 +312,7 @@ class Engine:
             new_state["vars"].update(copy.deepcopy(dict(variables)))
         return _Run(self, spec, new_state)
 
+    @evaluating
     def trigger(
         self,
         spec: ProcessSpec,
@@ -316,6 +327,7 @@ class Engine:
         run.fire(subscription_id)
         return run.finish()
 
+    @evaluating
     def throw_error(
         self,
         spec: ProcessSpec,
