@@ -280,3 +280,10 @@ def test_over_http_an_unknown_bean_is_a_400_and_nothing_is_stored(backend: Backe
     assert body["data"]["line"] in (line_of(BEAN_MODEL, 'id="approve"'), line_of(BEAN_MODEL, 'id="approve"') + 1)
     assert "approvalService.findApprover" in body["message"]
     assert sorted(d.definition_id for d in backend.definitions()) == before
+
+
+def test_a_bpm_test_scenario_controls_now_with_advance() -> None:
+    from bpm.scenarios import run_paths
+
+    report = run_paths([DATA / "vendor" / "clock"])
+    assert [r.failure for r in report.results] == [None]
