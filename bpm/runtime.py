@@ -27,6 +27,7 @@ from backends.base import (
     id_scope,
 )
 from bpm.committer import Committer
+from bpm.condition_cases import ConditionCases
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
 from bpm.errors import (
@@ -135,6 +136,7 @@ class Runtime:
         self.timers = TimerCases(self.committer, self.start_at)
         self.externals = ExternalTaskCases(self.committer)
         self.messages = MessageCases(self.committer, self.externals.run_handlers, self.start_at)
+        self.conditions = ConditionCases(self.committer, self.start_at)
         self.committer.after_commit = self.messages.after_commit
         #: called with the steps of every committed plan, after the write (metrics)
         self.observers: list[Callable[[list[Step]], None]] = self.committer.observers
@@ -573,6 +575,20 @@ class Runtime:
             variables=variables,
             all_matches=all_matches,
             user=user,
+        )
+
+    def evaluate_conditions(
+        self,
+        variables: Mapping[str, Any],
+        *,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        user: str | None = None,
+    ) -> list[str]:
+        """Start every process whose conditional start event holds for ``variables`` (Camunda's
+        ``POST /condition``); the new instance ids. See :mod:`bpm.condition_cases`."""
+        return self.conditions.evaluate_start_conditions(
+            variables, process_key=process_key, business_key=business_key, user=user
         )
 
     def broadcast_signal(
