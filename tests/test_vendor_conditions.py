@@ -9,6 +9,8 @@ intermediate conditional event passes at once; conditional start events start by
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from backends.base import Backend
 from bpm.errors import InvalidDefinition, ProcessNotFound
 from bpm.runtime import Runtime
+from tests.api_support import Api, fails, make_app, ok
 from tests.conftest import DATA
 
 VENDOR = DATA / "vendor"
@@ -250,3 +253,29 @@ def test_a_bad_conditional_event_fails_the_deployment(definition: bytes, message
     with pytest.raises(InvalidDefinition, match=message) as info:
         Runtime(MemoryBackend()).deploy(data[:start] + definition + data[end:], file="bad.bpmn")
     assert info.value.element_id == "waitProcessor"
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+
+def test_post_condition_starts_the_matching_processes(backend: Backend, tmp_path: Path) -> None:
+    shutil.copy(VENDOR / "conditional_start.bpmn", tmp_path)
+    api = Api(make_app(backend, tmp_path).test_client())
+    assert ok(api.post("/condition", json={"variables": {"temperature": 10}})) == []
+    started = ok(api.post("/condition", json={"variables": {"temperature": 45, "humidity": 90}, "businessKey": "r7"},
+                          query_string={"user": "ann"}))  # fmt: skip
+    assert len(started) == 2
+    keys = sorted(ok(api.get(f"/instance/{i}"))["definitionId"].split(":")[0] for i in started)
+    assert keys == ["humidity_alarm", "temperature_alarm"]
+    [one] = ok(api.post("/condition", json={"variables": {"temperature": 45}, "processKey": "temperature_alarm"}))
+    assert [t["taskDefinitionKey"] for t in api.tasks(one)] == ["coolDown"]
+    fails(api.post("/condition", json={"variables": {}, "processKey": "no_such_process"}), 404, "PROCESS_NOT_FOUND")
+
+
+def test_over_http_completing_with_variables_fires_a_boundary(backend: Backend, tmp_path: Path) -> None:
+    shutil.copy(VENDOR / "conditional_boundary.bpmn", tmp_path)
+    api = Api(make_app(backend, tmp_path).test_client())
+    instance_id = api.start("conditional boundary")
+    rate = api.task(instance_id, "rate")
+    api.complete_ok(rate["id"], "bob", {"rating": 1, "applicationChanged": True})
+    assert [t["taskDefinitionKey"] for t in api.tasks(instance_id)] == ["reviewAgain"]
