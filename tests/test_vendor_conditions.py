@@ -125,6 +125,30 @@ def test_a_false_condition_leaves_the_activity_waiting(backend: Backend) -> None
     assert runtime.instance(instance_id).ended
 
 
+def test_an_output_mapping_changing_a_variable_fires_a_boundary(backend: Backend) -> None:
+    data = (
+        (VENDOR / "conditional_boundary.bpmn")
+        .read_bytes()
+        .replace(
+            b'<userTask id="rate" name="Rate" />',
+            b'<userTask id="rate" name="Rate"><extensionElements><camunda:inputOutput>'
+            b'<camunda:outputParameter name="applicationChanged">${rating &gt; 3}</camunda:outputParameter>'
+            b"</camunda:inputOutput></extensionElements></userTask>",
+        )
+    )
+    runtime = Runtime(backend)
+    runtime.deploy(data, file="mapped.bpmn")
+    instance_id = runtime.start(unique_id="conditional_boundary")
+    runtime.complete(task(runtime, instance_id, "rate"), "bob", {"rating": 1})  # the script: score 2
+    assert open_tasks(runtime, instance_id) == ["review"]
+    other = runtime.start(unique_id="conditional_boundary")
+    runtime.complete(task(runtime, other, "rate"), "bob", {"rating": 2.5})  # maps false, score 5: nothing
+    assert open_tasks(runtime, other) == ["review"]
+    third = runtime.start(unique_id="conditional_boundary")
+    runtime.complete(task(runtime, third, "rate"), "bob", {"rating": 3.5})  # maps true (and score 7)
+    assert open_tasks(runtime, third) == ["reviewAgain"]  # the first boundary in document order
+
+
 def test_a_non_interrupting_boundary_fires_on_each_matching_change(backend: Backend) -> None:
     runtime = runtime_for(backend, "conditional_boundary.bpmn")
     instance_id = runtime.start(unique_id="conditional_boundary")

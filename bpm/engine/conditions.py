@@ -55,9 +55,20 @@ class _Run(Protocol):
     def fire(self, sub_id: str) -> None: ...
 
 
+#: id(spec) -> (the spec, whether it has conditional events); specs are immutable and few
+_HAS_CONDITIONS: dict[int, tuple[ProcessSpec, bool]] = {}
+
+
 def has_conditions(spec: ProcessSpec) -> bool:
     """Whether any event of the spec is conditional (else the hooks have nothing to do)."""
-    return any(_definition(element) is not None for element in spec.elements.values())
+    known = _HAS_CONDITIONS.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    found = any(_definition(element) is not None for element in spec.elements.values())
+    if len(_HAS_CONDITIONS) > 4096:
+        _HAS_CONDITIONS.clear()
+    _HAS_CONDITIONS[id(spec)] = (spec, found)
+    return found
 
 
 def _definition(element: Element) -> EventDefinition | None:
