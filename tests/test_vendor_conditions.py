@@ -95,6 +95,20 @@ def test_variable_name_filters_the_changes_that_re_evaluate(backend: Backend) ->
     assert open_tasks(runtime, instance_id) == ["process"]  # processorAvailable changed: re-evaluated, true
 
 
+def test_after_an_event_based_gateway_the_first_of_message_and_condition_wins(backend: Backend) -> None:
+    runtime = runtime_for(backend, "conditional_event_gateway.bpmn")
+    by_message = runtime.start(unique_id="conditional_event_gateway", variables={"reservedItems": 0})
+    runtime.complete(task(runtime, by_message, "order"), "ann")
+    assert len(runtime.backend.subscriptions("message", "stockArrived")) == 1
+    runtime.correlate_message("stockArrived", instance_id=by_message, variables={"reservedItems": 20})
+    assert open_tasks(runtime, by_message) == ["ship"]
+    assert runtime.instance(by_message).state["subs"] == {}
+    by_condition = runtime.start(unique_id="conditional_event_gateway", variables={"reservedItems": 0})
+    runtime.complete(task(runtime, by_condition, "order"), "ann", {"reservedItems": 12})
+    assert open_tasks(runtime, by_condition) == ["shipReserved"]
+    assert runtime.backend.subscriptions("message", "stockArrived") == []  # made and dropped in one step
+
+
 # --------------------------------------------------------------------------- boundary
 
 
