@@ -202,6 +202,16 @@ class SignalBodySchema(BodySchema):
     variables = variables_field("variables set on every instance the signal reaches or starts")
 
 
+class ConditionBodySchema(BodySchema):
+    """Evaluate the conditional start events (Camunda 7's ``POST /condition``)."""
+
+    variables = variables_field("the variables the start conditions read; each started instance gets them")
+    processKey = fields.String(
+        validate=NAME, allow_none=True, metadata={"description": "evaluate only this process's start events"}
+    )
+    businessKey = business_key_field("the business key of every instance started")
+
+
 class TopicSchema(BodySchema):
     topicName = fields.String(required=True, validate=NAME)
     lockDuration = fields.Integer(
