@@ -133,8 +133,10 @@ class Driver:
         """Move the clock and fire every timer that falls due, in order."""
         self.clock += ms
         while True:
-            due = sorted((s for s in self.subs.values() if s.kind == "timer" and s.due is not None and s.due <= self.clock),
-                         key=lambda s: (s.due, s.id))
+            due = sorted(
+                (s for s in self.subs.values() if s.kind == "timer" and s.due is not None and s.due <= self.clock),
+                key=lambda s: (s.due, s.id),
+            )
             if not due:
                 return self
             self.trigger(due[0])
