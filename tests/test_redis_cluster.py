@@ -138,7 +138,9 @@ class Load:
 
     def __init__(self, url: str, threads: int = 4) -> None:
         self.prefix = f"bpmtest:{uuid.uuid4().hex[:12]}"
-        backend = make_cluster_backend(url, prefix=self.prefix, socket_timeout=1.0)
+        # WAIT gives up after half the socket timeout: 1.5 s, ample for a replica on a
+        # loaded machine (a shorter one answers 503 while nothing is switching)
+        backend = make_cluster_backend(url, prefix=self.prefix, socket_timeout=3.0)
         backend.set_identity(Identity("author", frozenset({"legal", "finance"})))
         self.app = make_app(backend)
         self.statuses: Counter[int] = Counter()
@@ -236,8 +238,8 @@ def test_cluster_failover_of_a_replica_under_load_loses_nothing_acknowledged(own
         load.phase = "after"
         _wait_for_answers(load, 150)
     assert set(load.statuses) <= {200, 503}, load.statuses  # never a 500 (nor anything else)
-    assert "after" not in load.unavailable_phase, load.statuses
-    assert load.statuses[200] > 200
+    assert "after" not in load.unavailable_phase, (load.statuses, Counter(load.unavailable_phase))
+    assert load.statuses[200] > 150
     print(f"\nCLUSTER FAILOVER under load: {dict(load.statuses)}")
     _check_everything_acknowledged(url, load)
 
@@ -257,7 +259,7 @@ def test_sigkill_of_a_master_under_load_a_replica_takes_over(own_cluster: LocalC
         load.phase = "after"
         _wait_for_answers(load, 150)
     assert set(load.statuses) <= {200, 503}, load.statuses  # never a 500 (nor anything else)
-    assert "after" not in load.unavailable_phase, load.statuses
+    assert "after" not in load.unavailable_phase, (load.statuses, Counter(load.unavailable_phase))
     assert load.statuses[503] >= 1  # the switch was seen
     print(f"\nSIGKILL of a master under load: {dict(load.statuses)}")
     _check_everything_acknowledged(url, load)
