@@ -361,6 +361,9 @@ class InstanceSchema(ma.Schema):
     activeElements = fields.List(fields.String(), metadata={"description": "ids of the elements where tokens wait"})
     incidents = fields.List(fields.Nested(IncidentSchema))
     externalTasks = fields.List(fields.String(), metadata={"description": "ids of the active external tasks"})
+    historyTruncated = fields.Boolean(
+        metadata={"description": "true once BPM_HISTORY_LIMIT dropped the oldest element entries of its history"}
+    )
 
 
 class ExternalTaskSchema(ma.Schema):
