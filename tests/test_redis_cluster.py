@@ -56,7 +56,7 @@ def test_three_thousand_starts_spread_over_the_three_masters(cluster_backend: An
         task = Task(cluster_backend.new_id(near=instance_id), "T", instance_id, "p:1", "P", now, "t")
         cluster_backend.apply_steps([Step(instance=instance, created=[task], new=True)])
     client = cluster_backend.client
-    shares = Counter()
+    shares: Counter[str] = Counter()
     for node in client.get_primaries():
         pattern = f"{cluster_backend.prefix}:{{*}}:inst:*"
         shares[node.name] = sum(1 for _ in client.scan_iter(match=pattern, count=1000, target_nodes=node))
@@ -70,7 +70,7 @@ def test_health_check_reads_every_partition_and_counts_masters_and_replicas(clus
 
 
 def test_with_wait_every_write_is_on_a_replica_when_it_returns(redis_cluster_url: str) -> None:
-    backend = make_cluster_backend(f"{redis_cluster_url}?wait=1")
+    backend: Any = make_cluster_backend(f"{redis_cluster_url}?wait=1")
     runtime = Runtime(backend, PROCESSES)
     try:
         runtime.deploy_directory()
