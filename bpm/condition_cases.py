@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backends.base import Definition
 from bpm.committer import Committer, StartAt
 from bpm.engine import conditions
 from bpm.engine.evaluation import evaluation_context
 from bpm.errors import ProcessNotFound
 from bpm.model.spec import ProcessSpec, StartEvent
+from bpm.records import Definition
 
 
 class ConditionCases:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from backends.base import Backend, Definition
+from backends.base import Backend
 from bpm.checks import check_spec
 from bpm.engine.evaluation import evaluation_context
 from bpm.engine.scripts import is_runnable_language
@@ -22,6 +22,7 @@ from bpm.errors import InvalidDefinition, ProcessNotFound
 from bpm.expressions.beans import BeanRegistry
 from bpm.model.parser import DEFAULT_MAX_BYTES, ParsedFile, parse_bpmn
 from bpm.model.spec import ProcessSpec, ScriptTask
+from bpm.records import Definition
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
 

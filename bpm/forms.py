@@ -23,7 +23,7 @@ from bpm.expressions import compile_template
 from bpm.model.spec import FormField, ProcessSpec, StartEvent, UserTask
 
 if TYPE_CHECKING:
-    from backends.base import Task
+    from bpm.records import Task
     from bpm.runtime import Runtime
 
 __all__ = ["FormInvalid", "check_start_form", "check_task_form", "form_of", "process_form", "task_form"]

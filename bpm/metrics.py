@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Histogram
 
 if TYPE_CHECKING:
-    from backends.base import Step
+    from bpm.records import Step
 
 log = logging.getLogger(__name__)
 

@@ -14,18 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import (
-    Backend,
-    Definition,
-    ExternalTaskRecord,
-    Identity,
-    Instance,
-    Principals,
-    Step,
-    Task,
-    TaskQuery,
-    id_scope,
-)
+from backends.base import Backend, id_scope
 from bpm.committer import Committer
 from bpm.condition_cases import ConditionCases
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
@@ -47,6 +36,7 @@ from bpm.forms import check_start_form, check_task_form
 from bpm.message_cases import MessageCases
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Plan, Preconditions
+from bpm.records import Definition, ExternalTaskRecord, Identity, Instance, Principals, Step, Task, TaskQuery
 from bpm.timer_cases import TimerCases
 from bpm.views import InstanceView, external_incidents, instance_view, timer_incidents
 

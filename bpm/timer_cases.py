@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from backends.base import Definition, id_scope, start_timer_member
+from backends.base import id_scope
 from bpm.committer import Committer, StartAt, retrying
 from bpm.engine import timers
 from bpm.engine.engine import StepResult, Subscription, next_cycle_due
@@ -28,6 +28,7 @@ from bpm.engine.evaluation import evaluation_context
 from bpm.errors import BpmError, NotFound, Unprocessable
 from bpm.expressions.beans import BeanRegistry
 from bpm.model.spec import ProcessSpec, StartEvent
+from bpm.records import Definition, start_timer_member
 
 log = logging.getLogger(__name__)
 #: failures of one timer's step before it stops being due (kept as an incident in the state)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import ExternalTaskRecord, Instance, Task
 from bpm.engine.engine import waiting_elements
+from bpm.records import ExternalTaskRecord, Instance, Task
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,10 +52,10 @@ from typing import Literal
 
 from flask import current_app
 
-from backends.base import Identity
 from bpm.api.auth import Caller, current_caller
 from bpm.api.common import get_runtime
 from bpm.errors import Forbidden, ValidationError
+from bpm.records import Identity
 
 UserUse = Literal["none", "optional", "required"]
 MISSING_USER = {"user": ["Missing data for required field."]}

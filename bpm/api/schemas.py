@@ -8,9 +8,9 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import EXCLUDE, INCLUDE, fields, validate, validates_schema
 
-from backends.base import SORT_FIELDS
 from bpm.api.common import ID_PATTERN
 from bpm.api.envelope import envelope_schema
+from bpm.records import SORT_FIELDS
 
 MAX_PAGE_SIZE = 1000
 #: ids in bodies have the shape of the ids in paths
