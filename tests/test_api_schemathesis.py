@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from backends.base import Backend
 from backends.memory import MemoryBackend
 from tests.api_support import make_app
 from tests.auth_support import AUTH_CONFIG, as_admin
-from tests.conftest import DATA
+from tests.conftest import DATA, make_backend
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode  # noqa: E402
@@ -76,6 +77,17 @@ def _live_ids(app: Flask) -> dict[str, str]:
         "user": "carol",
         "process_name": "booking room",
     }
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Memory and one Redis (input handling does not depend on the storage topology: the Redis
+    Cluster runs the contract, API and race suites instead)."""
+    instance = make_backend(request.param)
+    instance.clear()
+    yield instance
+    instance.clear()
+    instance.close()
 
 
 def test_every_route_is_covered() -> None:
