@@ -27,10 +27,10 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 
 ==============================  ======  ===============================================
 ``P:ids``                       string  last id counter reserved (INCRBY, in blocks)
-``P:inst:<id>``                 hash    :class:`Instance` fields but ``state``; ``rev``
+``P:inst:<id>``                 hash    :class:`Instance` fields but ``state``; ``rev``; and
+                                        ``tasks``: its active task ids, space-separated
 ``P:state:<id>``                string  the instance's engine state (JSON), apart so the
                                         hash stays small (listpack)
-``P:inst-tasks:<id>``           zset    ids of the instance's active tasks (score 0)
 ``P:inst-closed:<id>``          zset    ``task:<id>``/``ext:<id>`` of its closed records,
                                         expired with it (retention)
 ``P:task:<id>``                 hash    :class:`Task` fields (kept after closing)
@@ -408,7 +408,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def instance(self, instance_id: str) -> Instance | None:
-        return self.instances([instance_id])[0]
+        return self._read_instances([instance_id])[0]
 
     @unavailable_as_domain_error
     def task(self, task_id: str) -> Task | None:
@@ -428,7 +428,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def instance_tasks(self, instance_id: str) -> list[Task]:
-        keys = [self.ikey(instance_id, "inst"), self.ikey(instance_id, "inst-tasks")]
+        keys = [self.ikey(instance_id, "inst")]
         found = self._checked("instance_tasks", self.partition(instance_id), keys, instance_id)
         return sorted(map(self._task, found), key=lambda t: (t.create_time, t.id))
 
@@ -443,7 +443,10 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
-        wanted = list(instance_ids)
+        return self._read_instances(list(instance_ids))
+
+    def _read_instances(self, wanted: list[str]) -> list[Instance | None]:
+        """Instances and their states in one pipeline (one round trip per node)."""
         if not wanted:
             return []
         with self._pipeline() as pipe:
@@ -483,7 +486,7 @@ class RedisBackend(Backend):
 
     @unavailable_as_domain_error
     def assign_instance(self, instance_id: str, user: str, *, audit: dict[str, Any] | None = None) -> list[str]:
-        keys = [self.ikey(instance_id, "inst"), self.ikey(instance_id, "inst-tasks")]
+        keys = [self.ikey(instance_id, "inst")]
         partition = self.partition(instance_id)
         assigned = self._checked("assign_instance", partition, keys, instance_id, user, self._audit(audit))
         return [task_id for task_id, _ in sorted(assigned, key=lambda pair: (int(pair[1]), pair[0]))]

@@ -14,12 +14,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import Backend, Definition, Instance, Step, Task, id_scope
+from backends.base import Backend, id_scope
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine, StepResult
 from bpm.errors import ConcurrentModification
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Outbox, Plan, Planner, Preconditions
+from bpm.records import Definition, Instance, Step, Task
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 20

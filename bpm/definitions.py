@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from backends.base import Backend, Definition
+from backends.base import Backend
 from bpm.checks import check_spec
+from bpm.engine.evaluation import evaluation_context
 from bpm.engine.scripts import is_runnable_language
 from bpm.errors import InvalidDefinition, ProcessNotFound
+from bpm.expressions.beans import BeanRegistry
 from bpm.model.parser import DEFAULT_MAX_BYTES, ParsedFile, parse_bpmn
 from bpm.model.spec import ProcessSpec, ScriptTask
+from bpm.records import Definition
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
 
@@ -52,7 +55,7 @@ def parse_and_check(
     parsed = parse_bpmn(data, file=file, max_bytes=max_bytes)
     warnings = list(parsed.warnings)
     for spec in parsed.processes:
-        warnings.extend(check_spec(spec, file, now_ms))
+        warnings.extend(check_spec(spec, file, now_ms, check_scripts=reject_scripts))
     if reject_scripts:
         for spec in parsed.processes:
             for element in spec.elements.values():
@@ -84,18 +87,27 @@ class Deployer:
     """Parses BPMN files and stores their processes as versioned definitions."""
 
     def __init__(
-        self, backend: Backend, now_ms: Callable[[], int], max_bytes: int, *, reject_scripts: bool = False
+        self,
+        backend: Backend,
+        now_ms: Callable[[], int],
+        max_bytes: int,
+        *,
+        reject_scripts: bool = False,
+        beans: BeanRegistry | None = None,
     ) -> None:
         self.backend = backend
         self.now_ms = now_ms
         self.max_bytes = max_bytes
         self.reject_scripts = reject_scripts
+        #: the beans expressions may call: a call to another is refused at deployment
+        self.beans = beans
 
     def parse(self, data: bytes, *, file: str) -> ParsedFile:
-        """Parse and check a file (see :func:`parse_and_check`)."""
-        return parse_and_check(
-            data, file=file, now_ms=self.now_ms(), max_bytes=self.max_bytes, reject_scripts=self.reject_scripts
-        )
+        """Parse and check a file (see :func:`parse_and_check`) against the clock and the beans."""
+        with evaluation_context(self.now_ms, self.beans):
+            return parse_and_check(
+                data, file=file, now_ms=self.now_ms(), max_bytes=self.max_bytes, reject_scripts=self.reject_scripts
+            )
 
     def deploy_bytes(self, data: bytes, *, file: str, app_name: str = "") -> DeployReport:
         """Deploy every executable process of one file. Raises InvalidDefinition."""

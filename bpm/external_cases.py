@@ -7,12 +7,13 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import ExternalTaskRecord, Instance, id_scope
+from backends.base import id_scope
 from bpm.committer import Committer, retrying
 from bpm.engine.engine import StepResult
 from bpm.errors import Conflict, ExternalTaskNotFound, InstanceNotFound, TaskNotActive, ValidationError
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Preconditions
+from bpm.records import ExternalTaskRecord, Instance
 
 log = logging.getLogger(__name__)
 IN_PROCESS_WORKER = "in-process"

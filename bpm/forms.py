@@ -17,12 +17,13 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from bpm.engine.evaluation import evaluation_context
 from bpm.errors import ExpressionError, InstanceNotFound, ProcessNotFound, TaskNotFound, Unprocessable
 from bpm.expressions import compile_template
 from bpm.model.spec import FormField, ProcessSpec, StartEvent, UserTask
 
 if TYPE_CHECKING:
-    from backends.base import Task
+    from bpm.records import Task
     from bpm.runtime import Runtime
 
 __all__ = ["FormInvalid", "check_start_form", "check_task_form", "form_of", "process_form", "task_form"]
@@ -70,7 +71,8 @@ def task_form(runtime: Runtime, task_id: str) -> dict[str, Any]:
         raise TaskNotFound(f"task '{task_id}' does not exist") from None
     element = spec.elements.get(task.task_definition_key)
     fields = element.form_fields if isinstance(element, UserTask) else ()
-    return form_of(task.form_key, fields, runtime.task_variables(task_id))
+    with evaluation_context(runtime.now_ms, runtime.engine.beans):  # defaults such as ${now()}
+        return form_of(task.form_key, fields, runtime.task_variables(task_id))
 
 
 def process_form(runtime: Runtime, key: str, version: str | None = None) -> dict[str, Any]:
@@ -83,7 +85,8 @@ def process_form(runtime: Runtime, key: str, version: str | None = None) -> dict
     start = _start_event(runtime.cache.spec(definition))
     if start is None:
         return form_of(None, (), {})
-    return form_of(start.form_key, start.form_fields, {})
+    with evaluation_context(runtime.now_ms, runtime.engine.beans):
+        return form_of(start.form_key, start.form_fields, {})
 
 
 def check_task_form(

@@ -13,6 +13,7 @@ every outgoing flow has a condition and no default. Fixes come from the parser
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ from backends.memory import MemoryBackend
 from bpm.definitions import BPMN_SUFFIXES, Deployer
 from bpm.engine.scripts import is_runnable_language
 from bpm.errors import InvalidDefinition
+from bpm.expressions.beans import load_beans
 from bpm.model.parser import ParsedFile
 from bpm.model.spec import ExclusiveGateway, ProcessSpec, ScriptTask
 
@@ -122,7 +124,8 @@ def lint_file(path: Path, *, reject_scripts: bool = False) -> FileResult:
     """Check one file as deployment would (on a throw-away memory backend: nothing is stored)."""
     shown = str(path)
     result = FileResult(shown)
-    deployer = Deployer(MemoryBackend(), lambda: 0, MAX_BYTES, reject_scripts=reject_scripts)
+    beans = load_beans(os.environ.get("BPM_BEANS"))  # the beans the service would have
+    deployer = Deployer(MemoryBackend(), lambda: 0, MAX_BYTES, reject_scripts=reject_scripts, beans=beans)
     try:
         parsed = deployer.parse(path.read_bytes(), file=shown)
     except InvalidDefinition as exc:

@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from backends.base import Definition, ExternalTaskRecord, id_scope
+from backends.base import id_scope
 from bpm.committer import Committer, StartAt, retrying
 from bpm.errors import Conflict, NotFound, Unprocessable
 from bpm.model.spec import ProcessSpec, StartEvent
 from bpm.planner import Outbox
+from bpm.records import Definition, ExternalTaskRecord
 from bpm.timer_cases import starts_of
 
 log = logging.getLogger(__name__)

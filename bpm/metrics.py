@@ -3,12 +3,13 @@
 The metric objects live in prometheus-client's process-wide default registry, as
 that library requires (several app factories in one process share them). Under
 gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` makes every worker write its values to
-files there, and ``/metrics`` sums them (see ``gunicorn.conf.py``).
+files there, and ``/metrics`` sums them (see ``bpm/gunicorn_conf.py``).
 
 The domain counters come from the steps the runtime commits (:func:`observe_steps`
 is registered as a commit observer): a new instance is *started*, an instance whose
 end time is the step's time has *ended*, a step that completes a task *completed* it,
-and a timer subscription removed at or after its due time *fired* late by the difference.
+and a timer subscription removed at or after its due time *fired* late by the difference
+(not when the step records a failed attempt; timer start events are not timed).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Histogram
 
 if TYPE_CHECKING:
-    from backends.base import Step
+    from bpm.records import Step
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def _count(steps: Iterable[Step]) -> None:
             INSTANCES_ENDED.labels(process=process).inc()
         if step.complete_task:
             TASKS_COMPLETED.labels(process=process).inc()
+        if any(entry.get("type") == "timer.failed" for entry in step.history):
+            continue  # a failed attempt backs the timer off; it has not fired
         for sub in step.unsubscribed:
             if sub.kind == "timer" and sub.due is not None and sub.due <= step.now:
                 TIMER_LAG.observe((step.now - sub.due) / 1000)

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from backends.base import ExternalTaskRecord, Instance, Step, SubscriptionIndex, Task
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine
 from bpm.engine.engine import CallRequest, NewTask, StepResult, Thrown, UncaughtError
 from bpm.errors import Unprocessable
 from bpm.model.spec import ProcessSpec
+from bpm.records import ExternalTaskRecord, Instance, Step, SubscriptionIndex, Task
 
 log = logging.getLogger(__name__)
 MAX_CALL_DEPTH = 20

@@ -14,19 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import (
-    Backend,
-    Definition,
-    ExternalTaskRecord,
-    Identity,
-    Instance,
-    Principals,
-    Step,
-    Task,
-    TaskQuery,
-    id_scope,
-)
+from backends.base import Backend, id_scope
 from bpm.committer import Committer
+from bpm.condition_cases import ConditionCases
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
 from bpm.errors import (
@@ -40,11 +30,13 @@ from bpm.errors import (
     TaskNotFound,
     ValidationError,
 )
+from bpm.expressions.beans import BeanRegistry
 from bpm.external_cases import ExternalTaskCases, Handler
 from bpm.forms import check_start_form, check_task_form
 from bpm.message_cases import MessageCases
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Plan, Preconditions
+from bpm.records import Definition, ExternalTaskRecord, Identity, Instance, Principals, Step, Task, TaskQuery
 from bpm.timer_cases import TimerCases
 from bpm.views import InstanceView, external_incidents, instance_view, timer_incidents
 
@@ -105,6 +97,7 @@ class Runtime:
         max_bpmn_bytes: int = 5 * 1024 * 1024,
         reject_scripts: bool = False,
         unhandled_bpmn_error: str = "end",
+        beans: BeanRegistry | None = None,
     ) -> None:
         """``reject_scripts``: refuse at deployment scripts the engine cannot run (Groovy,
         JavaScript ...), instead of failing when an instance reaches them.
@@ -112,7 +105,9 @@ class Runtime:
         ``unhandled_bpmn_error``: ``end`` (Camunda 7's default) ends the token that threw a
         BPMN error nothing catches, here or in a calling process, and logs it; ``fail``
         (Camunda's ``enableExceptionsAfterUnhandledBpmnError``) refuses that step with 422
-        UNHANDLED_BPMN_ERROR, writing nothing."""
+        UNHANDLED_BPMN_ERROR, writing nothing.
+
+        ``beans``: the objects expressions may call (``BPM_BEANS``, see :mod:`bpm.expressions.beans`)."""
         if unhandled_bpmn_error not in UNHANDLED_BPMN_ERROR_MODES:
             raise ValueError(
                 f"unhandled_bpmn_error={unhandled_bpmn_error!r} is not one of {UNHANDLED_BPMN_ERROR_MODES}"
@@ -120,9 +115,9 @@ class Runtime:
         self.backend = backend
         self.process_dir = Path(process_dir) if process_dir else None
         self.now_ms = now_ms
-        self.engine = Engine(backend.new_id, now_ms)
+        self.engine = Engine(backend.new_id, now_ms, beans)
         self.cache = DefinitionCache(backend, max_bpmn_bytes)
-        self.deployer = Deployer(backend, now_ms, max_bpmn_bytes, reject_scripts=reject_scripts)
+        self.deployer = Deployer(backend, now_ms, max_bpmn_bytes, reject_scripts=reject_scripts, beans=beans)
         self.committer = Committer(
             backend, self.cache, self.engine, now_ms, strict_errors=unhandled_bpmn_error == "fail"
         )
@@ -131,6 +126,7 @@ class Runtime:
         self.timers = TimerCases(self.committer, self.start_at)
         self.externals = ExternalTaskCases(self.committer)
         self.messages = MessageCases(self.committer, self.externals.run_handlers, self.start_at)
+        self.conditions = ConditionCases(self.committer, self.start_at)
         self.committer.after_commit = self.messages.after_commit
         #: called with the steps of every committed plan, after the write (metrics)
         self.observers: list[Callable[[list[Step]], None]] = self.committer.observers
@@ -569,6 +565,20 @@ class Runtime:
             variables=variables,
             all_matches=all_matches,
             user=user,
+        )
+
+    def evaluate_conditions(
+        self,
+        variables: Mapping[str, Any],
+        *,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        user: str | None = None,
+    ) -> list[str]:
+        """Start every process whose conditional start event holds for ``variables`` (Camunda's
+        ``POST /condition``); the new instance ids. See :mod:`bpm.condition_cases`."""
+        return self.conditions.evaluate_start_conditions(
+            variables, process_key=process_key, business_key=business_key, user=user
         )
 
     def broadcast_signal(

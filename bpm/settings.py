@@ -19,6 +19,7 @@ from backends.base import Backend
 from backends.memory import MemoryBackend
 from bpm.definitions import DeployReport
 from bpm.errors import BackendUnavailable
+from bpm.expressions.beans import load_beans
 from bpm.runtime import Runtime, epoch_ms
 
 MIB = 1024 * 1024
@@ -89,6 +90,7 @@ ENVIRONMENT: dict[str, Any] = {
     "BPM_TIMER_INTERVAL": float,
     "BPM_SCRIPT_CHECK": str,
     "BPM_UNHANDLED_BPMN_ERROR": lambda v: v.strip().lower(),
+    "BPM_BEANS": str,
 }
 SCRIPT_CHECKS = ("runtime", "deploy")
 _TRUE = ("1", "true", "yes", "on")
@@ -167,6 +169,7 @@ def build_runtime(config: Mapping[str, Any], backend: Backend) -> Runtime:
         max_bpmn_bytes=int(config["BPM_MAX_BPMN_BYTES"]),
         reject_scripts=reject_scripts(config["BPM_SCRIPT_CHECK"]),
         unhandled_bpmn_error=config.get("BPM_UNHANDLED_BPMN_ERROR", "end"),
+        beans=load_beans(config.get("BPM_BEANS")),
     )
 
 

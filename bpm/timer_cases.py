@@ -20,12 +20,15 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from backends.base import Definition, id_scope, start_timer_member
+from backends.base import id_scope
 from bpm.committer import Committer, StartAt, retrying
 from bpm.engine import timers
 from bpm.engine.engine import StepResult, Subscription, next_cycle_due
+from bpm.engine.evaluation import evaluation_context
 from bpm.errors import BpmError, NotFound, Unprocessable
+from bpm.expressions.beans import BeanRegistry
 from bpm.model.spec import ProcessSpec, StartEvent
+from bpm.records import Definition, start_timer_member
 
 log = logging.getLogger(__name__)
 #: failures of one timer's step before it stops being due (kept as an incident in the state)
@@ -139,7 +142,7 @@ class TimerCases:
         if not isinstance(start, StartEvent) or start.event is None:
             c.backend.remove_timer(member)
             return 0
-        next_due = _next_start_due(start, definition, due, c.now_ms())
+        next_due = _next_start_due(start, definition, due, c.now_ms(), c.engine.beans)
         if not c.backend.take_timer(member, due, next_due):
             return 0  # another worker took it
         try:
@@ -255,12 +258,14 @@ class TimerCases:
                     for start in starts_of(c.cache.spec(old), "timer"):
                         c.backend.remove_timer(start_timer_member(old.definition_id, start.id))
             for start in starts_of(c.cache.spec(definition), "timer"):
-                due = _first_start_due(start, definition)
+                due = _first_start_due(start, definition, c.engine.beans)
                 if due is not None:
                     c.backend.schedule_timer(start_timer_member(definition.definition_id, start.id), due)
 
 
-def _timer_text(start: StartEvent) -> tuple[str, str]:
+def _timer_text(start: StartEvent, deployed: Definition, beans: BeanRegistry | None) -> tuple[str, str]:
+    """(kind, text) of a timer start event; ``now()``/``dateTime()`` in it read the deployment time
+    (so that every evaluation gives the same schedule)."""
     definition = start.event
     assert definition is not None
     for kind, template in (
@@ -269,20 +274,23 @@ def _timer_text(start: StartEvent) -> tuple[str, str]:
         ("duration", definition.time_duration),
     ):
         if template is not None:
-            return kind, str(template.evaluate({}))
+            with evaluation_context(lambda: deployed.deploy_time, beans):
+                return kind, str(template.evaluate({}))
     raise Unprocessable(f"timer start event '{start.id}' has no date, duration or cycle")
 
 
-def _first_start_due(start: StartEvent, definition: Definition) -> int | None:
-    kind, text = _timer_text(start)
+def _first_start_due(start: StartEvent, definition: Definition, beans: BeanRegistry | None) -> int | None:
+    kind, text = _timer_text(start, definition, beans)
     if kind == "cycle":
         return timers.parse_cycle(text, definition.deploy_time).first_due
     return timers.due_from_value(text, definition.deploy_time)
 
 
-def _next_start_due(start: StartEvent, definition: Definition, due: int, now: int) -> int | None:
+def _next_start_due(
+    start: StartEvent, definition: Definition, due: int, now: int, beans: BeanRegistry | None
+) -> int | None:
     """After a firing at ``due``: the next due of a cycle after ``now`` (missed periods are skipped)."""
-    kind, text = _timer_text(start)
+    kind, text = _timer_text(start, definition, beans)
     if kind != "cycle":
         return None
     cycle = timers.parse_cycle(text, definition.deploy_time)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import ExternalTaskRecord, Instance, Task
 from bpm.engine.engine import waiting_elements
+from bpm.records import ExternalTaskRecord, Instance, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,7 @@ class InstanceView:
     active_elements: list[str]
     incidents: list[dict[str, Any]]
     external_tasks: list[str]
+    history_truncated: bool = False
 
 
 def external_incidents(externals: list[ExternalTaskRecord]) -> list[dict[str, Any]]:
@@ -78,4 +79,5 @@ def instance_view(instance: Instance, tasks: list[Task], externals: list[Externa
         active_elements=waiting_elements(instance.state),
         incidents=external_incidents(externals) + timer_incidents(instance.state),
         external_tasks=[e.id for e in externals],
+        history_truncated=instance.history_truncated,
     )

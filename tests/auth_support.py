@@ -86,7 +86,5 @@ def ec_key_pair(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, Path]:
 
 
 def _write_public(public: Any, path: Path) -> Path:
-    path.write_bytes(
-        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    path.write_bytes(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return path

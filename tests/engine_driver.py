@@ -119,11 +119,11 @@ class Driver:
         self._apply(self.engine.trigger(self.spec, self.state, sub.id, variables))
         return self
 
-    def message(self, name: str, variables: dict[str, Any] | None = None) -> Driver:
+    def message(self, name: str | None, variables: dict[str, Any] | None = None) -> Driver:
         sub = next(s for s in self.subs.values() if s.kind == "message" and s.name == name)
         return self.trigger(sub, variables)
 
-    def signal(self, name: str, variables: dict[str, Any] | None = None) -> Driver:
+    def signal(self, name: str | None, variables: dict[str, Any] | None = None) -> Driver:
         for sub in [s for s in self.subs.values() if s.kind == "signal" and s.name == name]:
             if sub.id in self.subs:
                 self.trigger(sub, variables)
@@ -133,8 +133,10 @@ class Driver:
         """Move the clock and fire every timer that falls due, in order."""
         self.clock += ms
         while True:
-            due = sorted((s for s in self.subs.values() if s.kind == "timer" and s.due <= self.clock),
-                         key=lambda s: (s.due, s.id))
+            due = sorted(
+                (s for s in self.subs.values() if s.kind == "timer" and s.due is not None and s.due <= self.clock),
+                key=lambda s: (s.due, s.id),
+            )
             if not due:
                 return self
             self.trigger(due[0])

@@ -328,11 +328,13 @@ def test_instance_extension_fields(api: Api) -> None:
         "activeElements",
         "incidents",
         "externalTasks",
+        "historyTruncated",
     ]
     assert instance["id"] == instance_id and instance["processName"] == "employee onboarding"
     assert instance["ended"] is False and instance["endTime"] is None
     assert instance["businessKey"] == "" and instance["parentId"] is None
     assert instance["activeElements"] and instance["incidents"] == [] and instance["externalTasks"] == []
+    assert instance["historyTruncated"] is False
 
 
 # -- 6: task lists --------------------------------------------------------------------

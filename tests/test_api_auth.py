@@ -101,14 +101,14 @@ def _protected_routes(app: Flask) -> list[tuple[str, str]]:
         if not rule.rule.startswith(BASE):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", "x", rule.rule)
-        routes += [(method, path) for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+        routes += [(method, path) for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})]
     return routes
 
 
 def test_every_api_route_needs_credentials(app: Flask) -> None:
     client = app.test_client()
     routes = _protected_routes(app)
-    assert len(routes) == 35  # all but /health (31, the two form routes, the two diagram.svg routes)
+    assert len(routes) == 36  # all but /health (31, the two form routes, the two diagram.svg routes, /condition)
     for method, path in routes:
         response = client.open(path, method=method, json={})
         body = fails(response, 401, "UNAUTHORIZED")

@@ -38,6 +38,7 @@ INSTANCE_FIELDS = [
     "activeElements",
     "incidents",
     "externalTasks",
+    "historyTruncated",
 ]
 LOCKED_FIELDS = [
     "id",

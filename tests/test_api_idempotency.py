@@ -4,12 +4,11 @@ backend's records, then the contract over HTTP (replay, in progress, reuse).
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from flask.testing import FlaskClient
 
 from backends.base import Backend
+from bpm.api.idempotency import record_key, request_fingerprint
 from tests.api_support import BASE, Api, fails, make_app, ok
 from tests.redis_cluster_support import wait_until
 
@@ -82,9 +81,8 @@ def test_a_key_reused_for_another_request_is_422_and_a_running_one_409(client: F
     ok(client.post(f"{BASE}/tasks/{task_id}/claim?user=fred", headers=keyed("k")))
     fails(client.post(f"{BASE}/tasks/{task_id}/unclaim?user=fred", headers=keyed("k")), 422, "IDEMPOTENCY_KEY_REUSED")
     # a request still running holds its key: reserve it as the hook would
-    record = hashlib.sha256(b"\n\nfred\nbusy").hexdigest()
-    path = f"/BPMREST/service/runtime/tasks/{task_id}/unclaim?user=fred"
-    fingerprint = hashlib.sha256(f"POST {path}\n".encode()).hexdigest()
+    record = record_key("anonymous:", "fred", "busy")  # authentication off: the anonymous caller
+    fingerprint = request_fingerprint("POST", f"{BASE}/tasks/{task_id}/unclaim?user=fred", b"")
     assert backend.idempotency_begin(record, fingerprint, 60_000)[0] == "new"
     fails(client.post(f"{BASE}/tasks/{task_id}/unclaim?user=fred", headers=keyed("busy")), 409, "REQUEST_IN_PROGRESS")
     # an error answer is kept too: the same request gets the same answer

@@ -79,9 +79,10 @@ def _live_ids(app: Flask) -> dict[str, str]:
 
 
 def test_every_route_is_covered() -> None:
-    assert len(OPERATIONS) == 37, OPERATIONS  # API.md routes, extensions, forms, diagrams, /health and /ready
+    assert len(OPERATIONS) == 38, OPERATIONS  # API.md routes, extensions, conditions, forms, diagrams, /health, /ready
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("auth", ["off", "jwt"])
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_schemathesis(backend: Backend, label: str, auth: str) -> None:

@@ -84,3 +84,51 @@ def test_serve_runs_gunicorn_on_loopback(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+LATE_TIMERS = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://bpm-runtime.dev/t">
+  <process id="dueAtOnce" isExecutable="true">
+    <startEvent id="start"><timerEventDefinition><timeDate>2020-01-01T00:00:00Z</timeDate></timerEventDefinition>
+    </startEvent>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
+    <intermediateCatchEvent id="wait">
+      <timerEventDefinition><timeDate>2020-01-01T00:00:00Z</timeDate></timerEventDefinition>
+    </intermediateCatchEvent>
+    <sequenceFlow id="f2" sourceRef="wait" targetRef="end" />
+    <endEvent id="end" />
+  </process>
+</definitions>
+"""
+
+
+def test_the_worker_serves_its_timer_metrics(tmp_path: Path) -> None:
+    (tmp_path / "due.bpmn").write_text(LATE_TIMERS, encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BPM_", "PROMETHEUS_"))}
+    env.update(PYTHONPATH=str(ROOT), BPM_PROCESS_DIR=str(tmp_path))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bpm.cli", "worker", "--interval", "0.05", "--metrics-port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    text = ""
+    try:
+        for _ in range(300):  # poll until the due timer start has fired and been counted, bounded
+            assert worker.poll() is None, "bpm worker exited"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    text = response.read().decode()
+            except OSError:
+                text = ""
+            if 'bpm_instances_ended_total{process="dueAtOnce"} 1.0' in text:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the worker's metrics never counted the instance's end:\n{text}")
+        assert 'bpm_instances_started_total{process="dueAtOnce"} 1.0' in text
+        assert "bpm_timer_lag_seconds_count 1.0" in text  # the intermediate timer (start timers are not timed)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)

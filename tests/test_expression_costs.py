@@ -299,6 +299,7 @@ def _report_largest() -> Iterator[None]:
     print(f"\nlargest work of a generated expression: {LARGEST['work']} units ({LARGEST['text'][:120]})")
 
 
+@pytest.mark.slow
 @_PROPERTIES
 @given(_values(), st.sampled_from(["evaluate", "evaluate_condition"]))
 def test_generated_expressions_stay_within_the_budget_in_work_and_memory(text: str, run: str) -> None:
@@ -309,6 +310,7 @@ def test_generated_expressions_stay_within_the_budget_in_work_and_memory(text: s
         LARGEST.update(work=used, text=text)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(_values())
 def test_generated_expressions_stay_within_the_default_budget(text: str) -> None:

@@ -731,6 +731,7 @@ def _evaluate_safely(expression: Expression, variables: Mapping[str, Any]) -> No
             assert "evaluation failed" not in str(error), str(error)
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(st.text(max_size=60), _VARIABLES)
 def test_arbitrary_text_only_raises_expression_error(text: str, variables: dict[str, Any]) -> None:
@@ -740,6 +741,7 @@ def test_arbitrary_text_only_raises_expression_error(text: str, variables: dict[
             _evaluate_safely(expression, variables)
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(_GRAMMARISH, _VARIABLES, st.sampled_from(["", "${", "= ", "#{"]))
 def test_grammar_like_text_only_raises_expression_error(body: str, variables: dict[str, Any], prefix: str) -> None:
@@ -778,6 +780,7 @@ def _well_formed(draw: st.DrawFn, depth: int = 0) -> str:
     return f"({left}).{draw(st.sampled_from(['size()', 'trim()', 'owner', 'contains(' + right + ')']))}"
 
 
+@pytest.mark.slow
 @_FUZZ
 @given(_well_formed(), _VARIABLES)
 def test_well_formed_expressions_only_raise_expression_error(text: str, variables: dict[str, Any]) -> None:
@@ -814,6 +817,7 @@ def _is_json_like(result: Any) -> bool:
     return False
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(_EXPRESSION_TEXT, _VARIABLES)
 def test_regex_generated_expressions_return_a_value_or_raise_their_own_error(

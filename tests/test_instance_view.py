@@ -35,14 +35,28 @@ READS = (
 
 
 class CountingMixin:
-    """Counts the backend's read calls (each is at least one round trip on Redis)."""
+    """Counts the backend's read calls made by the use cases (each is at least one round trip on
+    Redis); a read a backend method makes of itself (``instance`` through ``instances``) is not a
+    second call."""
 
     calls: Counter[str]
+    _depth: int = 0
 
     def __getattribute__(self, name: str) -> Any:
-        if name in READS:
-            object.__getattribute__(self, "calls")[name] += 1
-        return object.__getattribute__(self, name)
+        value = object.__getattribute__(self, name)
+        if name not in READS:
+            return value
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if object.__getattribute__(self, "_depth") == 0:
+                object.__getattribute__(self, "calls")[name] += 1
+            object.__setattr__(self, "_depth", object.__getattribute__(self, "_depth") + 1)
+            try:
+                return value(*args, **kwargs)
+            finally:
+                object.__setattr__(self, "_depth", object.__getattribute__(self, "_depth") - 1)
+
+        return counted
 
 
 class CountingMemory(CountingMixin, MemoryBackend):

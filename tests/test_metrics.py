@@ -67,7 +67,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 @pytest.fixture
 def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """gunicorn with gunicorn.conf.py and two workers, on Redis under a private prefix."""
+    """gunicorn with bpm.gunicorn_conf and two workers, on Redis under a private prefix."""
     prefix = f"bpmtest:{uuid.uuid4().hex[:12]}"
     backend = make_redis_backend(prefix)  # skips (or fails under CI) without Redis
     port = _free_port()
@@ -81,7 +81,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         BPM_BACKEND=f"{REDIS_URL}?prefix={prefix}",
         BPM_PROCESS_DIR=str(PROCESSES),
     )
-    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--workers", "2"]
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:bpm.gunicorn_conf", "--workers", "2"]
     command += ["--bind", f"127.0.0.1:{port}", "app:create_app()"]
     log = (tmp_path / "gunicorn.log").open("wb")
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -185,3 +185,37 @@ def test_routes_are_labelled_by_template_not_by_id() -> None:
     assert "no-such-" not in text
     assert f'route="{BASE}/instance/<instance_id>/tasks",status="404"' in text
     assert 'route="<unmatched>",status="404"' in text
+
+
+FAILING_TIMER = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://bpm-runtime.dev/t">
+  <process id="failingTimer" isExecutable="true">
+    <startEvent id="start" />
+    <sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
+    <intermediateCatchEvent id="wait"><timerEventDefinition><timeDuration>PT1H</timeDuration></timerEventDefinition>
+    </intermediateCatchEvent>
+    <sequenceFlow id="f2" sourceRef="wait" targetRef="choose" />
+    <exclusiveGateway id="choose" />
+    <sequenceFlow id="f3" sourceRef="choose" targetRef="end"><conditionExpression>${missing}</conditionExpression>
+    </sequenceFlow>
+    <endEvent id="end" />
+  </process>
+</definitions>
+"""
+
+
+def test_a_timer_whose_step_fails_is_not_timed_as_fired(tmp_path: Path) -> None:
+    (tmp_path / "failing.bpmn").write_text(FAILING_TIMER, encoding="utf-8")
+    now = [1_767_225_600_000]
+    runtime = Runtime(MemoryBackend(), tmp_path, now_ms=lambda: now[0])
+    runtime.deploy_directory()
+    metrics.install(runtime)
+    before = _value("bpm_timer_lag_seconds_count")
+    instance = runtime.start(process_name="failingTimer")
+    now[0] += 3600 * 1000 + 10
+    for _ in range(3):  # the step fails (EXPRESSION_ERROR): backed off twice, then an incident, unsubscribed
+        runtime.fire_due_timers()
+        now[0] += 10 * 60 * 1000
+    assert [e["type"] for e in runtime.history(instance) if e["type"].startswith("timer.")] == ["timer.failed"] * 3
+    assert runtime.incidents(instance)
+    assert _value("bpm_timer_lag_seconds_count") == before

@@ -15,6 +15,7 @@ import pytest
 from backends.base import Backend
 from bpm.message_cases import MAX_SIGNAL_DEPTH
 from bpm.runtime import Runtime
+from tests.api_support import Api, make_app, ok
 from tests.test_runtime_events import EVENTS, Clock, open_elements
 
 SIGNALS = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -146,3 +147,15 @@ def test_a_failing_in_process_handler_does_not_fail_the_start_that_committed(
         second = rt.start(unique_id="external_tasks", variables={"amount": 4})  # the old code raised TypeError
     assert [e.topic for e in rt.instance_externals(second)] == ["payments"]
     assert any("after a commit" in r.getMessage() for r in caplog.records)
+
+
+def test_over_http_complete_and_signal_answer_200_when_the_loop_comes_after_the_commit(backend: Backend) -> None:
+    app = make_app(backend, EVENTS, BPM_CLOCK=Clock())
+    app.extensions["bpm_runtime"].deploy(SIGNALS, file="signals.bpmn")
+    api = Api(app.test_client())
+    instance_id = ok(api.post("/process/start", json={"uniqueId": "workThenPing"}))
+    [task] = ok(api.get(f"/instance/{instance_id}/tasks"))
+    assert ok(api.post(f"/tasks/{task['id']}/complete", query_string={"user": "someone"}, json={})) == ""
+    assert api.instance(instance_id)["ended"] is True  # the old code answered 422 SIGNAL_LOOP; a retry got 409
+    result = ok(api.post("/signal", json={"name": "ping"}))
+    assert result["triggered"] == 0 and len(result["instanceIds"]) == 1

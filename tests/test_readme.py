@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,13 @@ def test_the_readme_walkthrough_runs_against_a_live_server(live_server: int, tmp
     script = ["set -euo pipefail"]
     for number, block in enumerate(blocks, 1):
         script += [block, f"echo '{STEP_DONE}{number}'"]
+    for path in ("/health", "/BPMREST/service/runtime/processes", "/BPMREST/service/runtime/instance/nope"):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{live_server}{path}", timeout=5) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:  # the 404 envelope
+            body = exc.read()
+        assert body.startswith(b"{") and body.endswith(b"}\n"), (path, body[-20:])  # one JSON object and a newline
     env = {**os.environ, "PORT": str(live_server)}
     result = subprocess.run(
         ["bash", "-c", "\n".join(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120

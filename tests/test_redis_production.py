@@ -68,6 +68,7 @@ def _open_review(runtime: Runtime) -> tuple[str, list[str]]:
     return instance_id, [t.id for t in runtime.instance_tasks(instance_id)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "repeat"), STORES)
 def test_32_threads_claim_one_task_repeatedly_exactly_one_wins(
     kind: str, repeat: int, request: pytest.FixtureRequest
@@ -119,6 +120,7 @@ def _complete_worker(url: str, prefix: str, branch: int, jobs: Any, results: Any
             results.put(f"{type(exc).__name__}: {exc}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "repeat"), STORES)
 def test_two_processes_complete_parallel_branches_repeatedly_join_fires_once(
     kind: str, repeat: int, request: pytest.FixtureRequest
@@ -217,6 +219,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
+@pytest.mark.slow
 def test_sigkill_of_an_appendonly_redis_loses_nothing_acknowledged(tmp_path: Path) -> None:
     from backends.redis import RedisBackend
 

@@ -111,3 +111,19 @@ def test_history_past_its_limit_drops_the_oldest_element_entries_and_keeps_audit
     # a later step written from a copy read before the cap keeps the mark
     backend.apply_steps([Step(instance=Instance(**{**current.to_dict(), "rev": current.rev + 1}))])
     assert backend.instance(first.id).history_truncated  # type: ignore[union-attr]
+
+
+def test_the_instance_view_says_when_its_history_was_truncated(backend: Backend) -> None:
+    from tests.api_support import BASE, make_app, ok
+
+    backend.configure(history_limit=6)  # a given backend keeps its own settings; the start writes 4 entries
+    client = make_app(backend).test_client()
+    ok(client.put(f"{BASE}/identity/alice", json={"groups": ["facilities"], "roles": []}))
+    room = {"RoomObject": {"capacity": 20}}
+    short = ok(client.post(f"{BASE}/process/start", json={"processName": "booking room", "object": room}))
+    assert ok(client.get(f"{BASE}/instance/{short}"))["historyTruncated"] is False
+    (task,) = ok(client.get(f"{BASE}/instance/{short}/tasks"))
+    ok(client.post(f"{BASE}/tasks/{task['id']}/complete?user=alice"))  # review, gateway, manager approval
+    view = ok(client.get(f"{BASE}/instance/{short}"))
+    assert view["activeElements"] == ["ManagerApproval"]
+    assert view["historyTruncated"] is True

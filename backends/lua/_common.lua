@@ -82,8 +82,39 @@ local function queue_keys(task)
   return keys
 end
 
+-- The instance's active task ids: the "tasks" field of its hash, space-separated
+-- (a field, not a one-member set: see the key schema). Kept when apply_steps
+-- rewrites the hash.
+local function active_tasks(instance_id)
+  local ids = {}
+  for task_id in string.gmatch(redis.call("HGET", key("inst", instance_id), "tasks") or "", "%S+") do
+    ids[#ids + 1] = task_id
+  end
+  return ids
+end
+
+local function set_active_tasks(instance_id, ids)
+  if #ids == 0 then
+    redis.call("HDEL", key("inst", instance_id), "tasks")
+  else
+    redis.call("HSET", key("inst", instance_id), "tasks", table.concat(ids, " "))
+  end
+end
+
+local function track(task, active)
+  local ids = {}
+  for _, task_id in ipairs(active_tasks(task.instance_id)) do
+    if task_id ~= task.id then
+      ids[#ids + 1] = task_id
+    end
+  end
+  if active then
+    ids[#ids + 1] = task.id
+  end
+  set_active_tasks(task.instance_id, ids)
+end
+
 local function index(task)
-  redis.call("ZADD", key("inst-tasks", task.instance_id), 0, task.id)
   local score = queue_score(task)
   for _, queue in ipairs(queue_keys(task)) do
     redis.call("ZADD", queue, score, task.id)
@@ -91,7 +122,6 @@ local function index(task)
 end
 
 local function unindex(task)
-  redis.call("ZREM", key("inst-tasks", task.instance_id), task.id)
   for _, queue in ipairs(queue_keys(task)) do
     redis.call("ZREM", queue, task.id)
   end
@@ -189,6 +219,7 @@ end
 
 local function close_task(task, status, now)
   unindex(task)
+  track(task, false)
   redis.call("HSET", key("task", task.id), "status", status, "end_time", now)
   closed(task.instance_id, "task:" .. task.id)
 end
@@ -198,7 +229,7 @@ local function expire_instance(instance_id)
   if not RETENTION_MS then
     return
   end
-  local own = {"inst", "state", "history", "inst-tasks", "inst-ext", "inst-closed"}
+  local own = {"inst", "state", "history", "inst-ext", "inst-closed"}
   local records = redis.call("ZRANGE", key("inst-closed", instance_id), 0, -1)
   for _, kind in ipairs(own) do
     redis.call("PEXPIRE", key(kind, instance_id), RETENTION_MS)

@@ -83,6 +83,7 @@ for _, s in ipairs(steps) do
     replace_hash(key("task", task.id), task)
     if task.status == "active" then
       index(task)
+      track(task, true)
     else
       closed(s.id, "task:" .. task.id)
     end
@@ -118,11 +119,14 @@ for _, s in ipairs(steps) do
   for _, sub in ipairs(s.unsubscribed) do
     index_subscription(sub, false)
   end
-  local truncated = redis.call("HGET", key("inst", s.id), "history_truncated")
+  local truncated, tasks = unpack(redis.call("HMGET", key("inst", s.id), "history_truncated", "tasks"))
   replace_hash(key("inst", s.id), s.instance)
   redis.call("SET", key("state", s.id), s.state)
   if truncated == "1" then -- marked by a write this step's reader did not see
     redis.call("HSET", key("inst", s.id), "history_truncated", "1")
+  end
+  if tasks then -- the backend's own field, not the runtime's
+    redis.call("HSET", key("inst", s.id), "tasks", tasks)
   end
   for _, entry in ipairs(s.history) do
     append_history(s.id, entry, {})

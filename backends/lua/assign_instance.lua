@@ -1,12 +1,12 @@
 -- assign_instance: ARGV[2] instance id, ARGV[3] user, ARGV[4] the audit entry
--- (JSON, appended once per task that changed) or "". KEYS[1] the instance hash,
--- KEYS[2] its set of active tasks. Answers {"OK", {{id, create_time}, ...}}.
+-- (JSON, appended once per task that changed) or "". KEYS[1] the instance hash
+-- (its "tasks" field lists the active tasks). Answers {"OK", {{id, create_time}, ...}}.
 local instance_id, user, audit = ARGV[2], ARGV[3], ARGV[4]
 if redis.call("EXISTS", KEYS[1]) == 0 then
   return {"INSTANCE_NOT_FOUND", instance_id, ""}
 end
 local assigned = {}
-for _, task_id in ipairs(redis.call("ZRANGE", KEYS[2], 0, -1)) do
+for _, task_id in ipairs(active_tasks(instance_id)) do
   local _, task = load_task(task_id)
   if task and task.status == "active" then
     assign_one(task, user, audit)

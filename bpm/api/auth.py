@@ -35,8 +35,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from flask import Flask, current_app, g, request
 
-from backends.base import Identity
 from bpm.errors import Unauthorized
+from bpm.records import Identity
 
 AUTH_MODES = ("jwt", "apikey")
 #: endpoints anyone may call, with or without credentials

@@ -12,7 +12,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from backends.base import ExternalTaskRecord
 from bpm.api.common import BASE_PATH, EXTERNAL_TASK_ID, Blueprint, get_runtime, valid_external_task_id
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
 from bpm.api.policy import authorize
@@ -27,6 +26,7 @@ from bpm.api.schemas import (
     FetchAndLockBodySchema,
     RetriesBodySchema,
 )
+from bpm.records import ExternalTaskRecord
 
 blp = Blueprint(
     "external-task", __name__, url_prefix=f"{BASE_PATH}/external-task", description="External tasks (service work)"

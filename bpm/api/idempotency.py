@@ -1,7 +1,7 @@
 """``Idempotency-Key`` on state-changing POSTs (API.md, "Writes that may be retried").
 
 The first request with a key reserves the key's record in the backend (for the
-caller: the credentials it sent and its ``?user=``), runs, and stores its status
+caller: who authentication says it is, and its ``?user=``), runs, and stores its status
 and body for ``BPM_IDEMPOTENCY_TTL`` (default ``24h``). A repeat with the same key
 and the same request (method, path, query and body) gets the stored answer with
 ``Idempotent-Replayed: true`` and changes nothing; while the first still runs it
@@ -38,6 +38,18 @@ def _valid(key: str) -> bool:
     return 1 <= len(key) <= 128 and all(0x20 < ord(c) < 0x7F for c in key)
 
 
+def record_key(caller: str, user: str, key: str) -> str:
+    """The backend record of ``key`` for one caller (authenticated name, then ``?user=``)."""
+    return hashlib.sha256(f"{caller}\n{user}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def request_fingerprint(method: str, full_path: str, body: bytes) -> str:
+    """What makes a request the same request: method, path with query, body."""
+    digest = hashlib.sha256(f"{method} {full_path}\n".encode("utf-8", "surrogatepass"))
+    digest.update(body)
+    return digest.hexdigest()
+
+
 def _error(status: int, error: str, message: str) -> Response:
     response = jsonify(error_envelope(status, error, message))
     response.status_code = status
@@ -58,12 +70,10 @@ def begin() -> Response | None:
         return None
     if not _valid(key):
         return _error(400, "VALIDATION_ERROR", f"The {HEADER} header must be 1 to 128 printable ASCII characters.")
-    caller = f"{request.headers.get('Authorization', '')}\n{request.headers.get('X-API-Key', '')}"
-    caller += f"\n{request.args.get('user', '')}"
-    record = hashlib.sha256(f"{caller}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
-    digest = hashlib.sha256(f"{request.method} {request.full_path}\n".encode("utf-8", "surrogatepass"))
-    digest.update(request.get_data(cache=True))
-    fingerprint = digest.hexdigest()
+    caller = g.get("caller")  # set by authentication, which runs first
+    who = f"{getattr(caller, 'kind', '')}:{getattr(caller, 'name', '') or ''}"
+    record = record_key(who, request.args.get("user", ""), key)
+    fingerprint = request_fingerprint(request.method, request.full_path, request.get_data(cache=True))
     backend = get_runtime().backend
     state, stored = backend.idempotency_begin(record, fingerprint, LOCK_MS)
     if state == "new":

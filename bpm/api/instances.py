@@ -59,6 +59,7 @@ class ProcessInstance(MethodView):
                 "activeElements": view.active_elements,
                 "incidents": view.incidents,
                 "externalTasks": view.external_tasks,
+                "historyTruncated": view.history_truncated,
             }
         )
 

@@ -1,4 +1,5 @@
-"""Messages and signals (extension): correlate a message, broadcast a signal."""
+"""Messages, signals and conditions (extension): correlate a message, broadcast a signal, evaluate
+the conditional start events."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from bpm.api.common import BASE_PATH, Blueprint, get_runtime
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
+    ConditionBodySchema,
+    IdListEnvelope,
     MessageBodySchema,
     MessageResultEnvelope,
     SignalBodySchema,
@@ -53,3 +56,22 @@ class BroadcastSignal(MethodView):
         """Deliver a signal to every instance waiting for it and start every process with that signal start."""
         grant = authorize("signal.broadcast", query.get("user"))
         return envelope(get_runtime().broadcast_signal(body["name"], body["variables"], user=grant.user))
+
+
+@blp.route("/condition")
+class EvaluateConditions(MethodView):
+    @blp.arguments(ConditionBodySchema)
+    @blp.arguments(UserQuerySchema, location="query")
+    @blp.response(200, IdListEnvelope)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="PROCESS_NOT_FOUND: no process has processKey")
+    @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="EXPRESSION_ERROR evaluating or running on")
+    def post(self, body: dict[str, Any], query: dict[str, Any]) -> dict[str, Any]:
+        """Start every process whose conditional start event holds for the variables; the new instance ids."""
+        grant = authorize("condition.evaluate", query.get("user"))
+        started = get_runtime().evaluate_conditions(
+            body["variables"],
+            process_key=body.get("processKey") or None,
+            business_key=body.get("businessKey") or None,
+            user=grant.user,
+        )
+        return envelope(started)

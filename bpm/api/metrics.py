@@ -4,7 +4,7 @@ Every request is timed and counted by route template (``/BPMREST/.../tasks/<task
 never the raw path, so ids do not explode the label set), and logged once on the
 ``bpm.requests`` logger with request id, user, method, route, status and duration
 (the request id goes in the record's fields, not its message text).
-With ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn, see ``gunicorn.conf.py``) the
+With ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn, see ``bpm/gunicorn_conf.py``) the
 values of every worker process are summed on each scrape.
 """
 

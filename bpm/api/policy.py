@@ -21,7 +21,8 @@ task.variables      no     -
 instance.read       no     - (instance, its tasks, history, incidents, external tasks)
 identity.read       no     the path's user: a JWT user only themself, unless admin
 message.correlate   no     optional; a JWT user as themself (the starter of a
-signal.broadcast           message/signal start)
+signal.broadcast           message/signal/conditional start)
+condition.evaluate
 external.work       no     - ; only API keys, administrators and JWT users with the
                            role ``BPM_WORKER_ROLE`` (fetchAndLock, complete, failure,
                            bpmnError, extendLock, unlock)
@@ -51,10 +52,10 @@ from typing import Literal
 
 from flask import current_app
 
-from backends.base import Identity
 from bpm.api.auth import Caller, current_caller
 from bpm.api.common import get_runtime
 from bpm.errors import Forbidden, ValidationError
+from bpm.records import Identity
 
 UserUse = Literal["none", "optional", "required"]
 MISSING_USER = {"user": ["Missing data for required field."]}
@@ -83,6 +84,7 @@ RULES: dict[str, Rule] = {
     "identity.read": Rule(user="required", others_if_admin=True),
     "message.correlate": Rule(user="optional"),
     "signal.broadcast": Rule(user="optional"),
+    "condition.evaluate": Rule(user="optional"),
     "external.work": Rule(worker=True),
     "task.assign": Rule(admin=True),
     "instance.assign": Rule(admin=True),

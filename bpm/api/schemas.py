@@ -8,9 +8,9 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import EXCLUDE, INCLUDE, fields, validate, validates_schema
 
-from backends.base import SORT_FIELDS
 from bpm.api.common import ID_PATTERN
 from bpm.api.envelope import envelope_schema
+from bpm.records import SORT_FIELDS
 
 MAX_PAGE_SIZE = 1000
 #: ids in bodies have the shape of the ids in paths
@@ -202,6 +202,16 @@ class SignalBodySchema(BodySchema):
     variables = variables_field("variables set on every instance the signal reaches or starts")
 
 
+class ConditionBodySchema(BodySchema):
+    """Evaluate the conditional start events (Camunda 7's ``POST /condition``)."""
+
+    variables = variables_field("the variables the start conditions read; each started instance gets them")
+    processKey = fields.String(
+        validate=NAME, allow_none=True, metadata={"description": "evaluate only this process's start events"}
+    )
+    businessKey = business_key_field("the business key of every instance started")
+
+
 class TopicSchema(BodySchema):
     topicName = fields.String(required=True, validate=NAME)
     lockDuration = fields.Integer(
@@ -351,6 +361,9 @@ class InstanceSchema(ma.Schema):
     activeElements = fields.List(fields.String(), metadata={"description": "ids of the elements where tokens wait"})
     incidents = fields.List(fields.Nested(IncidentSchema))
     externalTasks = fields.List(fields.String(), metadata={"description": "ids of the active external tasks"})
+    historyTruncated = fields.Boolean(
+        metadata={"description": "true once BPM_HISTORY_LIMIT dropped the oldest element entries of its history"}
+    )
 
 
 class ExternalTaskSchema(ma.Schema):

@@ -15,12 +15,14 @@ import threading
 from pathlib import Path
 
 import click
+from prometheus_client import start_http_server
 
-from bpm import logs, settings, worker
+from bpm import logs, metrics, settings, worker
 from bpm.cli.token import token
 
 log = logging.getLogger("bpm.worker")
-GUNICORN_CONFIG = settings.ROOT / "gunicorn.conf.py"
+#: gunicorn's config as a module of this package, so it works from an installed package too
+GUNICORN_CONFIG = "python:bpm.gunicorn_conf"
 
 
 @click.group(name="bpm", context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,11 +47,12 @@ def cli() -> None:
     show_default="$GUNICORN_THREADS or 4",
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Run the web service under gunicorn (app:create_app(), gunicorn.conf.py for metrics)."""
+    """Run the web service under gunicorn (app:create_app(), bpm.gunicorn_conf for metrics)."""
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers)]
     argv += ["--threads", str(threads)]
-    if GUNICORN_CONFIG.is_file():
-        argv += ["--config", str(GUNICORN_CONFIG), "--chdir", str(settings.ROOT)]
+    argv += ["--config", GUNICORN_CONFIG]
+    if (settings.ROOT / "app.py").is_file():  # a checkout: app.py beside bpm/ (installed: on sys.path)
+        argv += ["--chdir", str(settings.ROOT)]
     argv.append("app:create_app()")
     os.execv(sys.executable, argv)
 
@@ -58,13 +61,21 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 @click.option("--interval", type=float, default=None, help="seconds between rounds [default: $BPM_TIMER_INTERVAL or 1]")
 @click.option("--batch", type=click.IntRange(1, 10_000), default=100, show_default=True, help="timers per backend read")
 @click.option("--once", is_flag=True, help="fire what is due now, then exit")
-def worker_command(interval: float | None, batch: int, once: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="serve this worker's Prometheus metrics (timer lag, instances ...) on 127.0.0.1:PORT/metrics",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="interface of --metrics-port")
+def worker_command(interval: float | None, batch: int, once: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Fire due BPMN timers against the configured backend (BPM_BACKEND ...), until SIGTERM."""
     config = settings.load()
     logs.configure(config["BPM_LOG_LEVEL"], config["BPM_LOG_FORMAT"])
     every = settings.timer_interval(config["BPM_TIMER_INTERVAL"] if interval is None else interval)
     backend = settings.build_backend(config)
     runtime = settings.build_runtime(config, backend)
+    metrics.install(runtime)
     log.info("timer worker: backend %s", settings.backend_label(backend))
     if config["BPM_DEPLOY_ON_START"]:
         settings.deploy_process_folder(runtime, log)
@@ -73,6 +84,9 @@ def worker_command(interval: float | None, batch: int, once: bool) -> None:
     if once:
         click.echo(f"fired {worker.run_once(runtime, batch)} timers")
         return
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=metrics_host)
+        log.info("worker metrics on http://%s:%d/metrics", metrics_host, metrics_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bpm.copying import copy_plain
-from bpm.engine import mappings, timers
+from bpm.engine import conditions, mappings, timers
+from bpm.engine.evaluation import evaluating
 from bpm.engine.scripts import run_script
 from bpm.errors import BpmError, ExpressionError, NoMatchingFlow, Unprocessable
+from bpm.expressions.beans import BeanRegistry
 from bpm.model.spec import (
     BoundaryEvent,
     CallActivity,
@@ -59,7 +61,7 @@ MAX_STEPS = 10_000
 MAX_MULTI_INSTANCES = 1000
 DEFAULT_PRIORITY = 50
 WAIT_KEYS = ("task", "ext", "join", "sub", "call", "event", "body")
-SUBSCRIBABLE = frozenset({"timer", "message", "signal"})
+SUBSCRIBABLE = frozenset({"timer", "message", "signal", "conditional"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +168,15 @@ class StepResult:
 class Engine:
     """Runs specs. Stateless apart from its collaborators; safe to share between threads."""
 
-    def __init__(self, new_id: Callable[[], str], now_ms: Callable[[], int]) -> None:
+    def __init__(self, new_id: Callable[[], str], now_ms: Callable[[], int], beans: BeanRegistry | None = None) -> None:
         self.new_id = new_id
         self.now_ms = now_ms
+        #: the beans expressions may call (see :mod:`bpm.expressions.beans`); steps also read ``now_ms``
+        self.beans = beans
 
     # -- starting ---------------------------------------------------------------------
 
+    @evaluating
     def start(
         self,
         spec: ProcessSpec,
@@ -198,12 +203,14 @@ class Engine:
             else:
                 state["vars"].setdefault(start.initiator, None)
         run = _Run(self, spec, state)
+        conditions.begin(run, None)
         run.open_scope_events(ROOT, spec.event_subprocesses)
         run.spawn(start.id, ROOT, None)
         return run.finish()
 
     # -- moving on from wait states ---------------------------------------------------
 
+    @evaluating
     def complete_task(
         self,
         spec: ProcessSpec,
@@ -214,6 +221,7 @@ class Engine:
         """Complete the user task ``task_id``: merge ``variables``, leave the task, run on."""
         return self._resume(spec, state, "task", task_id, variables)
 
+    @evaluating
     def complete_external(
         self,
         spec: ProcessSpec,
@@ -224,6 +232,7 @@ class Engine:
         """Complete the external task ``external_id`` and run on."""
         return self._resume(spec, state, "ext", external_id, variables)
 
+    @evaluating
     def call_returned(
         self,
         spec: ProcessSpec,
@@ -241,6 +250,7 @@ class Engine:
         run.leave(token_id)
         return run.finish()
 
+    @evaluating
     def call_error(
         self,
         spec: ProcessSpec,
@@ -262,6 +272,7 @@ class Engine:
             return None
         return run.finish()
 
+    @evaluating
     def call_failed(
         self,
         spec: ProcessSpec,
@@ -301,8 +312,11 @@ class Engine:
             raise Unprocessable("the process instance has ended", code="INSTANCE_ENDED")
         if variables:
             new_state["vars"].update(copy_plain(dict(variables)))
-        return _Run(self, spec, new_state)
+        run = _Run(self, spec, new_state)
+        conditions.begin(run, state, variables)  # variable changes: those given, and against the state given
+        return run
 
+    @evaluating
     def trigger(
         self,
         spec: ProcessSpec,
@@ -317,6 +331,7 @@ class Engine:
         run.fire(subscription_id)
         return run.finish()
 
+    @evaluating
     def throw_error(
         self,
         spec: ProcessSpec,
@@ -345,7 +360,8 @@ class Engine:
         for token in new_state["tokens"].values():
             _collect_cancellation(token, result)
         for sub_id, sub in new_state["subs"].items():
-            result.unsubscribed.append(_subscription(sub_id, sub))
+            if sub["kind"] != "conditional":  # conditional subscriptions live in the state only
+                result.unsubscribed.append(_subscription(sub_id, sub))
         new_state["tokens"], new_state["subs"], new_state["mi"] = {}, {}, {}
         new_state["scopes"] = {ROOT: new_state["scopes"][ROOT]}
         new_state["ended"] = True
@@ -459,7 +475,7 @@ class _Run:
                     self.leave(token_id)
                 else:
                     self.execute(token_id)
-            if not self.fire_inclusive_joins():
+            if not self.fire_inclusive_joins() and not conditions.settle(self):
                 return self.result
 
     def visible_vars(self, token_id: str | None) -> dict[str, Any]:
@@ -695,6 +711,10 @@ class _Run:
         else:
             assert isinstance(element, IntermediateCatchEvent) and element.event is not None
             definition = element.event
+            if conditions.passes_on_arrival(self, token_id, element):
+                self.tokens[token_id].pop("event", None)
+                self.queue.append(("leave", token_id))
+                return
         self.subscribe(definition, element, token_id, self.tokens[token_id]["scope"])
 
     def wait_at_event_gateway(self, token_id: str, element: EventBasedGateway) -> None:
@@ -719,6 +739,9 @@ class _Run:
         sub: dict[str, Any] = {"kind": definition.kind, "el": element.id, "token": token_id, "scope": scope, **extra}
         if definition.kind == "timer":
             sub.update(self.timer_schedule(definition, element, token_id))
+        elif definition.kind == "conditional":
+            self.subs[self.next_id("e")] = sub  # in the state only: its own variables trigger it (conditions.settle)
+            return
         else:
             if not definition.ref:
                 raise Unprocessable(f"'{element.id}' waits for a {definition.kind} with no name")
@@ -744,7 +767,7 @@ class _Run:
 
     def unsubscribe(self, sub_id: str) -> None:
         sub = self.subs.pop(sub_id, None)
-        if sub is not None:
+        if sub is not None and sub["kind"] != "conditional":
             self.result.unsubscribed.append(_subscription(sub_id, sub))
 
     def drop_subs(self, *, token: str | None = None, scope: str | None = None) -> None:

@@ -33,7 +33,9 @@ def is_runnable_language(language: str | None) -> bool:
 
 
 def _split_statements(script: str) -> list[str]:
-    statements, current, quote = [], [], ""
+    statements: list[str] = []
+    current: list[str] = []
+    quote = ""
     for char in script:
         if quote:
             quote = "" if char == quote else quote

@@ -30,6 +30,9 @@ Interface:
 - ``Expression.evaluate(variables, meter=None)`` and ``Expression.evaluate_condition(variables, meter=None)``;
 - ``WorkMeter(budget)`` counts an evaluation's work (``.used``), ``record_work()`` collects it;
 - ``use_clock(epoch_ms)`` fixes what ``now()``, ``today()`` and ``dateTime()`` see.
+- :mod:`.beans`: ``use_beans(registry)`` lets ``${bean.method(x)}`` call the public methods
+  of the deployer's registered objects (``BPM_BEANS``); ``Expression.unknown_calls()``
+  lists the calls no evaluation could run, for deploy-time checks.
 
 The vendors' functions (Camunda's ``dateTime()``, Flowable's ``variables:get(x)``,
 FEEL's ``date and time("...")`` ...) are listed in the README, "Expression limits".

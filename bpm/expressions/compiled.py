@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from bpm.errors import ExpressionError
+from bpm.expressions.beans import BeanRegistry, active_beans
 from bpm.expressions.builtins import _EXECUTION_METHODS, _FUNCTIONS, _METHODS
 from bpm.expressions.costs import WorkMeter
 from bpm.expressions.evaluator import _Evaluator
@@ -61,12 +62,15 @@ class Expression:
         """The value's truthiness (JUEL reads "true"/"false" strings); raises ExpressionError."""
         return self._guard(variables, meter, lambda evaluator: evaluator.truthy(evaluator.visit(self._tree())))
 
-    def unknown_calls(self) -> tuple[str, ...]:
+    def unknown_calls(self, beans: BeanRegistry | None = None) -> tuple[str, ...]:
         """Functions and methods this expression calls that no evaluation can run (beans, Java methods ...).
 
-        For deploy-time checks: ``${approvalService.find(x)}`` gives ``("find",)``,
-        ``${foo()}`` gives ``("foo",)``; whitelisted calls are not listed.
+        For deploy-time checks: ``${approvalService.find(x)}`` gives ``("approvalService.find",)``
+        unless ``beans`` (default: the registry in effect, :func:`~bpm.expressions.beans.use_beans`)
+        has a bean ``approvalService`` with a public method ``find``; ``${foo()}`` gives ``("foo",)``,
+        ``${a.b.c()}`` gives ``("c",)``; whitelisted calls are not listed.
         """
+        registry = active_beans() if beans is None else beans
         found: list[str] = []
         stack: list[Any] = [self._tree()]
         while stack:
@@ -74,9 +78,14 @@ class Expression:
             if isinstance(node, _Call) and node.name not in _FUNCTIONS:
                 found.append(node.name)
             elif isinstance(node, _MethodCall):
-                execution = isinstance(node.target, _Name) and node.target.name == "execution"
-                if node.name not in _METHODS and not (execution and node.name in _EXECUTION_METHODS):
-                    found.append(node.name)
+                named = node.target.name if isinstance(node.target, _Name) else None
+                runnable = named == "execution" and node.name in _EXECUTION_METHODS
+                if runnable or (named is not None and registry.has_method(named, node.name)):
+                    pass
+                elif named is not None and named in registry:
+                    found.append(f"{named}.{node.name}")
+                elif node.name not in _METHODS:
+                    found.append(f"{named}.{node.name}" if named is not None else node.name)
             if is_dataclass(node):
                 for item in fields(node):
                     child = getattr(node, item.name)

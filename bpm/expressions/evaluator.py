@@ -6,6 +6,7 @@ from collections import ChainMap
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+from bpm.expressions.beans import BEAN_CALL_WORK, active_beans, call_bean
 from bpm.expressions.builtins import _EXECUTION_METHODS, _FUNCTIONS, _METHODS, _Builtin, _converting
 from bpm.expressions.costs import WorkMeter, _text_units
 from bpm.expressions.limits import CHARS_PER_UNIT, FEEL, JUEL, MAX_SEQUENCE, NODE_WORK
@@ -170,6 +171,8 @@ class _Evaluator:
         elif self.is_execution(node.target):
             builtin = _whitelisted(_EXECUTION_METHODS, "execution method", node.name)
             args = [self.visit(arg) for arg in node.args]
+        elif (bean := self.bean_name(node.target)) is not None:
+            return self.call_bean(bean, node)
         else:
             builtin = _whitelisted(_METHODS, "method", node.name)
             target = self.visit(node.target)
@@ -182,6 +185,28 @@ class _Evaluator:
         value = builtin.impl(*args)
         if is_temporal(value):
             self.temporal = True
+        return value
+
+    def bean_name(self, target: _Node) -> str | None:
+        """``bean.method(...)``: the registered bean a name means, unless a variable has that name."""
+        if not isinstance(target, _Name) or target.name in self.bound or target.name in self.variables:
+            return None
+        return target.name if target.name in active_beans() else None
+
+    def call_bean(self, bean: str, node: _MethodCall) -> Any:
+        """Call a registered bean's public method (see :mod:`.beans`), charging the call and the values."""
+        registry = active_beans()
+        if not registry.has_method(bean, node.name):
+            raise _Fault(f"method '{node.name}' of bean '{bean}' is not allowed")
+        self.charge(BEAN_CALL_WORK)
+        args = [self.visit(arg) for arg in node.args]
+        for arg in args:
+            self.charge(self.meter.size(arg)[0])
+        try:
+            value = call_bean(registry, bean, node.name, args)
+        except (ValueError, TypeError) as exc:
+            raise _Fault(str(exc)) from None
+        self.charge(self.meter.size(value)[0])
         return value
 
     def is_execution(self, target: _Node) -> bool:

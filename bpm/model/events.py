@@ -1,4 +1,4 @@
-"""Event definitions: timers, messages, signals, errors, escalations, terminate."""
+"""Event definitions: timers, messages, signals, errors, escalations, conditions, terminate."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bpm.model.context import (
     _bool_attr,
     _common,
     _Context,
+    _expression,
     _template,
     _variable_name,
 )
@@ -35,21 +36,21 @@ from bpm.model.xmlsafe import (
 
 _TIMER_FIELDS = {"timeDate": "time_date", "timeDuration": "time_duration", "timeCycle": "time_cycle"}
 #: Event definition kinds we build (``timerEventDefinition`` -> ``timer`` ...).
-EVENT_KINDS = frozenset({"timer", "message", "signal", "error", "escalation", "terminate"})
+EVENT_KINDS = frozenset({"timer", "message", "signal", "error", "escalation", "terminate", "conditional"})
 #: Event definition kinds we chose not to support, with the reason given.
 UNSUPPORTED_EVENTS = {
-    "conditional": "conditional events are not supported",
     "link": "link events are not supported",
     "compensate": "compensation events are not supported",
     "cancel": "cancel events are not supported (transactions are not supported)",
 }
 #: Where each kind of event definition may appear.
-_PROCESS_START_EVENTS = frozenset({"timer", "message", "signal"})
-_EVENT_SUBPROCESS_START_EVENTS = frozenset({"timer", "message", "signal", "error", "escalation"})
+_PROCESS_START_EVENTS = frozenset({"timer", "message", "signal", "conditional"})
+_EVENT_SUBPROCESS_START_EVENTS = frozenset({"timer", "message", "signal", "error", "escalation", "conditional"})
 _END_EVENTS = frozenset({"terminate", "error", "escalation", "message", "signal"})
-_CATCH_EVENTS = frozenset({"timer", "message", "signal"})
+_CATCH_EVENTS = frozenset({"timer", "message", "signal", "conditional"})
 _THROW_EVENTS = frozenset({"message", "signal", "escalation"})
-_BOUNDARY_EVENTS = frozenset({"timer", "message", "signal", "error", "escalation"})
+_BOUNDARY_EVENTS = frozenset({"timer", "message", "signal", "error", "escalation", "conditional"})
+_VARIABLE_EVENTS = frozenset({"create", "update", "delete"})
 _QUOTED = re.compile(r"'[^'\\]*'|\"[^\"\\]*\"")  # one quoted string literal, no escapes
 
 
@@ -99,6 +100,8 @@ def _event(
         return _timer(ctx, node, definition)
     if kind == "terminate":
         return EventDefinition(kind="terminate", line=definition.sourceline)
+    if kind == "conditional":
+        return _conditional(ctx, node, definition)
     attr = f"{kind}Ref"
     ref = _declared(ctx, node, definition, kind, attr)
     if ref is None and catching and kind in ("message", "signal"):
@@ -163,6 +166,29 @@ def _timer(ctx: _Context, node: etree._Element, definition: etree._Element) -> E
     )
 
 
+def _conditional(ctx: _Context, node: etree._Element, definition: etree._Element) -> EventDefinition:
+    """A ``conditionalEventDefinition``: its ``condition`` and Camunda's variable filters."""
+    conditions = [child for child in _bpmn_children(definition) if _local(child) == "condition"]
+    condition = _expression(ctx, node, "condition", conditions[0]) if conditions else None
+    if condition is None:
+        raise _invalid(ctx.file, node, "a conditional event needs a condition", at=definition)
+    variable_name = (_vendor_attr(definition, "variableName") or "").strip() or None
+    events = tuple(
+        part.strip().lower() for part in (_vendor_attr(definition, "variableEvents") or "").split(",") if part.strip()
+    )
+    unknown = [event for event in events if event not in _VARIABLE_EVENTS]
+    if unknown:
+        message = f"variableEvents '{unknown[0]}' is not one of create, update, delete"
+        raise _invalid(ctx.file, node, message, at=definition, attribute="variableEvents")
+    return EventDefinition(
+        kind="conditional",
+        condition=condition,
+        variable_name=variable_name,
+        variable_events=events,
+        line=definition.sourceline,
+    )
+
+
 def _build_start_event(ctx: _Context, node: etree._Element, scope: str | None) -> StartEvent:
     parent = ctx.elements.get(scope) if scope is not None else None
     in_event_subprocess = isinstance(parent, SubProcess) and parent.triggered_by_event
@@ -201,7 +227,7 @@ def _build_end_event(ctx: _Context, node: etree._Element, scope: str | None) -> 
 def _build_catch_event(ctx: _Context, node: etree._Element, scope: str | None) -> IntermediateCatchEvent:
     event = _event(ctx, node, _CATCH_EVENTS, catching=True)
     if event is None:
-        message = "an intermediate catch event needs an event definition (timer, message or signal)"
+        message = "an intermediate catch event needs an event definition (timer, message, signal or conditional)"
         raise _invalid(ctx.file, node, message)
     return IntermediateCatchEvent(**_common(node, scope), event=event)
 

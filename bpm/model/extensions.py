@@ -238,7 +238,8 @@ HONOURED_ATTRIBUTES = frozenset(
         "assignee", "candidateUsers", "candidateGroups", "dueDate", "priority", "formKey", "formRef",
         "initiator", "topic", "taskPriority", "resultVariable", "collection", "elementVariable",
         "calledElementBinding", "calledElementVersion", "calledElementVersionTag", "errorCodeVariable",
-        "errorMessageVariable", "escalationCodeVariable", "versionTag", "type", "resource",
+        "errorMessageVariable", "escalationCodeVariable", "versionTag", "type", "resource", "variableName",
+        "variableEvents",
     }
 )  # fmt: skip
 #: vendor attributes with a known reason for not being honoured, and what happens instead

@@ -72,13 +72,16 @@ class SequenceFlow:
 class EventDefinition:
     """One event definition of an event: what it waits for or throws.
 
-    ``kind`` is ``timer``, ``message``, ``signal``, ``error``, ``escalation`` or
-    ``terminate``. ``ref`` is the message or signal *name*, or the error or
+    ``kind`` is ``timer``, ``message``, ``signal``, ``error``, ``escalation``,
+    ``conditional`` or ``terminate``. ``ref`` is the message or signal *name*, or the error or
     escalation *code*, resolved from the top-level declaration its ``...Ref``
     names (None for a catch-all error or escalation). Timers carry exactly one
     of ``time_date``, ``time_duration``, ``time_cycle`` (templates giving ISO 8601
     text). ``variable`` names where a caught error's code/message go
     (``camunda:errorCodeVariable``), ``message_variable`` its message.
+    Conditional events carry their ``condition`` and Camunda's filters: only a
+    change of ``variable_name`` (``camunda:variableName``) re-evaluates it, only
+    changes of the kinds in ``variable_events`` (``create``, ``update``, ``delete``).
     """
 
     kind: str
@@ -89,6 +92,9 @@ class EventDefinition:
     variable: str | None = None
     message_variable: str | None = None
     line: int | None = None
+    condition: Evaluable | None = None
+    variable_name: str | None = None
+    variable_events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

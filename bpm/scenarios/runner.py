@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import Task
 from backends.memory import MemoryBackend
 from bpm.engine.timers import duration_ms
 from bpm.errors import BpmError
+from bpm.records import Task
 from bpm.runtime import Runtime
 from bpm.scenarios.model import Scenario, ScenarioFile, Step
 

@@ -1,4 +1,5 @@
-"""gunicorn settings for ``bpm serve`` and the Procfile: Prometheus multiprocess mode.
+"""gunicorn settings for ``bpm serve`` and the Procfile (``--config python:bpm.gunicorn_conf``):
+Prometheus multiprocess mode.
 
 Each worker process writes its metric values to files in ``PROMETHEUS_MULTIPROC_DIR``
 and ``/metrics`` sums them; the folder is emptied when gunicorn starts and a dead
