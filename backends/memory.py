@@ -43,7 +43,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import ExpiryQueue, append_capped
-from bpm.copying import clone, freeze, shallow_copy, thaw
+from bpm.copying import clone, frozen_record, thawed_record
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -66,18 +66,13 @@ _clone = clone
 
 
 def _freeze(instance: Instance) -> Instance:
-    """The stored form of an instance: a copy whose state is marshalled (bytes the garbage
-    collector never walks, however many instances the store keeps)."""
-    stored: Instance = shallow_copy(instance)
-    stored.state = freeze(instance.state)
-    return stored
+    """The stored form of an instance: its state marshalled (bytes the garbage collector never walks)."""
+    return frozen_record(instance, "state")
 
 
 def _thaw(stored: Instance) -> Instance:
     """A stored instance as callers get it: a new record with a fresh copy of the state."""
-    found: Instance = shallow_copy(stored)
-    found.state = thaw(stored.state)
-    return found
+    return thawed_record(stored, "state")
 
 
 class _Locked:

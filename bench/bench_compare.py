@@ -17,6 +17,7 @@ Prints one table per run and the medians over the runs:
 Not a test: run it by hand on a quiet machine and compare ratios from one run::
 
     python3 bench/bench_compare.py [--runs 3] [--seconds 4] [--skip-http] [--skip-spiff]
+        [--workers 2] [--threads 4] [--worker-class gthread|sync] [--clients 4]
 """
 
 from __future__ import annotations
