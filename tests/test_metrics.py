@@ -107,11 +107,18 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def _served_by_both_workers(url: str, metrics_dir: Path) -> int:
-    """Send /health until both workers have counted a request (bounded); return how many were sent."""
-    for sent in range(1, 501):
-        assert _call(url + "/health")[0] == 200
-        if len(list(metrics_dir.glob("counter_*.db"))) >= 2:
-            return sent
+    """Send /health in concurrent bursts until both workers have counted a request (bounded; a
+    burst keeps one worker busy, so the other accepts too); return how many were sent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sent = 0
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(100):
+            statuses = list(pool.map(lambda _: _call(url + "/health")[0], range(8)))
+            assert statuses == [200] * 8
+            sent += 8
+            if len(list(metrics_dir.glob("counter_*.db"))) >= 2:
+                return sent
     raise AssertionError("one worker answered every request")
 
 
