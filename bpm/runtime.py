@@ -18,7 +18,7 @@ from backends.base import Backend, id_scope
 from bpm.committer import Committer
 from bpm.condition_cases import ConditionCases
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
-from bpm.engine import Engine, StepResult
+from bpm.engine import Engine, StepResult, called_children
 from bpm.errors import (
     ConcurrentModification,
     InstanceNotFound,
@@ -350,8 +350,30 @@ class Runtime:
             instance, self.backend.instance_tasks(instance_id), self.backend.instance_externals(instance_id)
         )
 
-    def instance_tasks(self, instance_id: str) -> list[Task]:
-        return self.backend.instance_tasks(instance_id)
+    def instance_tasks(self, instance_id: str, *, include_children: bool = False) -> list[Task]:
+        """The instance's active tasks; with ``include_children`` also those of the instances
+        its call activities started, recursively (breadth first: the instance's tasks, then its
+        children's by child id, then theirs). Per level of calls: one read of its instances,
+        then one of each active instance's tasks."""
+        if not include_children:
+            return self.backend.instance_tasks(instance_id)
+        found: list[Task] = []
+        level, seen = [instance_id], {instance_id}
+        while level:  # one level of calls at a time: one read of its instances
+            children: list[str] = []
+            for current, instance in zip(level, self.backend.instances(level), strict=True):
+                if instance is None and current == instance_id:
+                    raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
+                if instance is None or instance.ended:
+                    continue  # a child ended, or was removed meanwhile
+                try:
+                    found += self.backend.instance_tasks(current)
+                except InstanceNotFound:
+                    continue
+                children += [c for c in called_children(instance.state) if c not in seen]
+            seen.update(children)
+            level = children
+        return found
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -495,8 +517,15 @@ class Runtime:
         start: int = 0,
         size: int = 100,
         identities: Mapping[str, Identity] | None = None,
+        unassigned: bool = False,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        task_definition_key: str | None = None,
+        instance_id: str | None = None,
     ) -> tuple[list[Task], int]:
-        """To-do lists and group/role queues (see API.md route 6)."""
+        """To-do lists and group/role queues (see API.md route 6), narrowed by the filters.
+
+        Without users, groups and roles: the active tasks of ``instance_id`` (required then)."""
         users = list(dict.fromkeys(users))
         known = dict(identities or {})
         missing = [u for u in users if u not in known]
@@ -512,7 +541,14 @@ class Runtime:
             order=order,
             start=start,
             size=size,
+            unassigned=unassigned,
+            process_key=process_key,
+            business_key=business_key,
+            task_definition_key=task_definition_key,
+            instance_id=instance_id,
         )
+        if not query.names_principals and instance_id is None:
+            raise ValueError("a task query names a user, group or role, or an instance")
         return self.backend.query_tasks(query)
 
     # -- identity store ---------------------------------------------------------------

@@ -23,6 +23,7 @@ from bpm.api.schemas import (
     IdListEnvelope,
     IncidentListEnvelope,
     InstanceEnvelope,
+    InstanceTasksQuerySchema,
     RequiredUserQuerySchema,
     TaskListEnvelope,
     task_to_api,
@@ -76,10 +77,11 @@ class ProcessInstance(MethodView):
 class InstanceTasks(MethodView):
     @blp.response(200, TaskListEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
-    def get(self, instance_id: str) -> dict[str, Any]:
-        """The instance's active tasks (empty once it has ended)."""
+    @blp.arguments(InstanceTasksQuerySchema, location="query")
+    def get(self, query: dict[str, Any], instance_id: str) -> dict[str, Any]:
+        """The instance's active tasks (empty once it has ended); includeChildren=true adds its called instances'."""
         authorize("instance.read")
-        tasks = get_runtime().instance_tasks(valid_instance_id(instance_id))
+        tasks = get_runtime().instance_tasks(valid_instance_id(instance_id), include_children=query["includeChildren"])
         return plain_envelope([task_to_api(t) for t in tasks])
 
 

@@ -103,6 +103,32 @@ class TaskListQuerySchema(QuerySchema):
     )
     sort = fields.String(load_default="priority", validate=validate.OneOf(SORT_FIELDS))
     order = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("asc", "desc")))
+    unassigned = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "only unassigned tasks (with user: those the user may claim); wins over includeAssigned"
+        },
+    )
+    processKey = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "filter: process key"}
+    )
+    businessKey = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "filter: the instance's business key"}
+    )
+    taskDefinitionKey = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "filter: the task's element id"}
+    )
+    instanceId = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "filter: tasks of this instance (allowed without user/group/role)"},
+    )
+
+
+class InstanceTasksQuerySchema(QuerySchema):
+    includeChildren = fields.Boolean(
+        load_default=False,
+        metadata={"description": "also the tasks of the instances its call activities started, recursively"},
+    )
 
 
 class DeploymentQuerySchema(QuerySchema):
