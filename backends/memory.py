@@ -23,6 +23,7 @@ from backends.base import (
     ExternalTaskRecord,
     Identity,
     Instance,
+    InstanceQuery,
     Principals,
     Step,
     SubscriptionIndex,
@@ -304,6 +305,12 @@ class MemoryBackend(Backend):
             ]
             page, total = query.page(matched)
             return [_clone(t) for t in page], total
+
+    def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
+        """Filters every stored instance: the memory backend is for one process and tests."""
+        with self._locked():
+            matched = sorted((i for i in self._instances.values() if query.matches(i)), key=query.sort_key)
+            return [_thaw(i) for i in matched[query.start : query.start + query.size]], len(matched)
 
     # -- timers, messages and signals -------------------------------------------------
 

@@ -27,7 +27,15 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.base import ExternalTaskRecord, Task, TaskQuery, fetch_window, parse_member
+from backends.base import (
+    ExternalTaskRecord,
+    Instance,
+    InstanceQuery,
+    Task,
+    TaskQuery,
+    fetch_window,
+    parse_member,
+)
 from backends.redis_codec import SHORT_NAMES
 from bpm.errors import InstanceNotFound
 
@@ -160,6 +168,42 @@ def load_tasks(backend: RedisBackend, task_ids: list[str]) -> list[Task | None]:
             pipe.hgetall(backend.ikey(task_id, "task"))
         replies: list[Any] = pipe.execute()
     return [decode(data) if data else None for data in replies]
+
+
+def list_instances(backend: RedisBackend, query: InstanceQuery) -> tuple[list[Instance], int]:
+    """One page of instances, newest first, from the partitions' instance lists (zsets by create
+    time, kept by apply_steps.lua: ``inst-list:<state>``, ``…:pk:<key>``, ``…:bk:<business key>``).
+
+    A page reads the first ``start + size`` of each list it names (one pipeline, with their
+    ZCARDs for the total), merges, and loads the page. With both a process and a business key
+    it reads the business key's lists (the first FILTER_SCAN entries) and filters. An ended
+    instance past retention leaves the lists at a later write in its partition (at most 20 each
+    write); until then it is skipped, and the total may count it."""
+    states = [query.state] if query.state else ["active", "ended"]
+    if query.business_key is not None:
+        dimension: tuple[str, ...] = ("bk", query.business_key)
+    elif query.process_key is not None:
+        dimension = ("pk", query.process_key)
+    else:
+        dimension = ()
+    keys = [backend.pkey(p, "inst-list", state, *dimension) for p in range(backend.partitions) for state in states]
+    narrowed = query.business_key is not None and query.process_key is not None
+    wanted = FILTER_SCAN if narrowed else query.start + query.size
+    with backend._pipeline() as pipe:
+        for key in keys:
+            pipe.zrevrange(key, 0, wanted - 1, withscores=True)
+            pipe.zcard(key)
+        replies = pipe.execute()
+    created: dict[str, float] = {}
+    for reply in replies[::2]:
+        created.update(reply)
+    ordered = sorted(created, key=lambda member: (-created[member], member))
+    if narrowed:
+        matched = [i for i in backend.instances(ordered[:FILTER_SCAN]) if i is not None and query.matches(i)]
+        return matched[query.start : query.start + query.size], len(matched)
+    total = sum(int(count) for count in replies[1::2])
+    page = backend.instances(ordered[query.start : query.start + query.size])
+    return [i for i in page if i is not None], total
 
 
 def due_timers(backend: RedisBackend, now: int, limit: int) -> list[tuple[str, int]]:

@@ -310,6 +310,29 @@ class TaskQuery:
         return ordered[self.start : self.start + self.size], len(ordered)
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceQuery:
+    """Instances, newest first (create time descending, then id), optionally narrowed to a
+    process key, a business key and a state (``active`` or ``ended``; None: both)."""
+
+    process_key: str | None = None
+    business_key: str | None = None
+    state: str | None = None
+    start: int = 0
+    size: int = 100
+
+    def matches(self, instance: Instance) -> bool:
+        if self.process_key is not None and instance.process_key != self.process_key:
+            return False
+        if self.business_key is not None and instance.business_key != self.business_key:
+            return False
+        return self.state is None or instance.ended == (self.state == "ended")
+
+    @staticmethod
+    def sort_key(instance: Instance) -> tuple[int, str]:
+        return (-instance.create_time, instance.id)
+
+
 @dataclass(slots=True)
 class Step:
     """All writes of one engine step, applied at once by :meth:`Backend.apply_steps`.

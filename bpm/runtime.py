@@ -36,7 +36,17 @@ from bpm.forms import check_start_form, check_task_form
 from bpm.message_cases import MessageCases
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Plan, Preconditions
-from bpm.records import Definition, ExternalTaskRecord, Identity, Instance, Principals, Step, Task, TaskQuery
+from bpm.records import (
+    Definition,
+    ExternalTaskRecord,
+    Identity,
+    Instance,
+    InstanceQuery,
+    Principals,
+    Step,
+    Task,
+    TaskQuery,
+)
 from bpm.timer_cases import TimerCases
 from bpm.views import InstanceView, external_incidents, instance_view, timer_incidents
 
@@ -374,6 +384,19 @@ class Runtime:
             seen.update(children)
             level = children
         return found
+
+    def list_instances(
+        self,
+        *,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        state: str | None = None,
+        start: int = 0,
+        size: int = 100,
+    ) -> tuple[list[Instance], int]:
+        """Instances, newest first, narrowed by process key, business key and state (active/ended)."""
+        query = InstanceQuery(process_key, business_key, state, start, size)
+        return self.backend.list_instances(query)
 
     # -- tasks ------------------------------------------------------------------------
 

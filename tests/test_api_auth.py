@@ -108,7 +108,9 @@ def _protected_routes(app: Flask) -> list[tuple[str, str]]:
 def test_every_api_route_needs_credentials(app: Flask) -> None:
     client = app.test_client()
     routes = _protected_routes(app)
-    assert len(routes) == 36  # all but /health (31, the two form routes, the two diagram.svg routes, /condition)
+    assert (
+        len(routes) == 37
+    )  # all but /health (31, the two form routes, the two diagram.svg routes, /condition, /instances)
     for method, path in routes:
         response = client.open(path, method=method, json={})
         body = fails(response, 401, "UNAUTHORIZED")

@@ -239,6 +239,33 @@ local function expire_instance(instance_id)
   end
 end
 
+-- The instance lists (GET …/instances): zsets by create time of the partition's
+-- instances in ``state`` ("active" or "ended"): all, of the process key, of the
+-- business key (when it has one). ``inst`` holds the hash fields pk and bk.
+local function list_keys(state, inst)
+  local keys = {key("inst-list", state), key("inst-list", state, "pk", inst.pk or "")}
+  if inst.bk and inst.bk ~= "" then
+    keys[#keys + 1] = key("inst-list", state, "bk", inst.bk)
+  end
+  return keys
+end
+
+-- Ended instances whose retention ran out (and whose hash is gone), at most ``limit``:
+-- out of the ended lists. "inst-expiry" holds {id, pk, bk} JSON by expiry time.
+local function prune_instance_lists(now, limit)
+  local due = redis.call("ZRANGEBYSCORE", key("inst-expiry"), "-inf", now, "LIMIT", 0, limit)
+  for _, member in ipairs(due) do
+    local entry = cjson.decode(member)
+    if redis.call("EXISTS", key("inst", entry[1])) == 1 then
+      return -- not expired yet (clocks differ): later
+    end
+    for _, list in ipairs(list_keys("ended", {pk = entry[2], bk = entry[3]})) do
+      redis.call("ZREM", list, entry[1])
+    end
+    redis.call("ZREM", key("inst-expiry"), member)
+  end
+end
+
 -- Check a task exists and is active; nil when fine, else the error reply.
 local function require_active(task_id, task)
   if not task then
