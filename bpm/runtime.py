@@ -18,7 +18,7 @@ from backends.base import Backend, id_scope
 from bpm.committer import Committer
 from bpm.condition_cases import ConditionCases
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
-from bpm.engine import Engine, StepResult, called_children
+from bpm.engine import Engine, StepResult
 from bpm.errors import (
     ConcurrentModification,
     InstanceNotFound,
@@ -48,7 +48,7 @@ from bpm.records import (
     TaskQuery,
 )
 from bpm.timer_cases import TimerCases
-from bpm.views import InstanceView, external_incidents, instance_view, timer_incidents
+from bpm.views import InstanceView, external_incidents, instance_view, task_tree, timer_incidents
 
 MAX_STEP_RETRIES = 20
 #: what a BPMN error nothing catches does (see Runtime)
@@ -362,28 +362,10 @@ class Runtime:
 
     def instance_tasks(self, instance_id: str, *, include_children: bool = False) -> list[Task]:
         """The instance's active tasks; with ``include_children`` also those of the instances
-        its call activities started, recursively (breadth first: the instance's tasks, then its
-        children's by child id, then theirs). Per level of calls: one read of its instances,
-        then one of each active instance's tasks."""
+        its call activities started, recursively (see :func:`bpm.views.task_tree`)."""
         if not include_children:
             return self.backend.instance_tasks(instance_id)
-        found: list[Task] = []
-        level, seen = [instance_id], {instance_id}
-        while level:  # one level of calls at a time: one read of its instances
-            children: list[str] = []
-            for current, instance in zip(level, self.backend.instances(level), strict=True):
-                if instance is None and current == instance_id:
-                    raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-                if instance is None or instance.ended:
-                    continue  # a child ended, or was removed meanwhile
-                try:
-                    found += self.backend.instance_tasks(current)
-                except InstanceNotFound:
-                    continue
-                children += [c for c in called_children(instance.state) if c not in seen]
-            seen.update(children)
-            level = children
-        return found
+        return task_tree(self.backend, instance_id)
 
     def list_instances(
         self,
