@@ -287,6 +287,8 @@ class MemoryBackend(Backend):
             ids: set[str] = set()
             if query.instance_id is not None:  # the instance's own list: a few tasks
                 ids |= self._instance_tasks.get(query.instance_id, set())
+            elif not query.names_principals:  # a process key alone: this store keeps no index of it
+                ids |= {t.id for t in self._tasks.values() if t.active}
             else:
                 for user in () if query.unassigned else query.assignees:
                     ids |= self._by_assignee.get(user, set())

@@ -38,6 +38,7 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:q:<kind>:<name>``           zset    active unassigned tasks naming candidate ``name``
                                         (``kind`` user, group or role), by queue score
 ``P:qa:<kind>:<name>``          zset    the same for active assigned tasks
+``P:pq:<key>``, ``P:pqa:<key>``  zset    active un/assigned tasks of process key ``key``
 ``P:history:<id>``              list    the instance's audit entries, oldest first (JSON)
 ``P:inst-list:<state>[:pk:<k>|:bk:<k>]``  zset  instances by create time, ``active``/``ended``:
                                         all, of process key / business key (instance lists)

@@ -14,7 +14,9 @@ a union count when a query names several queues: see :func:`_union_count`).
 Other sorts read the named queues whole (their cost follows the matches).
 
 Filters: ``instanceId`` reads the instance's own task list (a few tasks) and
-filters it. ``processKey``, ``businessKey`` and ``taskDefinitionKey`` without it
+filters it. ``processKey`` alone reads the process key's queues (``pq:<key>``
+unassigned, ``pqa:<key>`` assigned) as a group's. Otherwise ``processKey``,
+``businessKey`` and ``taskDefinitionKey`` (without ``instanceId``)
 examine the first :data:`FILTER_SCAN` entries of the named queues in queue order
 (one pipeline of ZRANGEs, one of task hashes, one of the instances' business keys)
 and filter them in the service: matches further down a longer queue are not found,
@@ -56,7 +58,13 @@ def queue_score(priority: int, create_time: int) -> int:
 
 
 def queue_names(query: TaskQuery) -> list[tuple[str, ...]]:
-    """The key parts of every queue ``query`` reads (the same in every partition)."""
+    """The key parts of every queue ``query`` reads (the same in every partition); a query
+    naming only a process key reads that key's queues (``pq`` unassigned, ``pqa`` assigned)."""
+    if not query.names_principals:
+        if query.process_key is None:
+            return []
+        words = ("pq",) if query.unassigned else ("pq", "pqa")
+        return [(word, query.process_key) for word in words]
     named: list[tuple[str, ...]] = [] if query.unassigned else [("assignee", u) for u in sorted(query.assignees)]
     words = ("q", "qa") if query.include_assigned and not query.unassigned else ("q",)
     for kind, names in (
@@ -80,7 +88,7 @@ def query_tasks(backend: RedisBackend, query: TaskQuery) -> tuple[list[Task], in
     if not named:
         return [], 0
     keys = [[backend.pkey(p, *parts) for parts in named] for p in range(backend.partitions)]
-    if query.filtered:
+    if query.filtered and not query.only_process_key:
         return _filtered_query(backend, query, keys)
     if not _default_order(query):
         ids = _read_whole(backend, keys)

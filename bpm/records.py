@@ -267,6 +267,17 @@ class TaskQuery:
         return bool(self.assignees or c.users or c.groups or c.roles)
 
     @property
+    def only_process_key(self) -> bool:
+        """A process key and nothing to narrow it by: its own queues answer the query."""
+        return (
+            not self.names_principals
+            and self.process_key is not None
+            and self.business_key is None
+            and self.task_definition_key is None
+            and self.instance_id is None
+        )
+
+    @property
     def filtered(self) -> bool:
         """Whether a filter narrows the queues' union (then Redis cannot page by ZRANGE alone)."""
         return any(
@@ -280,7 +291,7 @@ class TaskQuery:
         if self.unassigned and task.assignee is not None:
             return False
         if not self.names_principals:
-            return self.instance_id is not None
+            return self.instance_id is not None or self.process_key is not None
         if task.assignee is not None and task.assignee in self.assignees:
             return True
         if task.assignee is not None and not self.include_assigned:

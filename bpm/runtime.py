@@ -530,7 +530,8 @@ class Runtime:
     ) -> tuple[list[Task], int]:
         """To-do lists and group/role queues (see API.md route 6), narrowed by the filters.
 
-        Without users, groups and roles: the active tasks of ``instance_id`` (required then)."""
+        Without users, groups and roles: the active tasks of ``instance_id`` or ``process_key``
+        (one of them required then)."""
         users = list(dict.fromkeys(users))
         known = dict(identities or {})
         missing = [u for u in users if u not in known]
@@ -552,8 +553,8 @@ class Runtime:
             task_definition_key=task_definition_key,
             instance_id=instance_id,
         )
-        if not query.names_principals and instance_id is None:
-            raise ValueError("a task query names a user, group or role, or an instance")
+        if not query.names_principals and instance_id is None and process_key is None:
+            raise ValueError("a task query names a user, group or role, an instance or a process key")
         return self.backend.query_tasks(query)
 
     # -- identity store ---------------------------------------------------------------

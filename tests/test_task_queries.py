@@ -111,6 +111,27 @@ def test_instance_id_alone_lists_the_instances_tasks_and_narrows_a_queue(backend
     assert page(backend, candidates=who(), instance_id=made["b2"][0].id.split("-")[0] + "-zzzz") == ([], 0)
 
 
+def test_a_process_key_alone_reads_its_own_queues(backend: Backend) -> None:
+    spread(backend)
+    nobody = who()
+    assert page(backend, candidates=nobody, process_key="b") == ([("check", 14), ("check", 16), ("ship", 15)], 3)
+    assert page(backend, candidates=nobody, process_key="a", start=2, size=2) == ([("check", 10), ("ship", 13)], 6)
+    assert page(backend, candidates=nobody, process_key="a", unassigned=True) == (
+        [("check", 12), ("check", 10), ("ship", 13), ("check", 17), ("ship", 18)],
+        5,
+    )
+    assert page(backend, candidates=nobody, process_key="b", sort="createTime", order="desc") == (
+        [("check", 16), ("ship", 15), ("check", 14)],
+        3,
+    )
+    assert page(backend, candidates=nobody, process_key="a", business_key="k1") == (
+        [("ship", 11), ("check", 10), ("check", 17), ("ship", 18)],
+        4,
+    )
+    assert page(backend, candidates=nobody, process_key="none") == ([], 0)
+    assert backend.query_tasks(TaskQuery()) == ([], 0)
+
+
 def test_a_filtered_redis_query_examines_a_bounded_window(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     """Redis: filters other than instanceId look at the first FILTER_SCAN entries of the queues."""
     if not isinstance(backend, RedisBackend):
@@ -163,7 +184,11 @@ def test_the_task_list_filters(api: Api) -> None:
     tasks, total = api.query(instanceId=first)  # alone: the instance's tasks, assigned ones too
     assert total == 2 and {t["taskDefinitionKey"] for t in tasks} == {"check", "ship"}
     assert api.query(instanceId=first, unassigned="true")[1] == 1
-    fails(api.get("/tasks", query_string={"processKey": "q_order"}), 400, "VALIDATION_ERROR")
+    tasks, total = api.query(processKey="q_order", size=3)  # alone: every open task of the process
+    assert total == 4 and len(tasks) == 3 and tasks[0]["taskDefinitionKey"] == "check"
+    assert api.query(processKey="q_order", unassigned="true")[1] == 3
+    assert api.query(processKey="q_order", taskDefinitionKey="ship")[1] == 2
+    fails(api.get("/tasks", query_string={"businessKey": "o-1"}), 400, "VALIDATION_ERROR")
     fails(api.get("/tasks", query_string={"group": "clerks", "processKey": ""}), 400, "VALIDATION_ERROR")
 
 

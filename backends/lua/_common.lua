@@ -66,10 +66,15 @@ local function queue_score(task)
   return string.format("%.0f", (999 - priority) * TIME_SPAN + created)
 end
 
--- The queues (sorted sets) an active task is in: its assignee's, and per candidate
--- user/group/role "q" while unassigned or "qa" while assigned (see the key schema).
+-- The queues (sorted sets) an active task is in: its assignee's, per candidate
+-- user/group/role "q" while unassigned or "qa" while assigned, and its process key's
+-- "pq" while unassigned or "pqa" while assigned (see the key schema).
 local function queue_keys(task)
   local keys = {}
+  local process_key = string.match(task.di or "", "^(.*):[^:]*$")
+  if process_key then
+    keys[#keys + 1] = key(task.assignee and "pqa" or "pq", process_key)
+  end
   if task.assignee then
     keys[#keys + 1] = key("assignee", task.assignee)
   end

@@ -110,7 +110,7 @@ class TaskListQuerySchema(QuerySchema):
         },
     )
     processKey = fields.String(
-        validate=validate.Length(min=1, max=200), metadata={"description": "filter: process key"}
+        validate=validate.Length(min=1, max=200), metadata={"description": "filter: process key (allowed alone)"}
     )
     businessKey = fields.String(
         validate=validate.Length(min=1, max=200), metadata={"description": "filter: the instance's business key"}
