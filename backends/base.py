@@ -41,6 +41,9 @@ from bpm.records import (
     Instance as Instance,
 )
 from bpm.records import (
+    InstanceQuery as InstanceQuery,
+)
+from bpm.records import (
     Principals as Principals,
 )
 from bpm.records import (
@@ -265,6 +268,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
         """Several instances in one read (None for unknown ids), in the order asked."""
+
+    @abc.abstractmethod
+    def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
+        """One page of the instances matching ``query`` (newest first), and the number of all
+        matches. Ended instances past retention are not listed."""
 
     @abc.abstractmethod
     def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:

@@ -23,6 +23,7 @@ from backends.base import (
     ExternalTaskRecord,
     Identity,
     Instance,
+    InstanceQuery,
     Principals,
     Step,
     SubscriptionIndex,
@@ -279,18 +280,34 @@ class MemoryBackend(Backend):
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
         with self._locked():
             ids: set[str] = set()
-            for user in query.assignees:
-                ids |= self._by_assignee.get(user, set())
-            for index, names in (
-                (self._by_user, query.candidates.users),
-                (self._by_group, query.candidates.groups),
-                (self._by_role, query.candidates.roles),
-            ):
-                for name in names:
-                    ids |= index.get(name, set())
-            matched = [t for t in (self._tasks[i] for i in ids) if query.matches(t)]
+            if query.instance_id is not None:  # the instance's own list: a few tasks
+                ids |= self._instance_tasks.get(query.instance_id, set())
+            elif not query.names_principals:  # a process key alone: this store keeps no index of it
+                ids |= {t.id for t in self._tasks.values() if t.active}
+            else:
+                for user in () if query.unassigned else query.assignees:
+                    ids |= self._by_assignee.get(user, set())
+                for index, names in (
+                    (self._by_user, query.candidates.users),
+                    (self._by_group, query.candidates.groups),
+                    (self._by_role, query.candidates.roles),
+                ):
+                    for name in names:
+                        ids |= index.get(name, set())
+            matched = [
+                t
+                for t in (self._tasks[i] for i in ids)
+                if query.matches(t)
+                and (query.business_key is None or self._instances[t.instance_id].business_key == query.business_key)
+            ]
             page, total = query.page(matched)
             return [_clone(t) for t in page], total
+
+    def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
+        """Filters every stored instance: the memory backend is for one process and tests."""
+        with self._locked():
+            matched = sorted((i for i in self._instances.values() if query.matches(i)), key=query.sort_key)
+            return [_thaw(i) for i in matched[query.start : query.start + query.size]], len(matched)
 
     # -- timers, messages and signals -------------------------------------------------
 

@@ -38,7 +38,12 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:q:<kind>:<name>``           zset    active unassigned tasks naming candidate ``name``
                                         (``kind`` user, group or role), by queue score
 ``P:qa:<kind>:<name>``          zset    the same for active assigned tasks
+``P:pq:<key>``, ``P:pqa:<key>``  zset    active un/assigned tasks of process key ``key``
 ``P:history:<id>``              list    the instance's audit entries, oldest first (JSON)
+``P:inst-list:<state>[:pk:<k>|:bk:<k>]``  zset  instances by create time, ``active``/``ended``:
+                                        all, of process key / business key (instance lists)
+``P:inst-expiry``               zset    ``[id, pk, bk]`` of ended instances by expiry time:
+                                        drops them from the ended lists (see redis_query)
 ``P:ext:<id>``                  hash    :class:`ExternalTaskRecord` fields (kept after closing)
 ``P:inst-ext:<id>``             zset    ids of the instance's active external tasks (score 0)
 ``P:ext-topic:<topic>``         zset    fetchable external tasks of ``topic``, by ``available_at``
@@ -97,6 +102,7 @@ from backends.base import (
     ExternalTaskRecord,
     Identity,
     Instance,
+    InstanceQuery,
     Principals,
     Step,
     Task,
@@ -504,6 +510,10 @@ class RedisBackend(Backend):
     @unavailable_as_domain_error
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
         return redis_query.query_tasks(self, query)
+
+    @unavailable_as_domain_error
+    def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
+        return redis_query.list_instances(self, query)
 
     # -- timers, messages and signals -------------------------------------------------
 

@@ -12,6 +12,15 @@ partition (one pipeline, split per node on a cluster), merges them, and loads
 only the page's task hashes; ``totalRecordCount`` comes from ZCARD (less
 a union count when a query names several queues: see :func:`_union_count`).
 Other sorts read the named queues whole (their cost follows the matches).
+
+Filters: ``instanceId`` reads the instance's own task list (a few tasks) and
+filters it. ``processKey`` alone reads the process key's queues (``pq:<key>``
+unassigned, ``pqa:<key>`` assigned) as a group's. Otherwise ``processKey``,
+``businessKey`` and ``taskDefinitionKey`` (without ``instanceId``)
+examine the first :data:`FILTER_SCAN` entries of the named queues in queue order
+(one pipeline of ZRANGEs, one of task hashes, one of the instances' business keys)
+and filter them in the service: matches further down a longer queue are not found,
+and ``totalRecordCount`` counts the matches among the entries examined.
 """
 
 from __future__ import annotations
@@ -20,7 +29,17 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.base import ExternalTaskRecord, Task, TaskQuery, fetch_window, parse_member
+from backends.base import (
+    ExternalTaskRecord,
+    Instance,
+    InstanceQuery,
+    Task,
+    TaskQuery,
+    fetch_window,
+    parse_member,
+)
+from backends.redis_codec import SHORT_NAMES
+from bpm.errors import InstanceNotFound
 
 if TYPE_CHECKING:
     from backends.redis import RedisBackend
@@ -29,6 +48,8 @@ if TYPE_CHECKING:
 EXACT_COUNT = 20_000
 #: create times are below 2**42 ms (year 2109); 1000 * 2**42 < 2**53 keeps scores exact
 TIME_SPAN = 2**42
+#: a filtered query (no instanceId) examines at most this many entries of the named queues
+FILTER_SCAN = 5_000
 
 
 def queue_score(priority: int, create_time: int) -> int:
@@ -37,9 +58,15 @@ def queue_score(priority: int, create_time: int) -> int:
 
 
 def queue_names(query: TaskQuery) -> list[tuple[str, ...]]:
-    """The key parts of every queue ``query`` reads (the same in every partition)."""
-    named: list[tuple[str, ...]] = [("assignee", user) for user in sorted(query.assignees)]
-    words = ("q", "qa") if query.include_assigned else ("q",)
+    """The key parts of every queue ``query`` reads (the same in every partition); a query
+    naming only a process key reads that key's queues (``pq`` unassigned, ``pqa`` assigned)."""
+    if not query.names_principals:
+        if query.process_key is None:
+            return []
+        words = ("pq",) if query.unassigned else ("pq", "pqa")
+        return [(word, query.process_key) for word in words]
+    named: list[tuple[str, ...]] = [] if query.unassigned else [("assignee", u) for u in sorted(query.assignees)]
+    words = ("q", "qa") if query.include_assigned and not query.unassigned else ("q",)
     for kind, names in (
         ("user", query.candidates.users),
         ("group", query.candidates.groups),
@@ -55,10 +82,14 @@ def _default_order(query: TaskQuery) -> bool:
 
 def query_tasks(backend: RedisBackend, query: TaskQuery) -> tuple[list[Task], int]:
     """One page of ``query`` and the number of all matches (see the module docstring)."""
+    if query.instance_id is not None:
+        return _instance_query(backend, query)
     named = queue_names(query)
     if not named:
         return [], 0
     keys = [[backend.pkey(p, *parts) for parts in named] for p in range(backend.partitions)]
+    if query.filtered and not query.only_process_key:
+        return _filtered_query(backend, query, keys)
     if not _default_order(query):
         ids = _read_whole(backend, keys)
         return query.page(t for t in load_tasks(backend, sorted(ids)) if t is not None and query.matches(t))
@@ -77,6 +108,42 @@ def query_tasks(backend: RedisBackend, query: TaskQuery) -> tuple[list[Task], in
     ordered = sorted(best, key=lambda member: (best[member], member))[query.start : wanted]
     found = [t for t in load_tasks(backend, ordered) if t is not None]
     return found, total
+
+
+def _instance_query(backend: RedisBackend, query: TaskQuery) -> tuple[list[Task], int]:
+    """A query with ``instanceId``: that instance's active tasks, filtered (none if unknown)."""
+    assert query.instance_id is not None
+    try:
+        tasks = [t for t in backend.instance_tasks(query.instance_id) if query.matches(t)]
+    except InstanceNotFound:
+        return [], 0
+    return query.page(_with_business_key(backend, query, tasks))
+
+
+def _filtered_query(backend: RedisBackend, query: TaskQuery, keys: list[list[str]]) -> tuple[list[Task], int]:
+    """The matches among the first FILTER_SCAN entries of the named queues, in queue order."""
+    with backend._pipeline() as pipe:
+        for key in itertools.chain.from_iterable(keys):
+            pipe.zrange(key, 0, FILTER_SCAN - 1, withscores=True)
+        replies = pipe.execute()
+    best: dict[str, float] = {}
+    for page in replies:
+        best.update(page)
+    examined = sorted(best, key=lambda member: (best[member], member))[:FILTER_SCAN]
+    tasks = [t for t in load_tasks(backend, examined) if t is not None and query.matches(t)]
+    return query.page(_with_business_key(backend, query, tasks))
+
+
+def _with_business_key(backend: RedisBackend, query: TaskQuery, tasks: list[Task]) -> list[Task]:
+    """``tasks`` whose instance has the query's business key (one pipeline of HGETs)."""
+    if query.business_key is None or not tasks:
+        return tasks
+    instance_ids = sorted({t.instance_id for t in tasks})
+    with backend._pipeline() as pipe:
+        for instance_id in instance_ids:
+            pipe.hget(backend.ikey(instance_id, "inst"), SHORT_NAMES["business_key"])
+        keys = dict(zip(instance_ids, pipe.execute(), strict=True))
+    return [t for t in tasks if (keys[t.instance_id] or "") == query.business_key]
 
 
 def _union_count(backend: RedisBackend, keys: list[list[str]], total: int) -> int:
@@ -109,6 +176,42 @@ def load_tasks(backend: RedisBackend, task_ids: list[str]) -> list[Task | None]:
             pipe.hgetall(backend.ikey(task_id, "task"))
         replies: list[Any] = pipe.execute()
     return [decode(data) if data else None for data in replies]
+
+
+def list_instances(backend: RedisBackend, query: InstanceQuery) -> tuple[list[Instance], int]:
+    """One page of instances, newest first, from the partitions' instance lists (zsets by create
+    time, kept by apply_steps.lua: ``inst-list:<state>``, ``…:pk:<key>``, ``…:bk:<business key>``).
+
+    A page reads the first ``start + size`` of each list it names (one pipeline, with their
+    ZCARDs for the total), merges, and loads the page. With both a process and a business key
+    it reads the business key's lists (the first FILTER_SCAN entries) and filters. An ended
+    instance past retention leaves the lists at a later write in its partition (at most 20 each
+    write); until then it is skipped, and the total may count it."""
+    states = [query.state] if query.state else ["active", "ended"]
+    if query.business_key is not None:
+        dimension: tuple[str, ...] = ("bk", query.business_key)
+    elif query.process_key is not None:
+        dimension = ("pk", query.process_key)
+    else:
+        dimension = ()
+    keys = [backend.pkey(p, "inst-list", state, *dimension) for p in range(backend.partitions) for state in states]
+    narrowed = query.business_key is not None and query.process_key is not None
+    wanted = FILTER_SCAN if narrowed else query.start + query.size
+    with backend._pipeline() as pipe:
+        for key in keys:
+            pipe.zrevrange(key, 0, wanted - 1, withscores=True)
+            pipe.zcard(key)
+        replies = pipe.execute()
+    created: dict[str, float] = {}
+    for reply in replies[::2]:
+        created.update(reply)
+    ordered = sorted(created, key=lambda member: (-created[member], member))
+    if narrowed:
+        matched = [i for i in backend.instances(ordered[:FILTER_SCAN]) if i is not None and query.matches(i)]
+        return matched[query.start : query.start + query.size], len(matched)
+    total = sum(int(count) for count in replies[1::2])
+    page = backend.instances(ordered[query.start : query.start + query.size])
+    return [i for i in page if i is not None], total
 
 
 def due_timers(backend: RedisBackend, now: int, limit: int) -> list[tuple[str, int]]:

@@ -251,15 +251,59 @@ class TaskQuery:
     order: str | None = None
     start: int = 0
     size: int = 100
+    #: only unassigned tasks (the assignees' own lists are not read)
+    unassigned: bool = False
+    #: filters narrowing the union above (None: no filter); ``business_key`` is the
+    #: instance's, so backends check it against the task's instance
+    process_key: str | None = None
+    business_key: str | None = None
+    task_definition_key: str | None = None
+    instance_id: str | None = None
+
+    @property
+    def names_principals(self) -> bool:
+        """Whether the query names a to-do list or a queue (else: only ``instance_id``)."""
+        c = self.candidates
+        return bool(self.assignees or c.users or c.groups or c.roles)
+
+    @property
+    def only_process_key(self) -> bool:
+        """A process key and nothing to narrow it by: its own queues answer the query."""
+        return (
+            not self.names_principals
+            and self.process_key is not None
+            and self.business_key is None
+            and self.task_definition_key is None
+            and self.instance_id is None
+        )
+
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter narrows the queues' union (then Redis cannot page by ZRANGE alone)."""
+        return any(
+            f is not None for f in (self.process_key, self.business_key, self.task_definition_key, self.instance_id)
+        )
 
     def matches(self, task: Task) -> bool:
-        if not task.active:
+        """Whether ``task`` is in the union and passes every filter except ``business_key``."""
+        if not task.active or not self._passes_filters(task):
             return False
+        if self.unassigned and task.assignee is not None:
+            return False
+        if not self.names_principals:
+            return self.instance_id is not None or self.process_key is not None
         if task.assignee is not None and task.assignee in self.assignees:
             return True
         if task.assignee is not None and not self.include_assigned:
             return False
         return self.candidates.is_candidate_for(task)
+
+    def _passes_filters(self, task: Task) -> bool:
+        if self.instance_id is not None and task.instance_id != self.instance_id:
+            return False
+        if self.task_definition_key is not None and task.task_definition_key != self.task_definition_key:
+            return False
+        return self.process_key is None or task.definition_id.rsplit(":", 1)[0] == self.process_key
 
     def sort_key(self, task: Task) -> tuple[Any, ...]:
         descending = (self.order or ("desc" if self.sort == "priority" else "asc")) == "desc"
@@ -275,6 +319,29 @@ class TaskQuery:
         """Sort and cut ``tasks`` (already matched) into this query's page; also the total."""
         ordered = sorted(tasks, key=self.sort_key)
         return ordered[self.start : self.start + self.size], len(ordered)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceQuery:
+    """Instances, newest first (create time descending, then id), optionally narrowed to a
+    process key, a business key and a state (``active`` or ``ended``; None: both)."""
+
+    process_key: str | None = None
+    business_key: str | None = None
+    state: str | None = None
+    start: int = 0
+    size: int = 100
+
+    def matches(self, instance: Instance) -> bool:
+        if self.process_key is not None and instance.process_key != self.process_key:
+            return False
+        if self.business_key is not None and instance.business_key != self.business_key:
+            return False
+        return self.state is None or instance.ended == (self.state == "ended")
+
+    @staticmethod
+    def sort_key(instance: Instance) -> tuple[int, str]:
+        return (-instance.create_time, instance.id)
 
 
 @dataclass(slots=True)

@@ -36,9 +36,19 @@ from bpm.forms import check_start_form, check_task_form
 from bpm.message_cases import MessageCases
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Plan, Preconditions
-from bpm.records import Definition, ExternalTaskRecord, Identity, Instance, Principals, Step, Task, TaskQuery
+from bpm.records import (
+    Definition,
+    ExternalTaskRecord,
+    Identity,
+    Instance,
+    InstanceQuery,
+    Principals,
+    Step,
+    Task,
+    TaskQuery,
+)
 from bpm.timer_cases import TimerCases
-from bpm.views import InstanceView, external_incidents, instance_view, timer_incidents
+from bpm.views import InstanceView, external_incidents, instance_view, task_tree, timer_incidents
 
 MAX_STEP_RETRIES = 20
 #: what a BPMN error nothing catches does (see Runtime)
@@ -350,8 +360,25 @@ class Runtime:
             instance, self.backend.instance_tasks(instance_id), self.backend.instance_externals(instance_id)
         )
 
-    def instance_tasks(self, instance_id: str) -> list[Task]:
-        return self.backend.instance_tasks(instance_id)
+    def instance_tasks(self, instance_id: str, *, include_children: bool = False) -> list[Task]:
+        """The instance's active tasks; with ``include_children`` also those of the instances
+        its call activities started, recursively (see :func:`bpm.views.task_tree`)."""
+        if not include_children:
+            return self.backend.instance_tasks(instance_id)
+        return task_tree(self.backend, instance_id)
+
+    def list_instances(
+        self,
+        *,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        state: str | None = None,
+        start: int = 0,
+        size: int = 100,
+    ) -> tuple[list[Instance], int]:
+        """Instances, newest first, narrowed by process key, business key and state (active/ended)."""
+        query = InstanceQuery(process_key, business_key, state, start, size)
+        return self.backend.list_instances(query)
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -495,8 +522,16 @@ class Runtime:
         start: int = 0,
         size: int = 100,
         identities: Mapping[str, Identity] | None = None,
+        unassigned: bool = False,
+        process_key: str | None = None,
+        business_key: str | None = None,
+        task_definition_key: str | None = None,
+        instance_id: str | None = None,
     ) -> tuple[list[Task], int]:
-        """To-do lists and group/role queues (see API.md route 6)."""
+        """To-do lists and group/role queues (see API.md route 6), narrowed by the filters.
+
+        Without users, groups and roles: the active tasks of ``instance_id`` or ``process_key``
+        (one of them required then)."""
         users = list(dict.fromkeys(users))
         known = dict(identities or {})
         missing = [u for u in users if u not in known]
@@ -512,7 +547,14 @@ class Runtime:
             order=order,
             start=start,
             size=size,
+            unassigned=unassigned,
+            process_key=process_key,
+            business_key=business_key,
+            task_definition_key=task_definition_key,
+            instance_id=instance_id,
         )
+        if not query.names_principals and instance_id is None and process_key is None:
+            raise ValueError("a task query names a user, group or role, an instance or a process key")
         return self.backend.query_tasks(query)
 
     # -- identity store ---------------------------------------------------------------

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bpm.engine.engine import waiting_elements
+from bpm.engine.engine import called_children, waiting_elements
+from bpm.errors import InstanceNotFound
 from bpm.records import ExternalTaskRecord, Instance, Task
+
+if TYPE_CHECKING:
+    from backends.base import Backend
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +85,27 @@ def instance_view(instance: Instance, tasks: list[Task], externals: list[Externa
         external_tasks=[e.id for e in externals],
         history_truncated=instance.history_truncated,
     )
+
+
+def task_tree(backend: Backend, instance_id: str) -> list[Task]:
+    """The active tasks of the instance and of the instances its call activities started,
+    recursively: breadth first, the instance's tasks, then its children's by child id, then
+    theirs. Per level of calls: one read of its instances, one of each active instance's tasks.
+    Raises InstanceNotFound for an unknown ``instance_id``."""
+    found: list[Task] = []
+    level, seen = [instance_id], {instance_id}
+    while level:  # one level of calls at a time: one read of its instances
+        children: list[str] = []
+        for current, instance in zip(level, backend.instances(level), strict=True):
+            if instance is None and current == instance_id:
+                raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
+            if instance is None or instance.ended:
+                continue  # a child ended, or was removed meanwhile
+            try:
+                found += backend.instance_tasks(current)
+            except InstanceNotFound:
+                continue
+            children += [c for c in called_children(instance.state) if c not in seen]
+        seen.update(children)
+        level = children
+    return found

@@ -108,7 +108,9 @@ def _protected_routes(app: Flask) -> list[tuple[str, str]]:
 def test_every_api_route_needs_credentials(app: Flask) -> None:
     client = app.test_client()
     routes = _protected_routes(app)
-    assert len(routes) == 36  # all but /health (31, the two form routes, the two diagram.svg routes, /condition)
+    assert (
+        len(routes) == 37
+    )  # all but /health (31, the two form routes, the two diagram.svg routes, /condition, /instances)
     for method, path in routes:
         response = client.open(path, method=method, json={})
         body = fails(response, 401, "UNAUTHORIZED")
@@ -428,6 +430,17 @@ def test_anyone_authenticated_may_read_instances_and_processes(app: Flask, booki
         ok(reader.get(f"/instance/{instance_id}/incidents"))
         ok(reader.post(f"/tasks/{task_id}/variables"))
         ok(reader.get("/processes"))
+        assert [i["id"] for i in ok(reader.get("/instances"))] == [instance_id]
+
+
+def test_a_task_list_by_instance_id_follows_the_task_list_rules(app: Flask, booking: tuple[str, str]) -> None:
+    instance_id, task_id = booking
+    query = {"instanceId": instance_id}
+    assert [t["id"] for t in ok(caller(app, "apikey").get("/tasks", query_string=query))] == [task_id]
+    assert ok(caller(app, "jwt", user="zed", groups=[]).get("/tasks", query_string=query)) == []  # zed's own list
+    alice = caller(app, "jwt", groups=["facilities"])
+    assert [t["id"] for t in ok(alice.get("/tasks", query_string=query))] == [task_id]
+    fails(alice.get("/tasks", query_string={**query, "group": "managers"}), 403, "FORBIDDEN")
 
 
 # -- the audit trail records who did it ------------------------------------------------------

@@ -91,7 +91,9 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
 
 def test_every_route_is_covered() -> None:
-    assert len(OPERATIONS) == 38, OPERATIONS  # API.md routes, extensions, conditions, forms, diagrams, /health, /ready
+    assert len(OPERATIONS) == 39, (
+        OPERATIONS
+    )  # API.md routes, extensions, conditions, forms, diagrams, /instances, /health, /ready
 
 
 @pytest.mark.slow

@@ -75,7 +75,9 @@ def test_openapi_document_is_valid_and_documents_every_route(app: Flask) -> None
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
     }
     assert routes == documented
-    assert len(routes) == 38  # the eleven routes, extensions (history, events, incidents, forms, diagrams), /ready
+    assert (
+        len(routes) == 39
+    )  # the eleven routes, extensions (history, events, incidents, forms, diagrams, /instances), /ready
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method == "parameters":

@@ -9,12 +9,14 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import redis
 
-from backends.base import Instance, Principals, Step, Task, TaskQuery
+from backends import redis_query
+from backends.base import Instance, InstanceQuery, Principals, Step, Task, TaskQuery
 from backends.redis import RedisBackend
 from backends.redis_codec import encode
 from tests.conftest import redis_unavailable
@@ -98,7 +100,14 @@ def test_a_page_of_a_100k_task_group_queue_is_fast_in_redis_and_correct(slowlog_
         query = TaskQuery(candidates=Principals(groups=frozenset({"big"})), start=0, size=50)
         page, total = backend.query_tasks(query)
         second, _ = backend.query_tasks(TaskQuery(candidates=query.candidates, start=50, size=50))
+        # filters (issue 11 part 6): a filter examines a bounded window, a process key alone its own queues
+        filtered, examined = backend.query_tasks(replace(query, task_definition_key="approve", size=10))
+        by_process, two = backend.query_tasks(TaskQuery(process_key="p"))
+        instances, started = backend.list_instances(InstanceQuery(process_key="p", size=1))
         assert backend.client.slowlog_get() == []
+        assert examined == redis_query.FILTER_SCAN and filtered[0].priority == 99
+        assert two == 2 and [t.priority for t in by_process] == [99, 1]  # the bulk tasks are only in the group queue
+        assert started == 2 and len(instances) == 1
         assert total == QUEUE + 2
         assert len(page) == 50 and page[0].priority == 99
         keys = [query.sort_key(t) for t in page + second]

@@ -66,10 +66,15 @@ local function queue_score(task)
   return string.format("%.0f", (999 - priority) * TIME_SPAN + created)
 end
 
--- The queues (sorted sets) an active task is in: its assignee's, and per candidate
--- user/group/role "q" while unassigned or "qa" while assigned (see the key schema).
+-- The queues (sorted sets) an active task is in: its assignee's, per candidate
+-- user/group/role "q" while unassigned or "qa" while assigned, and its process key's
+-- "pq" while unassigned or "pqa" while assigned (see the key schema).
 local function queue_keys(task)
   local keys = {}
+  local process_key = string.match(task.di or "", "^(.*):[^:]*$")
+  if process_key then
+    keys[#keys + 1] = key(task.assignee and "pqa" or "pq", process_key)
+  end
   if task.assignee then
     keys[#keys + 1] = key("assignee", task.assignee)
   end
@@ -236,6 +241,33 @@ local function expire_instance(instance_id)
   end
   for _, record in ipairs(records) do
     redis.call("PEXPIRE", ROOT .. record, RETENTION_MS)
+  end
+end
+
+-- The instance lists (GET …/instances): zsets by create time of the partition's
+-- instances in ``state`` ("active" or "ended"): all, of the process key, of the
+-- business key (when it has one). ``inst`` holds the hash fields pk and bk.
+local function list_keys(state, inst)
+  local keys = {key("inst-list", state), key("inst-list", state, "pk", inst.pk or "")}
+  if inst.bk and inst.bk ~= "" then
+    keys[#keys + 1] = key("inst-list", state, "bk", inst.bk)
+  end
+  return keys
+end
+
+-- Ended instances whose retention ran out (and whose hash is gone), at most ``limit``:
+-- out of the ended lists. "inst-expiry" holds {id, pk, bk} JSON by expiry time.
+local function prune_instance_lists(now, limit)
+  local due = redis.call("ZRANGEBYSCORE", key("inst-expiry"), "-inf", now, "LIMIT", 0, limit)
+  for _, member in ipairs(due) do
+    local entry = cjson.decode(member)
+    if redis.call("EXISTS", key("inst", entry[1])) == 1 then
+      return -- not expired yet (clocks differ): later
+    end
+    for _, list in ipairs(list_keys("ended", {pk = entry[2], bk = entry[3]})) do
+      redis.call("ZREM", list, entry[1])
+    end
+    redis.call("ZREM", key("inst-expiry"), member)
   end
 end
 

@@ -8,6 +8,7 @@ local steps = cjson.decode(ARGV[2])
 -- every check first; ``revs`` holds the revisions earlier steps of this call will
 -- have written, so two steps on one instance are checked in order
 local revs, was_ended, ending = {}, {}, {}
+local latest, created = {}, {}
 for _, s in ipairs(steps) do
   local id = s.id
   local rev = revs[id]
@@ -132,6 +133,8 @@ for _, s in ipairs(steps) do
     append_history(s.id, entry, {})
   end
   ending[s.id] = s.instance.ended == "1" and not was_ended[s.id]
+  latest[s.id] = s.instance
+  created[s.id] = created[s.id] or s.new
 end
 -- last: a later step of this call rewriting the instance would drop its expiry
 for id, ended in pairs(ending) do
@@ -139,4 +142,32 @@ for id, ended in pairs(ending) do
     expire_instance(id)
   end
 end
+-- the instance lists: new ones listed as active, ended ones moved to the ended lists;
+-- expiry by the server's clock, as PEXPIRE
+local clock = redis.call("TIME")
+local server_now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+for id, inst in pairs(latest) do
+  local created_at = tonumber(inst.create_time) or 0
+  if created[id] then
+    for _, list in ipairs(list_keys("active", inst)) do
+      redis.call("ZADD", list, created_at, id)
+    end
+  end
+  if ending[id] then
+    for _, list in ipairs(list_keys("active", inst)) do
+      redis.call("ZREM", list, id)
+    end
+    for _, list in ipairs(list_keys("ended", inst)) do
+      redis.call("ZADD", list, created_at, id)
+      if RETENTION_MS then -- its newest member expires last: then the list goes as a whole
+        redis.call("PEXPIRE", list, RETENTION_MS)
+      end
+    end
+    if RETENTION_MS then
+      redis.call("ZADD", key("inst-expiry"), server_now + RETENTION_MS, cjson.encode({id, inst.pk or "", inst.bk or ""}))
+      redis.call("PEXPIRE", key("inst-expiry"), RETENTION_MS)
+    end
+  end
+end
+prune_instance_lists(server_now, 20)
 return {"OK"}

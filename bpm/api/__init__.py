@@ -31,6 +31,7 @@ BLUEPRINTS = (
     process.blp,
     tasks.blp,
     instances.blp,
+    instances.list_blp,
     messages.blp,
     external_tasks.blp,
     definitions.blp,

@@ -23,16 +23,39 @@ from bpm.api.schemas import (
     IdListEnvelope,
     IncidentListEnvelope,
     InstanceEnvelope,
+    InstanceListEnvelope,
+    InstanceListQuerySchema,
+    InstanceTasksQuerySchema,
     RequiredUserQuerySchema,
     TaskListEnvelope,
+    instance_summary,
     task_to_api,
 )
 from bpm.errors import ValidationError
 
 blp = Blueprint("instance", __name__, url_prefix=f"{BASE_PATH}/instance", description="Process instances")
+list_blp = Blueprint("instances", __name__, url_prefix=f"{BASE_PATH}/instances", description="Lists of instances")
 
 NOT_FOUND = "INSTANCE_NOT_FOUND: no such process instance"
 MISSING_USER = {"user": ["Missing data for required field."]}
+
+
+@list_blp.route("")
+class InstanceList(MethodView):
+    @list_blp.arguments(InstanceListQuerySchema, location="query")
+    @list_blp.response(200, InstanceListEnvelope)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Instances, newest first, by processKey, businessKey and state (active/ended); paged,
+        totalRecordCount = all matches. Each is a summary: GET …/instance/<id> has the rest."""
+        authorize("instance.read")
+        found, total = get_runtime().list_instances(
+            process_key=query.get("processKey"),
+            business_key=query.get("businessKey"),
+            state=query["state"],
+            start=query["start"],
+            size=query["size"],
+        )
+        return plain_envelope([instance_summary(i) for i in found], total)
 
 
 @blp.route("/<instance_id>", parameters=[INSTANCE_ID])
@@ -76,10 +99,11 @@ class ProcessInstance(MethodView):
 class InstanceTasks(MethodView):
     @blp.response(200, TaskListEnvelope)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description=NOT_FOUND)
-    def get(self, instance_id: str) -> dict[str, Any]:
-        """The instance's active tasks (empty once it has ended)."""
+    @blp.arguments(InstanceTasksQuerySchema, location="query")
+    def get(self, query: dict[str, Any], instance_id: str) -> dict[str, Any]:
+        """The instance's active tasks (empty once it has ended); includeChildren=true adds its called instances'."""
         authorize("instance.read")
-        tasks = get_runtime().instance_tasks(valid_instance_id(instance_id))
+        tasks = get_runtime().instance_tasks(valid_instance_id(instance_id), include_children=query["includeChildren"])
         return plain_envelope([task_to_api(t) for t in tasks])
 
 

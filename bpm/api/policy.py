@@ -18,7 +18,8 @@ task.claim          no     required (a JWT user: themself, the default); the run
 task.unclaim               then checks assignee/candidate (403 NOT_CANDIDATE)
 task.complete
 task.variables      no     -
-instance.read       no     - (instance, its tasks, history, incidents, external tasks)
+instance.read       no     - (instance, its tasks, history, incidents, external tasks;
+                           instance lists, GET …/instances)
 identity.read       no     the path's user: a JWT user only themself, unless admin
 message.correlate   no     optional; a JWT user as themself (the starter of a
 signal.broadcast           message/signal/conditional start)

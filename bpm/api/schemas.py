@@ -10,7 +10,7 @@ from marshmallow import EXCLUDE, INCLUDE, fields, validate, validates_schema
 
 from bpm.api.common import ID_PATTERN
 from bpm.api.envelope import envelope_schema
-from bpm.records import SORT_FIELDS
+from bpm.records import SORT_FIELDS, Instance
 
 MAX_PAGE_SIZE = 1000
 #: ids in bodies have the shape of the ids in paths
@@ -103,6 +103,47 @@ class TaskListQuerySchema(QuerySchema):
     )
     sort = fields.String(load_default="priority", validate=validate.OneOf(SORT_FIELDS))
     order = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(("asc", "desc")))
+    unassigned = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "only unassigned tasks (with user: those the user may claim); wins over includeAssigned"
+        },
+    )
+    processKey = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "filter: process key (allowed alone)"}
+    )
+    businessKey = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "filter: the instance's business key"}
+    )
+    taskDefinitionKey = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "filter: the task's element id"}
+    )
+    instanceId = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "filter: tasks of this instance (allowed without user/group/role)"},
+    )
+
+
+class InstanceListQuerySchema(QuerySchema):
+    processKey = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "process key"})
+    businessKey = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "business key"})
+    state = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(("active", "ended")),
+        metadata={"description": "active or ended (default: both)"},
+    )
+    start = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={"description": "first record"})
+    size = fields.Integer(
+        load_default=100, validate=validate.Range(min=1, max=MAX_PAGE_SIZE), metadata={"description": "page size"}
+    )
+
+
+class InstanceTasksQuerySchema(QuerySchema):
+    includeChildren = fields.Boolean(
+        load_default=False,
+        metadata={"description": "also the tasks of the instances its call activities started, recursively"},
+    )
 
 
 class DeploymentQuerySchema(QuerySchema):
@@ -366,6 +407,36 @@ class InstanceSchema(ma.Schema):
     )
 
 
+class InstanceSummarySchema(ma.Schema):
+    """An instance in a list: GET …/instance/<id> has the variables, tasks and incidents."""
+
+    id = fields.String()
+    definitionId = fields.String(metadata={"description": "<processKey>:<version>"})
+    processKey = fields.String()
+    processName = fields.String()
+    businessKey = fields.String(metadata={"description": 'the business key, or ""'})
+    createBy = fields.String()
+    createTime = fields.Integer()
+    ended = fields.Boolean()
+    endTime = fields.Integer(allow_none=True)
+    parentId = fields.String(allow_none=True, metadata={"description": "the calling instance (call activity)"})
+
+
+def instance_summary(instance: Instance) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "definitionId": instance.definition_id,
+        "processKey": instance.process_key,
+        "processName": instance.process_name,
+        "businessKey": instance.business_key,
+        "createBy": instance.create_by,
+        "createTime": instance.create_time,
+        "ended": instance.ended,
+        "endTime": instance.end_time,
+        "parentId": instance.parent_id,
+    }
+
+
 class ExternalTaskSchema(ma.Schema):
     """A locked external task as fetchAndLock returns it (Camunda's names; times in epoch ms)."""
 
@@ -536,6 +607,7 @@ IdListEnvelope = envelope_schema("IdListEnvelope", fields.List(fields.String()))
 TaskListEnvelope = envelope_schema("TaskListEnvelope", fields.List(fields.Nested(TaskSchema)))
 VariablesEnvelope = envelope_schema("VariablesEnvelope", fields.Dict(keys=fields.String()))
 InstanceEnvelope = envelope_schema("InstanceEnvelope", fields.Nested(InstanceSchema))
+InstanceListEnvelope = envelope_schema("InstanceListEnvelope", fields.List(fields.Nested(InstanceSummarySchema)))
 DefinitionListEnvelope = envelope_schema("DefinitionListEnvelope", fields.List(fields.Nested(DefinitionSchema)))
 RefreshEnvelope = envelope_schema("RefreshEnvelope", fields.Nested(RefreshSchema))
 ClassActionEnvelope = envelope_schema("ClassActionEnvelope", fields.Nested(ClassActionSchema))

@@ -37,15 +37,20 @@ class TaskList(MethodView):
     @blp.arguments(TaskListQuerySchema, location="query")
     @blp.response(200, TaskListEnvelope)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """To-do lists of users and queues of groups/roles (union); paged, totalRecordCount = all matches."""
+        """To-do lists of users and queues of groups/roles (union), narrowed by the filters;
+        instanceId or processKey alone lists that instance's or process's tasks.
+        Paged; totalRecordCount = all matches."""
         groups, roles = _names(query.get("group")), _names(query.get("role"))
         grant = authorize("task.list", users=_names(query.get("user")), groups=groups, roles=roles)
         users = list(grant.users)
-        if not (users or groups or roles):
+        instance_id, process_key = query.get("instanceId"), query.get("processKey")
+        if not (users or groups or roles or instance_id or process_key):
             raise ValidationError(
-                "one of the query parameters 'user', 'group' or 'role' is required",
-                data={"user": ["One of user, group or role is required."]},
+                "one of the query parameters 'user', 'group', 'role', 'instanceId' or 'processKey' is required",
+                data={"user": ["One of user, group, role, instanceId or processKey is required."]},
             )
+        if not (users or groups or roles):
+            authorize("instance.read")  # an instance's or a process's tasks, as GET …/instance/<id>/tasks
         tasks, total = get_runtime().query_tasks(
             users=users,
             groups=groups,
@@ -56,6 +61,11 @@ class TaskList(MethodView):
             start=query["start"],
             size=query["size"],
             identities=grant.identities,
+            unassigned=query["unassigned"],
+            process_key=process_key,
+            business_key=query.get("businessKey"),
+            task_definition_key=query.get("taskDefinitionKey"),
+            instance_id=instance_id,
         )
         return plain_envelope([task_to_api(t) for t in tasks], total)
 

@@ -393,6 +393,11 @@ def next_cycle_due(cycle: timers.Cycle, due: int, remaining: int | None, now: in
     return next_due, left
 
 
+def called_children(state: Mapping[str, Any]) -> list[str]:
+    """The ids of the child instances the instance's call activities wait for, sorted."""
+    return sorted({t["call"] for t in state.get("tokens", {}).values() if t.get("call")})
+
+
 def waiting_elements(state: Mapping[str, Any]) -> list[str]:
     """The ids of the elements where tokens wait (for instance views)."""
     return sorted({t["el"] for t in state.get("tokens", {}).values()})
