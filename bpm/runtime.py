@@ -367,7 +367,9 @@ class Runtime:
     def claim(self, task_id: str, user: str, identity: Identity | None = None, *, actor: str | None = None) -> Task:
         """Make ``user`` the assignee. Raises TaskNotFound, TaskNotActive, TaskAlreadyClaimed, NotCandidate."""
         audit = self.audit("task.claimed", user=user, actor=actor or user)
-        return self.backend.claim(task_id, user, self.principals(user, identity), audit=audit)
+        if identity is None:  # the backend reads the identity store (in the claim's round trip where it can)
+            return self.backend.claim_as_stored(task_id, user, audit=audit)
+        return self.backend.claim(task_id, user, identity.principals(), audit=audit)
 
     def unclaim(self, task_id: str, user: str | None, *, actor: str | None = None) -> Task:
         """Give the task back to its candidates. Raises TaskNotFound, TaskNotActive, Conflict."""
