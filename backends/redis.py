@@ -66,7 +66,9 @@ assign, assign_instance, apply_steps, take_timer, the external-task updates,
 set_identity) is one Lua script from ``backends/lua/`` that works in one slot:
 it is given the slot's key root and at least one of its keys in KEYS, derives
 only keys of that root (Redis Cluster allows undeclared keys of the declared
-slot; ``tests/test_redis_cluster.py`` checks it), checks everything before its
+slot; ``tests/test_redis_cluster.py`` checks it; on a single Redis only, the claim
+script also declares the claimer's identity sets: :meth:`RedisBackend.claim_as_stored`),
+checks everything before its
 first write and appends the operation's audit entry to the history in the same
 script. Every write script runs once per request id (``backends/lua/_once.lua``):
 redis-py's retry after a dropped connection gets the first run's reply. A
