@@ -197,6 +197,12 @@ class Backend(abc.ABC):
         TaskNotFound, TaskNotActive, TaskAlreadyClaimed. Returns the updated task.
         """
 
+    def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
+        """:meth:`claim` checking candidates against ``user`` and the user's groups and roles
+        in the identity store. A backend may read the identity in the claim's own operation
+        (one round trip, and atomic with it); by default it is read first."""
+        return self.claim(task_id, user, self.identity(user).principals(), audit=audit)
+
     @abc.abstractmethod
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
         """Clear the assignee, atomically. When ``user`` is given it must be the assignee

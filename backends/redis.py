@@ -71,7 +71,9 @@ assign, assign_instance, apply_steps, take_timer, the external-task updates,
 set_identity) is one Lua script from ``backends/lua/`` that works in one slot:
 it is given the slot's key root and at least one of its keys in KEYS, derives
 only keys of that root (Redis Cluster allows undeclared keys of the declared
-slot; ``tests/test_redis_cluster.py`` checks it), checks everything before its
+slot; ``tests/test_redis_cluster.py`` checks it; on a single Redis only, the claim
+script also declares the claimer's identity sets: :meth:`RedisBackend.claim_as_stored`),
+checks everything before its
 first write and appends the operation's audit entry to the history in the same
 script. Every write script runs once per request id (``backends/lua/_once.lua``):
 redis-py's retry after a dropped connection gets the first run's reply. A
@@ -165,6 +167,9 @@ class RedisBackend(Backend):
     """
 
     schemes: tuple[str, ...] = ("redis", "rediss", "unix")
+    #: every slot is on one server, so a script may also declare keys of the global slot
+    #: (the claim script reads the identity sets); False on a Redis Cluster
+    scripts_span_slots = True
 
     def __init__(
         self,
@@ -476,6 +481,16 @@ class RedisBackend(Backend):
                 }
             )
         return self._task_op("claim", task_id, user, principals, self._audit(audit))
+
+    @unavailable_as_domain_error
+    def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
+        """On one server the claim script reads the user's identity sets itself (one round trip,
+        atomic with the claim); they are in the global slot, so a cluster reads them first."""
+        if not self.scripts_span_slots:
+            return super().claim_as_stored(task_id, user, audit=audit)
+        keys = [self.ikey(task_id, "task"), self.key("user", user, "groups"), self.key("user", user, "roles")]
+        reply = self._checked("claim", self.partition(task_id), keys, task_id, user, "@store", self._audit(audit))
+        return self._task(reply)
 
     @unavailable_as_domain_error
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:

@@ -53,6 +53,9 @@ def startup_nodes(url: str) -> tuple[list[ClusterNode], dict[str, Any]]:
 class RedisClusterBackend(RedisBackend):
     """:class:`backends.redis.RedisBackend` on a Redis Cluster (see the module docstring)."""
 
+    #: a script works in one slot: the claim reads the identity store's sets (global slot) first
+    scripts_span_slots = False
+
     schemes: tuple[str, ...] = (SCHEME, "rediss+cluster")
 
     def _connect(self, url: str, socket_timeout: float, health_check_interval: int) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -194,24 +195,51 @@ def _error_entry(file: str, exc: InvalidDefinition) -> dict[str, object]:
 
 
 class DefinitionCache:
-    """This worker's parsed definitions, rebuilt when the backend's generation moves."""
+    """This worker's parsed definitions, rebuilt when the backend's generation moves.
 
-    def __init__(self, backend: Backend, max_bytes: int) -> None:
+    The generation is read at most once per ``max_age`` seconds of ``clock`` (monotonic):
+    a deployment, ``refreshCache`` or ``classAction`` on another worker reaches this one
+    within ``max_age`` (1 s by default), without a backend read per use case. A change made
+    through this worker's runtime reloads at once. ``max_age=0`` reads it on every use."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        max_bytes: int,
+        *,
+        max_age: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.backend = backend
         self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.clock = clock
         self._lock = threading.Lock()
         self._generation: int | None = None
+        self._checked_at: float | None = None
         self._records: dict[str, list[Definition]] = {}
         self._specs: dict[str, ProcessSpec] = {}
 
+    @property
+    def generation(self) -> int | None:
+        """The backend's cache generation these definitions were loaded at (None before)."""
+        return self._generation
+
     def refresh_if_stale(self) -> None:
-        """One backend read: reload the definition list when another worker changed it."""
+        """At most one backend read per ``max_age``: reload when another worker changed the definitions."""
+        now = self.clock()
+        checked_at = self._checked_at
+        if checked_at is not None and self._generation is not None and 0 <= now - checked_at < self.max_age:
+            return
         generation = self.backend.cache_generation()
+        self._checked_at = now
         if generation != self._generation:
             self.reload(generation)
 
     def reload(self, generation: int | None = None) -> None:
-        generation = self.backend.cache_generation() if generation is None else generation
+        if generation is None:
+            self._checked_at = self.clock()
+            generation = self.backend.cache_generation()
         records: dict[str, list[Definition]] = {}
         for definition in sorted(self.backend.definitions(), key=lambda d: (d.key, d.version)):
             records.setdefault(definition.key, []).append(definition)

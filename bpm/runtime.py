@@ -108,6 +108,8 @@ class Runtime:
         reject_scripts: bool = False,
         unhandled_bpmn_error: str = "end",
         beans: BeanRegistry | None = None,
+        definitions_max_age: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """``reject_scripts``: refuse at deployment scripts the engine cannot run (Groovy,
         JavaScript ...), instead of failing when an instance reaches them.
@@ -117,7 +119,10 @@ class Runtime:
         (Camunda's ``enableExceptionsAfterUnhandledBpmnError``) refuses that step with 422
         UNHANDLED_BPMN_ERROR, writing nothing.
 
-        ``beans``: the objects expressions may call (``BPM_BEANS``, see :mod:`bpm.expressions.beans`)."""
+        ``beans``: the objects expressions may call (``BPM_BEANS``, see :mod:`bpm.expressions.beans`).
+
+        ``definitions_max_age``: how often (seconds of ``monotonic``) this worker reads the
+        backend's cache generation; a deployment on another worker reaches it within that."""
         if unhandled_bpmn_error not in UNHANDLED_BPMN_ERROR_MODES:
             raise ValueError(
                 f"unhandled_bpmn_error={unhandled_bpmn_error!r} is not one of {UNHANDLED_BPMN_ERROR_MODES}"
@@ -126,7 +131,7 @@ class Runtime:
         self.process_dir = Path(process_dir) if process_dir else None
         self.now_ms = now_ms
         self.engine = Engine(backend.new_id, now_ms, beans)
-        self.cache = DefinitionCache(backend, max_bpmn_bytes)
+        self.cache = DefinitionCache(backend, max_bpmn_bytes, max_age=definitions_max_age, clock=monotonic)
         self.deployer = Deployer(backend, now_ms, max_bpmn_bytes, reject_scripts=reject_scripts, beans=beans)
         self.committer = Committer(
             backend, self.cache, self.engine, now_ms, strict_errors=unhandled_bpmn_error == "fail"
@@ -389,7 +394,9 @@ class Runtime:
     def claim(self, task_id: str, user: str, identity: Identity | None = None, *, actor: str | None = None) -> Task:
         """Make ``user`` the assignee. Raises TaskNotFound, TaskNotActive, TaskAlreadyClaimed, NotCandidate."""
         audit = self.audit("task.claimed", user=user, actor=actor or user)
-        return self.backend.claim(task_id, user, self.principals(user, identity), audit=audit)
+        if identity is None:  # the backend reads the identity store (in the claim's round trip where it can)
+            return self.backend.claim_as_stored(task_id, user, audit=audit)
+        return self.backend.claim(task_id, user, identity.principals(), audit=audit)
 
     def unclaim(self, task_id: str, user: str | None, *, actor: str | None = None) -> Task:
         """Give the task back to its candidates. Raises TaskNotFound, TaskNotActive, Conflict."""

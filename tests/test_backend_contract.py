@@ -468,6 +468,29 @@ def test_claim_of_a_task_without_candidates_is_open_to_anyone(backend: Backend) 
     assert backend.claim(task.id, "x", who(("x",))).assignee == "x"
 
 
+def test_claim_as_stored_checks_the_identity_store_at_the_claim(backend: Backend) -> None:
+    """The identity store's groups and roles are read by the claim itself (on one Redis, in
+    its script): a change to them applies to the next claim."""
+    candidates = {"candidate_users": ["carl"], "candidate_groups": ["clerks"], "candidate_roles": ["admin"]}
+    _, [by_group, by_role, by_name, refused, open_task] = start(
+        backend, candidates, candidates, candidates, candidates, {}
+    )
+    backend.set_identity(Identity("ann", frozenset({"clerks"})))
+    backend.set_identity(Identity("dora", frozenset({"admin"}), frozenset({"admin"})))
+    assert backend.claim_as_stored(by_group.id, "ann").assignee == "ann"
+    assert backend.claim_as_stored(by_role.id, "dora").assignee == "dora"
+    assert backend.claim_as_stored(by_name.id, "carl").assignee == "carl"  # no identity stored
+    assert backend.claim_as_stored(open_task.id, "nobody").assignee == "nobody"
+    backend.set_identity(Identity("ann", frozenset({"other"}), frozenset({"clerks"})))  # a role is not a group
+    for user in ("ann", "bob"):
+        with pytest.raises(NotCandidate):
+            backend.claim_as_stored(refused.id, user)
+    assert backend.task(refused.id) == refused
+    assert backend.claim_as_stored(by_group.id, "ann").assignee == "ann"  # idempotent for the assignee
+    with pytest.raises(TaskAlreadyClaimed):
+        backend.claim_as_stored(by_group.id, "carl")
+
+
 def test_claim_errors(backend: Backend) -> None:
     _, [done, cancelled] = start(backend, {"status": COMPLETED}, {"status": CANCELLED})
     with pytest.raises(TaskNotFound):
@@ -772,6 +795,30 @@ def test_claim_race_has_exactly_one_winner(backend: Backend) -> None:
             stored = backend.task(task.id)
             assert stored is not None and stored.assignee == winners[0]
             assert todo(backend, winners[0]) == [task.id]
+
+
+@pytest.mark.slow
+def test_claim_as_stored_race_has_exactly_one_winner(backend: Backend) -> None:
+    threads = 16
+    barrier = threading.Barrier(threads)
+    users = [f"u{n}" for n in range(threads)]
+    for user in users:
+        backend.set_identity(Identity(user, frozenset({"clerks"})))
+
+    def claim(task_id: str, user: str) -> str:
+        barrier.wait()
+        try:
+            return backend.claim_as_stored(task_id, user).assignee or "?"
+        except TaskAlreadyClaimed:
+            return ""
+
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(20):
+            _, [task] = start(backend, {"candidate_groups": ["clerks"]})
+            winners = [w for w in pool.map(lambda u, t=task.id: claim(t, u), users) if w]
+            assert len(winners) == 1
+            stored = backend.task(task.id)
+            assert stored is not None and stored.assignee == winners[0]
 
 
 @pytest.mark.slow

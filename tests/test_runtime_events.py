@@ -329,3 +329,35 @@ def test_bpmn_error_of_a_called_process_reaches_the_call_activity_boundary(
     assert runtime.instance(child).ended
     assert open_elements(runtime, parent) == expected
     assert runtime.instance(parent).ended is ok
+
+
+# -- definitions across workers ------------------------------------------------------------
+
+FRESH = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" targetNamespace="t">
+  <process id="fresh" name="fresh" isExecutable="true">
+    <startEvent id="s" /><sequenceFlow id="f1" sourceRef="s" targetRef="{task}" />
+    <userTask id="{task}" /><sequenceFlow id="f2" sourceRef="{task}" targetRef="e" />
+    <endEvent id="e" />
+  </process>
+</definitions>"""
+
+
+def test_a_deployment_on_one_worker_is_used_by_another_within_a_second(runtime: Runtime, clock: Clock) -> None:
+    """A worker reads the cache generation at most once a second of its monotonic clock (no
+    backend read per use case), so another worker's deployment reaches it within 1 s."""
+    seconds = [0.0]
+    # another runtime, so another definition cache (the store's client may be shared: it caches nothing)
+    other = Runtime(runtime.backend, EVENTS, now_ms=clock, monotonic=lambda: seconds[0])
+    for version, task in ((1, "first"), (2, "second")):
+        runtime.deploy(FRESH.format(task=task).encode(), file="fresh.bpmn")
+        if version == 2:
+            seconds[0] += 0.999  # within the second: the other worker may use the version it knows
+            assert open_elements(other, other.start(unique_id="fresh")) == ["first"]
+            seconds[0] += 0.001
+        else:
+            seconds[0] += 1.0
+        assert open_elements(other, other.start(unique_id="fresh")) == [task]
+    # the deploying worker itself uses the new version at once
+    runtime.deploy(FRESH.format(task="third").encode(), file="fresh.bpmn")
+    assert open_elements(runtime, runtime.start(unique_id="fresh")) == ["third"]
