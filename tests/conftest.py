@@ -105,6 +105,16 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     instance.close()
 
 
+@pytest.fixture(params=[kind for kind in BACKENDS if kind != "memory"])
+def redis_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The Redis backends in turn (single Redis and the cluster), for what only Redis has."""
+    instance = make_backend(request.param, request)
+    instance.clear()
+    yield instance
+    instance.clear()
+    instance.close()
+
+
 @pytest.fixture
 def memory_backend() -> MemoryBackend:
     return MemoryBackend()

@@ -76,10 +76,11 @@ def test_an_instance_ended_with_its_creation_is_listed_as_ended(backend: Backend
     assert backend.list_instances(InstanceQuery(business_key="once"))[1] == 1
 
 
-def test_redis_lists_drop_ended_instances_past_retention(backend: Backend) -> None:
-    """The expiry is simulated: the instance's keys deleted and its expiry entry made due."""
-    if not isinstance(backend, RedisBackend):
-        pytest.skip("the memory backend removes swept instances from its one store")
+def test_redis_lists_drop_ended_instances_past_retention(redis_backend: Backend) -> None:
+    """The expiry is simulated: the instance's keys deleted and its expiry entry made due (the memory
+    backend removes swept instances from its one store)."""
+    backend = redis_backend
+    assert isinstance(backend, RedisBackend)
     backend.configure(retention="1h")
     made = fill(backend)
     gone = made["a3"]
