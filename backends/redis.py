@@ -29,7 +29,8 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:ids``                       string  last id counter reserved (INCRBY, in blocks)
 ``P:inst:<id>``                 hash    :class:`Instance` fields but ``state``; ``rev``; and
                                         ``tasks``: its active task ids, space-separated
-``P:state:<id>``                string  the instance's engine state (JSON), apart so the
+``P:state:<id>``                string  the instance's engine state (JSON without its
+                                        default members: see state_json), apart so the
                                         hash stays small (listpack)
 ``P:inst-closed:<id>``          zset    ``task:<id>``/``ext:<id>`` of its closed records,
                                         expired with it (retention)
@@ -39,7 +40,8 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
                                         (``kind`` user, group or role), by queue score
 ``P:qa:<kind>:<name>``          zset    the same for active assigned tasks
 ``P:pq:<key>``, ``P:pqa:<key>``  zset    active un/assigned tasks of process key ``key``
-``P:history:<id>``              list    the instance's audit entries, oldest first (JSON)
+``P:history:<id>``              list    the instance's audit entries, oldest first (JSON;
+                                        element entries as arrays: see history_json)
 ``P:inst-list:<state>[:pk:<k>|:bk:<k>]``  zset  instances by create time, ``active``/``ended``:
                                         all, of process key / business key (instance lists)
 ``P:inst-expiry``               zset    ``[id, pk, bk]`` of ended instances by expiry time:
@@ -85,7 +87,6 @@ external-task fetching) read every partition and merge in Python.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import uuid
@@ -131,6 +132,7 @@ from backends.redis_codec import (
     script_error,
     split_options,
     split_prefix,
+    state_value,
     step_json,
 )
 from backends.redis_scripts import (
@@ -678,7 +680,7 @@ class RedisBackend(Backend):
         """An instance from its hash and its ``state`` key (None when the hash is missing)."""
         if not data:
             return None
-        return Instance.from_dict({**decode_fields(data), "state": json.loads(state) if state else {}})
+        return Instance.from_dict({**decode_fields(data), "state": state_value(state)})
 
     @staticmethod
     def decode_task(data: Mapping[str, str]) -> Task:

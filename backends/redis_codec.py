@@ -176,8 +176,22 @@ _HISTORY_LONG_KEYS = {short: name for name, short in HISTORY_KEYS.items()}
 _HISTORY_LONG_TYPES = {short: name for name, short in HISTORY_TYPES.items()}
 
 
+#: an element entry the engine wrote (exactly these keys, in this order) is stored
+#: as a JSON array ``[time, type, elementId, elementType, elementName]``, its type
+#: 1 for element.entered, 0 for element.left, else in full: no key names stored.
+#: Only entries with an elementType are arrays (the history cap in _common.lua relies on it)
+_ELEMENT_KEYS = ("time", "type", "elementId", "elementType", "elementName")
+_ELEMENT_TYPES = {"element.entered": 1, "element.left": 0}
+_ELEMENT_TYPE_NAMES = {code: kind for kind, code in _ELEMENT_TYPES.items()}
+
+
 def history_json(entry: Mapping[str, Any]) -> str:
-    """A history entry as stored (see HISTORY_KEYS)."""
+    """A history entry as stored (an array for an element entry, else see HISTORY_KEYS)."""
+    kind = entry.get("type")
+    if set(entry) == set(_ELEMENT_KEYS) and type(entry["time"]) is int and isinstance(kind, str):
+        values = [entry[name] for name in _ELEMENT_KEYS]
+        values[1] = _ELEMENT_TYPES.get(kind, kind)
+        return as_json(values)
     short = {HISTORY_KEYS.get(name, name): value for name, value in entry.items()}
     kind = short.get("~y")
     if isinstance(kind, str) and kind in HISTORY_TYPES:
@@ -187,11 +201,49 @@ def history_json(entry: Mapping[str, Any]) -> str:
 
 def history_entry(stored: str) -> dict[str, Any]:
     """A stored history entry in full (the inverse of :func:`history_json`)."""
-    entry = {_HISTORY_LONG_KEYS.get(name, name): value for name, value in json.loads(stored).items()}
+    raw = json.loads(stored)
+    if isinstance(raw, list):
+        time, kind, element_id, element_type, element_name = raw
+        kind = _ELEMENT_TYPE_NAMES.get(kind, kind) if type(kind) is int else kind
+        return dict(zip(_ELEMENT_KEYS, (time, kind, element_id, element_type, element_name), strict=True))
+    entry = {_HISTORY_LONG_KEYS.get(name, name): value for name, value in raw.items()}
     kind = entry.get("type")
     if isinstance(kind, str) and kind in _HISTORY_LONG_TYPES:
         entry["type"] = _HISTORY_LONG_TYPES[kind]
     return entry
+
+
+#: the members of an engine state (one with "format") stored only when they differ
+#: from these, the values every instance has until it uses subscriptions, multi-
+#: instance bodies or subprocesses (see Engine.start): ~90 bytes less per instance
+_STATE_DEFAULTS: dict[str, Any] = {
+    "ended": False,
+    "scopes": {"root": {"el": None, "parent": None, "token": None}},
+    "subs": {},
+    "mi": {},
+}
+_STATE_ORDER = ("format", "seq", "ended", "vars", "tokens", "scopes", "subs", "mi")
+
+
+def state_json(state: Mapping[str, Any]) -> str:
+    """An instance's engine state as stored: JSON without its default members."""
+    if "format" in state:
+        state = {name: value for name, value in state.items() if _STATE_DEFAULTS.get(name, state) != value}
+    return as_json(state)
+
+
+def state_value(stored: str | None) -> dict[str, Any]:
+    """A stored state in full (the inverse of :func:`state_json`; None: no state, {})."""
+    if not stored:
+        return {}
+    state: dict[str, Any] = json.loads(stored)
+    if "format" not in state:
+        return state
+    for name, default in _STATE_DEFAULTS.items():
+        if name not in state:
+            state[name] = json.loads(as_json(default))  # a fresh copy
+    ordered = {name: state.pop(name) for name in _STATE_ORDER if name in state}
+    return {**ordered, **state}
 
 
 def pairs(flat: list[str]) -> dict[str, str]:
@@ -236,7 +288,8 @@ def step_json(step: Step) -> dict[str, Any]:
     if step.new and step.instance.rev != 1:
         raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
     instance = encode(step.instance)
-    state = instance.pop("state")
+    del instance["state"]
+    state = state_json(step.instance.state)
     return {
         "id": step.instance.id,
         "new": step.new,

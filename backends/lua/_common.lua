@@ -145,13 +145,18 @@ local function set_assignee(task, user)
 end
 
 -- Past the history limit: remove the oldest element entry (one the engine wrote,
--- with "elementType", stored as "~E": see HISTORY_KEYS in redis_codec.py; audit
--- entries are kept) and mark the instance truncated.
+-- with "elementType": stored as a JSON array, or as an object with "~E" or, older,
+-- "elementType"; see history_json in redis_codec.py; audit entries are kept) and
+-- mark the instance truncated.
 local function drop_oldest_element_entry(instance_id, history, length)
   for first = 0, length - 1, 100 do
     local chunk = redis.call("LRANGE", history, first, first + 99)
     for offset, entry in ipairs(chunk) do
-      if string.find(entry, '"~E":', 1, true) or string.find(entry, '"elementType":', 1, true) then
+      if
+        string.sub(entry, 1, 1) == "["
+        or string.find(entry, '"~E":', 1, true)
+        or string.find(entry, '"elementType":', 1, true)
+      then
         redis.call("LSET", history, first + offset - 1, "\0dropped")
         redis.call("LREM", history, 1, "\0dropped")
         redis.call("HSET", key("inst", instance_id), "history_truncated", "1")
@@ -164,23 +169,27 @@ end
 -- Append an audit entry to the instance's history list. ``entry`` is the JSON
 -- object the runtime built ("" for none); ``extra`` is a list of {name, value}
 -- pairs (nil/false value: null) that only the script knows at the moment of the
--- write. They are spliced in as text, so nothing the runtime encoded is re-encoded.
+-- write. They are spliced in as text, so nothing the runtime encoded is re-encoded;
+-- without extra pairs the entry is stored as it is (an element entry is an array).
 local function append_history(instance_id, entry, extra)
   if entry == nil or entry == "" then
     return
   end
-  local head = string.sub(entry, 1, -2)
-  local fields = {}
-  for _, pair in ipairs(extra) do
-    local value = pair[2]
-    fields[#fields + 1] = cjson.encode(pair[1]) .. ":" .. (value and cjson.encode(value) or "null")
-  end
-  local joined = table.concat(fields, ",")
-  if head ~= "{" and joined ~= "" then
-    joined = "," .. joined
+  if #extra > 0 then
+    local head = string.sub(entry, 1, -2)
+    local fields = {}
+    for _, pair in ipairs(extra) do
+      local value = pair[2]
+      fields[#fields + 1] = cjson.encode(pair[1]) .. ":" .. (value and cjson.encode(value) or "null")
+    end
+    local joined = table.concat(fields, ",")
+    if head ~= "{" then
+      joined = "," .. joined
+    end
+    entry = head .. joined .. "}"
   end
   local history = key("history", instance_id)
-  local length = redis.call("RPUSH", history, head .. joined .. "}")
+  local length = redis.call("RPUSH", history, entry)
   if HISTORY_LIMIT and length > HISTORY_LIMIT then
     drop_oldest_element_entry(instance_id, history, length)
   end
