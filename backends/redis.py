@@ -41,7 +41,8 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:qa:<kind>:<name>``          zset    the same for active assigned tasks
 ``P:pq:<key>``, ``P:pqa:<key>``  zset    active un/assigned tasks of process key ``key``
 ``P:history:<id>``              list    the instance's audit entries, oldest first (JSON;
-                                        element entries as arrays: see history_json)
+                                        element entries as arrays, times relative to the
+                                        instance's create time: see history_json)
 ``P:inst-list:<state>[:pk:<k>|:bk:<k>]``  zset  instances by create time, ``active``/``ended``:
                                         all, of process key / business key (instance lists)
 ``P:inst-expiry``               zset    ``[id, pk, bk]`` of ended instances by expiry time:
@@ -517,12 +518,12 @@ class RedisBackend(Backend):
     @unavailable_as_domain_error
     def history(self, instance_id: str) -> list[dict[str, Any]]:
         with self._pipeline() as pipe:
-            pipe.exists(self.ikey(instance_id, "inst"))
+            pipe.hmget(self.ikey(instance_id, "inst"), "rev", "create_time")
             pipe.lrange(self.ikey(instance_id, "history"), 0, -1)
-            exists, entries = pipe.execute()
-        if not exists:
+            (rev, created), entries = pipe.execute()
+        if rev is None:
             raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-        return [history_entry(entry) for entry in entries]
+        return [history_entry(entry, int(created or 0)) for entry in entries]
 
     @unavailable_as_domain_error
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:

@@ -176,20 +176,28 @@ _HISTORY_LONG_KEYS = {short: name for name, short in HISTORY_KEYS.items()}
 _HISTORY_LONG_TYPES = {short: name for name, short in HISTORY_TYPES.items()}
 
 
-#: an element entry the engine wrote (exactly these keys, in this order) is stored
-#: as a JSON array ``[time, type, elementId, elementType, elementName]``, its type
-#: 1 for element.entered, 0 for element.left, else in full: no key names stored.
+#: an element entry the engine wrote (exactly these keys) is stored as a JSON array
+#: ``[time, type, elementId, elementType, elementName]``, its time in ms after the
+#: instance's create time, its type 1 for element.entered, 0 for element.left, else
+#: in full: no key names stored, and a short number for the time.
 #: Only entries with an elementType are arrays (the history cap in _common.lua relies on it)
 _ELEMENT_KEYS = ("time", "type", "elementId", "elementType", "elementName")
 _ELEMENT_TYPES = {"element.entered": 1, "element.left": 0}
 _ELEMENT_TYPE_NAMES = {code: kind for kind, code in _ELEMENT_TYPES.items()}
 
 
-def history_json(entry: Mapping[str, Any]) -> str:
-    """A history entry as stored (an array for an element entry, else see HISTORY_KEYS)."""
+def history_json(entry: Mapping[str, Any], created: int | None = None) -> str:
+    """A history entry as stored: with ``created`` (its instance's create time), an
+    element entry as an array; else an object (see HISTORY_KEYS)."""
     kind = entry.get("type")
-    if set(entry) == set(_ELEMENT_KEYS) and type(entry["time"]) is int and isinstance(kind, str):
+    if (
+        created is not None
+        and set(entry) == set(_ELEMENT_KEYS)
+        and type(entry["time"]) is int
+        and isinstance(kind, str)
+    ):
         values = [entry[name] for name in _ELEMENT_KEYS]
+        values[0] -= created
         values[1] = _ELEMENT_TYPES.get(kind, kind)
         return as_json(values)
     short = {HISTORY_KEYS.get(name, name): value for name, value in entry.items()}
@@ -199,13 +207,13 @@ def history_json(entry: Mapping[str, Any]) -> str:
     return as_json(short)
 
 
-def history_entry(stored: str) -> dict[str, Any]:
+def history_entry(stored: str, created: int) -> dict[str, Any]:
     """A stored history entry in full (the inverse of :func:`history_json`)."""
     raw = json.loads(stored)
     if isinstance(raw, list):
         time, kind, element_id, element_type, element_name = raw
         kind = _ELEMENT_TYPE_NAMES.get(kind, kind) if type(kind) is int else kind
-        return dict(zip(_ELEMENT_KEYS, (time, kind, element_id, element_type, element_name), strict=True))
+        return dict(zip(_ELEMENT_KEYS, (created + time, kind, element_id, element_type, element_name), strict=True))
     entry = {_HISTORY_LONG_KEYS.get(name, name): value for name, value in raw.items()}
     kind = entry.get("type")
     if isinstance(kind, str) and kind in _HISTORY_LONG_TYPES:
@@ -307,7 +315,7 @@ def step_json(step: Step) -> dict[str, Any]:
         "externals_cancelled": step.externals_cancelled,
         "subscribed": [subscription_json(sub) for sub in step.subscribed],
         "unsubscribed": [subscription_json(sub) for sub in step.unsubscribed],
-        "history": [history_json(entry) for entry in step.history],
+        "history": [history_json(entry, step.instance.create_time) for entry in step.history],
     }
 
 

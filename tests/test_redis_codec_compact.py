@@ -21,15 +21,20 @@ from backends.redis_codec import history_entry, history_json, state_json, state_
     ],
 )
 def test_a_history_entry_reads_back_as_written(entry: dict[str, Any]) -> None:
-    stored = history_json(entry)
-    assert history_entry(stored) == entry
-    # element entries (exactly the five keys) are arrays: no key names stored
-    assert stored.startswith("[") == (set(entry) == {"time", "type", "elementId", "elementType", "elementName"})
+    stored = history_json(entry, 3)
+    assert history_entry(stored, 3) == entry
+    # element entries (exactly the five keys) are arrays: no key names, time after the create time
+    element = set(entry) == {"time", "type", "elementId", "elementType", "elementName"}
+    assert stored.startswith("[") == element
+    if element:
+        assert json.loads(stored)[0] == entry["time"] - 3
+    # without the create time (an audit entry of a script): always an object
+    assert history_entry(history_json(entry), 0) == entry and history_json(entry).startswith("{")
 
 
 def test_older_history_entries_still_read() -> None:
     stored = '{"~t":1,"~y":"~i","~e":"a","~E":"userTask","~n":""}'
-    assert history_entry(stored) == {
+    assert history_entry(stored, 100) == {
         "time": 1,
         "type": "element.entered",
         "elementId": "a",
