@@ -5,6 +5,7 @@ lists are zsets kept by the write script, and ended instances past retention lea
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -104,7 +105,10 @@ def test_redis_lists_drop_ended_instances_past_retention(redis_backend: Backend)
 
 @pytest.fixture
 def api(backend: Backend) -> Api:
-    app: Flask = make_app(backend, DATA / "queries")
+    """The app on a clock that ticks a millisecond per reading, so instances started one after the
+    other have distinct create times (the list's order is newest first)."""
+    ticks = itertools.count(1_800_000_000_000)
+    app: Flask = make_app(backend, DATA / "queries", BPM_CLOCK=lambda: next(ticks))
     return Api(app.test_client())
 
 
