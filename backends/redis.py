@@ -125,6 +125,7 @@ from backends.partitions import (
 from backends.redis_codec import (
     as_json,
     decode_fields,
+    decode_instance,
     encode,
     history_entry,
     history_json,
@@ -133,7 +134,6 @@ from backends.redis_codec import (
     script_error,
     split_options,
     split_prefix,
-    state_value,
     step_json,
 )
 from backends.redis_scripts import (
@@ -435,7 +435,7 @@ class RedisBackend(Backend):
         if not reply:
             return None
         task = self._task(reply[0])
-        instance = self._instance(pairs(reply[1]), reply[2] if len(reply) > 2 else None)
+        instance = decode_instance(task.instance_id, reply[1] if len(reply) > 1 else None)
         if instance is None:
             raise InstanceNotFound(f"process instance '{task.instance_id}' does not exist")
         return task, instance
@@ -465,10 +465,9 @@ class RedisBackend(Backend):
             return []
         with self._pipeline() as pipe:
             for instance_id in wanted:
-                pipe.hgetall(self.ikey(instance_id, "inst"))
-                pipe.get(self.ikey(instance_id, "state"))
+                pipe.get(self.ikey(instance_id, "inst"))
             replies = pipe.execute()
-        return [self._instance(data, state) for data, state in zip(replies[::2], replies[1::2], strict=True)]
+        return [decode_instance(instance_id, stored) for instance_id, stored in zip(wanted, replies, strict=True)]
 
     @unavailable_as_domain_error
     def claim(
@@ -518,12 +517,13 @@ class RedisBackend(Backend):
     @unavailable_as_domain_error
     def history(self, instance_id: str) -> list[dict[str, Any]]:
         with self._pipeline() as pipe:
-            pipe.hmget(self.ikey(instance_id, "inst"), "rev", "create_time")
+            pipe.get(self.ikey(instance_id, "inst"))
             pipe.lrange(self.ikey(instance_id, "history"), 0, -1)
-            (rev, created), entries = pipe.execute()
-        if rev is None:
+            stored, entries = pipe.execute()
+        instance = decode_instance(instance_id, stored)
+        if instance is None:
             raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-        return [history_entry(entry, int(created or 0)) for entry in entries]
+        return [history_entry(entry, instance.create_time) for entry in entries]
 
     @unavailable_as_domain_error
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
@@ -675,13 +675,6 @@ class RedisBackend(Backend):
     @staticmethod
     def _task(flat: list[str]) -> Task:
         return Task.from_dict(decode_fields(pairs(flat)))
-
-    @staticmethod
-    def _instance(data: Mapping[str, str], state: str | None) -> Instance | None:
-        """An instance from its hash and its ``state`` key (None when the hash is missing)."""
-        if not data:
-            return None
-        return Instance.from_dict({**decode_fields(data), "state": state_value(state)})
 
     @staticmethod
     def decode_task(data: Mapping[str, str]) -> Task:

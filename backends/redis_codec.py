@@ -235,16 +235,23 @@ _STATE_ORDER = ("format", "seq", "ended", "vars", "tokens", "scopes", "subs", "m
 
 def state_json(state: Mapping[str, Any]) -> str:
     """An instance's engine state as stored: JSON without its default members."""
+    return as_json(_compact_state(state))
+
+
+def _compact_state(state: Mapping[str, Any]) -> Mapping[str, Any]:
     if "format" in state:
-        state = {name: value for name, value in state.items() if _STATE_DEFAULTS.get(name, state) != value}
-    return as_json(state)
+        return {name: value for name, value in state.items() if _STATE_DEFAULTS.get(name, state) != value}
+    return state
 
 
 def state_value(stored: str | None) -> dict[str, Any]:
     """A stored state in full (the inverse of :func:`state_json`; None: no state, {})."""
     if not stored:
         return {}
-    state: dict[str, Any] = json.loads(stored)
+    return _full_state(json.loads(stored))
+
+
+def _full_state(state: dict[str, Any]) -> dict[str, Any]:
     if "format" not in state:
         return state
     for name, default in _STATE_DEFAULTS.items():
@@ -252,6 +259,55 @@ def state_value(stored: str | None) -> dict[str, Any]:
             state[name] = json.loads(as_json(default))  # a fresh copy
     ordered = {name: state.pop(name) for name in _STATE_ORDER if name in state}
     return {**ordered, **state}
+
+
+#: the instance fields in the header of its stored value (see instance_body), not in the body
+_HEADER_FIELDS = frozenset({"id", "rev", "ended", "history_truncated", "state"})
+#: short names of instance body members (beside SHORT_NAMES); "s" is the engine state
+_BODY_NAMES = {"create_time": "ct", "end_time": "et"}
+_BODY_LONG_NAMES = {short: name for name, short in {**SHORT_NAMES, **_BODY_NAMES}.items()}
+
+
+def instance_body(instance: Instance) -> str:
+    """The body of an instance's stored value: a JSON object of its fields but the header's
+    (short names, absent when None or an empty default; ``pk`` absent when the definition
+    id is ``<pk>:<version>``) and ``s``, its engine state without default members.
+
+    The stored value (one string key, written by apply_steps.lua) is
+    ``<rev>|<flags>|<active task ids, space-separated>|<body>``, flags ``e`` ended and
+    ``t`` history truncated: one key instead of a hash and a state string."""
+    empty_defaults = _empty_defaults(Instance)
+    body: dict[str, Any] = {}
+    for f in fields(instance):
+        name = f.name
+        value = getattr(instance, name)
+        if name in _HEADER_FIELDS or value is None or (name in empty_defaults and value in ("", False, [], {})):
+            continue
+        if name == "process_key" and instance.definition_id.rpartition(":")[0] == value:
+            continue  # derivable
+        body[_BODY_NAMES.get(name) or SHORT_NAMES.get(name, name)] = value
+    if instance.state:
+        body["s"] = _compact_state(instance.state)
+    return as_json(body)
+
+
+def split_instance(stored: str) -> tuple[str, str, str, str]:
+    """A stored instance value as (rev, flags, active task ids, body)."""
+    rev, flags, tasks, body = stored.split("|", 3)
+    return rev, flags, tasks, body
+
+
+def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
+    """An instance from its stored value (the inverse of apply_steps.lua's write; None: none)."""
+    if not stored:
+        return None
+    rev, flags, _, body = split_instance(stored)
+    data = {_BODY_LONG_NAMES.get(name, name): value for name, value in json.loads(body).items()}
+    data["state"] = _full_state(data.pop("s", {}))
+    data.setdefault("process_key", data["definition_id"].rpartition(":")[0])
+    return Instance.from_dict(
+        {**data, "id": instance_id, "rev": int(rev), "ended": "e" in flags, "history_truncated": "t" in flags}
+    )
 
 
 def pairs(flat: list[str]) -> dict[str, str]:
@@ -295,15 +351,19 @@ def step_json(step: Step) -> dict[str, Any]:
         check_subscription(sub)
     if step.new and step.instance.rev != 1:
         raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
-    instance = encode(step.instance)
-    del instance["state"]
-    state = state_json(step.instance.state)
+    instance = step.instance
     return {
-        "id": step.instance.id,
+        "id": instance.id,
         "new": step.new,
-        "expected": str(step.instance.rev - 1),
-        "instance": instance,
-        "state": state,
+        "expected": str(instance.rev - 1),
+        # what the script needs of the instance: the header and the instance lists' keys
+        "rev": str(instance.rev),
+        "ended": instance.ended,
+        "truncated": instance.history_truncated,
+        "pk": instance.process_key,
+        "bk": instance.business_key,
+        "ct": str(instance.create_time),
+        "body": instance_body(instance),
         "now": str(step.now),
         "complete_task": step.complete_task or "",
         "completed_by": False if step.completed_by is None else step.completed_by,

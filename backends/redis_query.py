@@ -38,7 +38,7 @@ from backends.base import (
     fetch_window,
     parse_member,
 )
-from backends.redis_codec import SHORT_NAMES
+from backends.redis_codec import decode_instance
 from bpm.errors import InstanceNotFound
 
 if TYPE_CHECKING:
@@ -141,9 +141,11 @@ def _with_business_key(backend: RedisBackend, query: TaskQuery, tasks: list[Task
     instance_ids = sorted({t.instance_id for t in tasks})
     with backend._pipeline() as pipe:
         for instance_id in instance_ids:
-            pipe.hget(backend.ikey(instance_id, "inst"), SHORT_NAMES["business_key"])
-        keys = dict(zip(instance_ids, pipe.execute(), strict=True))
-    return [t for t in tasks if (keys[t.instance_id] or "") == query.business_key]
+            pipe.get(backend.ikey(instance_id, "inst"))
+        stored = dict(zip(instance_ids, pipe.execute(), strict=True))
+    instances = {instance_id: decode_instance(instance_id, value) for instance_id, value in stored.items()}
+    keys = {instance_id: instance.business_key if instance else "" for instance_id, instance in instances.items()}
+    return [t for t in tasks if keys[t.instance_id] == query.business_key]
 
 
 def _union_count(backend: RedisBackend, keys: list[list[str]], total: int) -> int:

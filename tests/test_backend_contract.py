@@ -883,7 +883,7 @@ def test_redis_keys_of_an_instance_share_its_partition_slot_and_the_rest_the_glo
     assert {slot_of(k) for k in global_} == {slot_of(redis_backend.key("x"))}
     assert redis_backend.ikey(task.id, "task") == root + "task:" + task.id
     assert {k.removeprefix(root).split(":")[0] for k in mine} == {
-        "ids", "inst", "state", "task", "assignee", "qa", "pqa", "done", "inst-list"
+        "ids", "inst", "task", "assignee", "qa", "pqa", "done", "inst-list"
     }  # fmt: skip
     assert {k.removeprefix(redis_backend.key()).split(":")[0] for k in global_} == {
         "meta",

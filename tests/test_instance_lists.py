@@ -86,7 +86,7 @@ def test_redis_lists_drop_ended_instances_past_retention(redis_backend: Backend)
     made = fill(backend)
     gone = made["a3"]
     client = backend._client
-    for kind in ("inst", "state", "history", "inst-ext", "inst-closed"):
+    for kind in ("inst", "history", "inst-ext", "inst-closed"):
         client.delete(backend.ikey(gone.id, kind))
     expiry = backend.pkey(backend.partition(gone.id), "inst-expiry")
     due = [m for m in client.zrange(expiry, 0, -1) if gone.id in m]

@@ -87,36 +87,51 @@ local function queue_keys(task)
   return keys
 end
 
--- The instance's active task ids: the "tasks" field of its hash, space-separated
--- (a field, not a one-member set: see the key schema). Kept when apply_steps
--- rewrites the hash.
-local function active_tasks(instance_id)
-  local ids = {}
-  for task_id in string.gmatch(redis.call("HGET", key("inst", instance_id), "tasks") or "", "%S+") do
-    ids[#ids + 1] = task_id
-  end
-  return ids
-end
-
-local function set_active_tasks(instance_id, ids)
-  if #ids == 0 then
-    redis.call("HDEL", key("inst", instance_id), "tasks")
-  else
-    redis.call("HSET", key("inst", instance_id), "tasks", table.concat(ids, " "))
-  end
-end
-
-local function track(task, active)
-  local ids = {}
-  for _, task_id in ipairs(active_tasks(task.instance_id)) do
-    if task_id ~= task.id then
-      ids[#ids + 1] = task_id
+-- An instance's stored value (a string, see instance_body in redis_codec.py):
+-- "<rev>|<flags>|<active task ids, space-separated>|<body>", flags "e" ended and
+-- "t" history truncated; the body is the runtime's JSON, never read here. Parsed
+-- once per call: {rev =, ended =, truncated =, tasks = {ids}, body =}, or nil.
+local instances = {}
+local function load_inst(instance_id)
+  local inst = instances[instance_id]
+  if inst == nil then
+    inst = false
+    local raw = redis.call("GET", key("inst", instance_id))
+    if raw then
+      local rev, flags, ids, at = string.match(raw, "^(%d+)|(%a*)|([^|]*)|()")
+      local tasks = {}
+      for task_id in string.gmatch(ids, "%S+") do
+        tasks[#tasks + 1] = task_id
+      end
+      inst = {
+        rev = rev,
+        ended = string.find(flags, "e", 1, true) ~= nil,
+        truncated = string.find(flags, "t", 1, true) ~= nil,
+        tasks = tasks,
+        body = string.sub(raw, at),
+      }
     end
+    instances[instance_id] = inst
   end
-  if active then
-    ids[#ids + 1] = task.id
+  return inst or nil
+end
+
+-- Write an instance's value (``keep``: keep its expiry, else none).
+local function save_inst(instance_id, inst, keep)
+  local flags = (inst.ended and "e" or "") .. (inst.truncated and "t" or "")
+  local value = inst.rev .. "|" .. flags .. "|" .. table.concat(inst.tasks, " ") .. "|" .. inst.body
+  if keep then
+    redis.call("SET", key("inst", instance_id), value, "KEEPTTL")
+  else
+    redis.call("SET", key("inst", instance_id), value)
   end
-  set_active_tasks(task.instance_id, ids)
+  instances[instance_id] = inst
+end
+
+-- The instance's active task ids (none when it does not exist).
+local function active_tasks(instance_id)
+  local inst = load_inst(instance_id)
+  return inst and inst.tasks or {}
 end
 
 local function index(task)
@@ -159,10 +174,28 @@ local function drop_oldest_element_entry(instance_id, history, length)
       then
         redis.call("LSET", history, first + offset - 1, "\0dropped")
         redis.call("LREM", history, 1, "\0dropped")
-        redis.call("HSET", key("inst", instance_id), "history_truncated", "1")
-        return
+        local inst = load_inst(instance_id)
+        if inst and not inst.truncated then
+          inst.truncated = true
+          save_inst(instance_id, inst, true)
+        end
+        return true
       end
     end
+  end
+  return false
+end
+
+-- Append stored entries to the instance's history list (one RPUSH), then keep its cap.
+local function append_entries(instance_id, entries)
+  local history = key("history", instance_id)
+  local length = redis.call("RPUSH", history, unpack(entries))
+  -- at most one drop per entry, as if appended one by one (see append_capped in retention.py)
+  for _ = 1, #entries do
+    if not HISTORY_LIMIT or length <= HISTORY_LIMIT or not drop_oldest_element_entry(instance_id, history, length) then
+      return
+    end
+    length = length - 1
   end
 end
 
@@ -188,11 +221,7 @@ local function append_history(instance_id, entry, extra)
     end
     entry = head .. joined .. "}"
   end
-  local history = key("history", instance_id)
-  local length = redis.call("RPUSH", history, entry)
-  if HISTORY_LIMIT and length > HISTORY_LIMIT then
-    drop_oldest_element_entry(instance_id, history, length)
-  end
+  append_entries(instance_id, {entry})
 end
 
 -- The task fields of an audit entry (mirrors task_audit_entry in backends/base.py);
@@ -233,7 +262,6 @@ end
 
 local function close_task(task, status, now)
   unindex(task)
-  track(task, false)
   redis.call("HSET", key("task", task.id), "status", status, "end_time", now)
   closed(task.instance_id, "task:" .. task.id)
 end
@@ -243,7 +271,7 @@ local function expire_instance(instance_id)
   if not RETENTION_MS then
     return
   end
-  local own = {"inst", "state", "history", "inst-ext", "inst-closed"}
+  local own = {"inst", "history", "inst-ext", "inst-closed"}
   local records = redis.call("ZRANGE", key("inst-closed", instance_id), 0, -1)
   for _, kind in ipairs(own) do
     redis.call("PEXPIRE", key(kind, instance_id), RETENTION_MS)

@@ -1,6 +1,8 @@
 -- apply_steps: several engine steps (of several instances), all or nothing.
--- ARGV[2] is the JSON list built by RedisBackend._step_json: records are already
--- their hash fields (strings), numbers are decimal strings and None is false.
+-- ARGV[2] is the JSON list built by step_json in redis_codec.py: records are already
+-- their hash fields (strings), numbers are decimal strings and None is false; the
+-- instance is its new rev, ended, truncated, the instance lists' pk, bk and ct, and
+-- the body of its stored value (see load_inst in _common.lua).
 -- Subscriptions are {kind, name, member, due}. Every check of every step runs
 -- before the first write.
 local steps = cjson.decode(ARGV[2])
@@ -13,8 +15,8 @@ for _, s in ipairs(steps) do
   local id = s.id
   local rev = revs[id]
   if rev == nil then
-    local stored = redis.call("HMGET", key("inst", id), "rev", "ended")
-    rev, was_ended[id] = stored[1], stored[2] == "1"
+    local stored = load_inst(id)
+    rev, was_ended[id] = stored and stored.rev, stored and stored.ended
   end
   if s.new then
     if rev then
@@ -25,7 +27,7 @@ for _, s in ipairs(steps) do
   elseif rev ~= s.expected then
     return {"CONCURRENT_MODIFICATION", id, rev}
   end
-  revs[id] = s.instance.rev
+  revs[id] = s.rev
   if s.complete_task ~= "" then
     local _, task = load_task(s.complete_task)
     local failed = require_active(s.complete_task, task)
@@ -58,17 +60,49 @@ local function index_subscription(sub, add)
   end
 end
 
+-- A task of another instance than the step's (in or out of its active tasks): that
+-- instance's value is rewritten at once (keeping its expiry).
+local function track_other(task, active)
+  local other = load_inst(task.instance_id)
+  if not other then
+    return
+  end
+  local ids = {}
+  for _, task_id in ipairs(other.tasks) do
+    if task_id ~= task.id then
+      ids[#ids + 1] = task_id
+    end
+  end
+  if active then
+    ids[#ids + 1] = task.id
+  end
+  other.tasks = ids
+  save_inst(task.instance_id, other, true)
+end
+
 -- then every write, step by step
+local any_created = false
 for _, s in ipairs(steps) do
   local now = s.now
+  local stored = load_inst(s.id)
+  local tasks, closing = {}, {}
+  local function untrack(task)
+    if task.instance_id == s.id then
+      closing[task.id] = true
+    else
+      track_other(task, false)
+    end
+  end
   if s.complete_task ~= "" then
     local _, done = load_task(s.complete_task)
     close_task(done, "completed", now)
+    untrack(done)
     local done_key = key("task", done.id)
     if s.completed_by then
-      redis.call("HSET", done_key, "completed_by", s.completed_by)
-      if not done.assignee then
-        redis.call("HSET", done_key, "assignee", s.completed_by)
+      if done.assignee then
+        redis.call("HSET", done_key, "completed_by", s.completed_by)
+      else
+        redis.call("HSET", done_key, "completed_by", s.completed_by, "assignee", s.completed_by)
       end
     else
       redis.call("HDEL", done_key, "completed_by")
@@ -78,13 +112,23 @@ for _, s in ipairs(steps) do
     local _, task = load_task(task_id)
     if task and task.status == "active" then
       close_task(task, "cancelled", now)
+      untrack(task)
+    end
+  end
+  for _, task_id in ipairs(stored and stored.tasks or {}) do
+    if not closing[task_id] then
+      tasks[#tasks + 1] = task_id
     end
   end
   for _, task in ipairs(s.created) do
     replace_hash(key("task", task.id), task)
     if task.status == "active" then
       index(task)
-      track(task, true)
+      if task.instance_id == s.id then
+        tasks[#tasks + 1] = task.id
+      else
+        track_other(task, true)
+      end
     else
       closed(s.id, "task:" .. task.id)
     end
@@ -120,54 +164,55 @@ for _, s in ipairs(steps) do
   for _, sub in ipairs(s.unsubscribed) do
     index_subscription(sub, false)
   end
-  local truncated, tasks = unpack(redis.call("HMGET", key("inst", s.id), "history_truncated", "tasks"))
-  replace_hash(key("inst", s.id), s.instance)
-  redis.call("SET", key("state", s.id), s.state)
-  if truncated == "1" then -- marked by a write this step's reader did not see
-    redis.call("HSET", key("inst", s.id), "history_truncated", "1")
+  -- truncated: also when marked by a write this step's reader did not see
+  local truncated = s.truncated or (stored ~= nil and stored.truncated)
+  save_inst(s.id, {rev = s.rev, ended = s.ended, truncated = truncated, tasks = tasks, body = s.body})
+  if #s.history > 0 then
+    append_entries(s.id, s.history)
   end
-  if tasks then -- the backend's own field, not the runtime's
-    redis.call("HSET", key("inst", s.id), "tasks", tasks)
-  end
-  for _, entry in ipairs(s.history) do
-    append_history(s.id, entry, {})
-  end
-  ending[s.id] = s.instance.ended == "1" and not was_ended[s.id]
-  latest[s.id] = s.instance
+  ending[s.id] = s.ended and not was_ended[s.id]
+  latest[s.id] = s
   created[s.id] = created[s.id] or s.new
+  any_created = any_created or s.new
 end
 -- last: a later step of this call rewriting the instance would drop its expiry
+local any_ended = false
 for id, ended in pairs(ending) do
   if ended then
     expire_instance(id)
+    any_ended = true
   end
 end
--- the instance lists: new ones listed as active, ended ones moved to the ended lists;
--- expiry by the server's clock, as PEXPIRE
-local clock = redis.call("TIME")
-local server_now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-for id, inst in pairs(latest) do
-  local created_at = tonumber(inst.create_time) or 0
+-- the instance lists: new ones listed as active, ended ones moved to the ended lists
+for id, s in pairs(latest) do
   if created[id] then
-    for _, list in ipairs(list_keys("active", inst)) do
-      redis.call("ZADD", list, created_at, id)
+    for _, list in ipairs(list_keys("active", s)) do
+      redis.call("ZADD", list, s.ct, id)
     end
   end
-  if ending[id] then
-    for _, list in ipairs(list_keys("active", inst)) do
-      redis.call("ZREM", list, id)
-    end
-    for _, list in ipairs(list_keys("ended", inst)) do
-      redis.call("ZADD", list, created_at, id)
-      if RETENTION_MS then -- its newest member expires last: then the list goes as a whole
-        redis.call("PEXPIRE", list, RETENTION_MS)
+end
+if any_ended or any_created then
+  -- expiry by the server's clock, as PEXPIRE; the due ended instances leave the lists
+  -- with each start and end (the writes that change the lists)
+  local clock = redis.call("TIME")
+  local server_now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  for id, s in pairs(latest) do
+    if ending[id] then
+      for _, list in ipairs(list_keys("active", s)) do
+        redis.call("ZREM", list, id)
+      end
+      for _, list in ipairs(list_keys("ended", s)) do
+        redis.call("ZADD", list, s.ct, id)
+        if RETENTION_MS then -- its newest member expires last: then the list goes as a whole
+          redis.call("PEXPIRE", list, RETENTION_MS)
+        end
+      end
+      if RETENTION_MS then
+        redis.call("ZADD", key("inst-expiry"), server_now + RETENTION_MS, cjson.encode({id, s.pk or "", s.bk or ""}))
+        redis.call("PEXPIRE", key("inst-expiry"), RETENTION_MS)
       end
     end
-    if RETENTION_MS then
-      redis.call("ZADD", key("inst-expiry"), server_now + RETENTION_MS, cjson.encode({id, inst.pk or "", inst.bk or ""}))
-      redis.call("PEXPIRE", key("inst-expiry"), RETENTION_MS)
-    end
   end
+  prune_instance_lists(server_now, 20)
 end
-prune_instance_lists(server_now, 20)
 return {"OK"}

@@ -1,8 +1,8 @@
 -- assign_instance: ARGV[2] instance id, ARGV[3] user, ARGV[4] the audit entry
--- (JSON, appended once per task that changed) or "". KEYS[1] the instance hash
--- (its "tasks" field lists the active tasks). Answers {"OK", {{id, create_time}, ...}}.
+-- (JSON, appended once per task that changed) or "". KEYS[1] the instance's value
+-- (it lists the active tasks). Answers {"OK", {{id, create_time}, ...}}.
 local instance_id, user, audit = ARGV[2], ARGV[3], ARGV[4]
-if redis.call("EXISTS", KEYS[1]) == 0 then
+if not load_inst(instance_id) then
   return {"INSTANCE_NOT_FOUND", instance_id, ""}
 end
 local assigned = {}

@@ -1,12 +1,13 @@
--- instance_tasks: ARGV[2] instance id. KEYS[1] the instance hash (its "tasks"
--- field lists the active tasks). Answers {"OK", {task hash, ...}}.
-if redis.call("EXISTS", KEYS[1]) == 0 then
+-- instance_tasks: ARGV[2] instance id. KEYS[1] the instance's value (it lists the
+-- active tasks). Answers {"OK", {task hash, ...}}.
+local inst = load_inst(ARGV[2])
+if not inst then
   return {"INSTANCE_NOT_FOUND", ARGV[2], ""}
 end
 local found = {}
-for _, task_id in ipairs(active_tasks(ARGV[2])) do
-  local flat = load_task(task_id)
-  if flat then
+for _, task_id in ipairs(inst.tasks) do
+  local flat = redis.call("HGETALL", key("task", task_id))
+  if #flat > 0 then
     found[#found + 1] = flat
   end
 end

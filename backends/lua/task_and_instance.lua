@@ -1,8 +1,12 @@
--- task_and_instance: KEYS[1] the task hash. Answers {task hash, instance hash, state},
+-- task_and_instance: KEYS[1] the task hash. Answers {task hash, instance value},
 -- or {} when the task does not exist.
 local flat = redis.call("HGETALL", KEYS[1])
 if #flat == 0 then
   return {}
 end
-local instance_id = to_map(flat).instance_id
-return {flat, redis.call("HGETALL", key("inst", instance_id)), redis.call("GET", key("state", instance_id))}
+for i = 1, #flat, 2 do
+  if flat[i] == "instance_id" then
+    return {flat, redis.call("GET", key("inst", flat[i + 1]))}
+  end
+end
+return {flat}
