@@ -134,7 +134,7 @@ from backends.redis_codec import (
     script_error,
     split_options,
     split_prefix,
-    step_json,
+    step_args,
 )
 from backends.redis_scripts import (
     SCRIPTS,
@@ -451,9 +451,8 @@ class RedisBackend(Backend):
         if not steps:
             return
         partition = check_one_partition(steps, self.partition)
-        payload = as_json([step_json(step) for step in steps])
         keys = list(dict.fromkeys(self.ikey(step.instance.id, "inst") for step in steps))
-        self._checked("apply_steps", partition, keys, payload)
+        self._checked("apply_steps", partition, keys, *step_args(steps))
 
     @unavailable_as_domain_error
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:

@@ -273,9 +273,9 @@ def instance_body(instance: Instance) -> str:
     (short names, absent when None or an empty default; ``pk`` absent when the definition
     id is ``<pk>:<version>``) and ``s``, its engine state without default members.
 
-    The stored value (one string key, written by apply_steps.lua) is
-    ``<rev>|<flags>|<active task ids, space-separated>|<body>``, flags ``e`` ended and
-    ``t`` history truncated: one key instead of a hash and a state string."""
+    The stored value (one string key, written by apply_steps.lua; see load_inst in
+    _common.lua) is ``<rev>|<flags>|<active task ids>|<closed records>|<body>``: one key
+    instead of a hash, a state string and a set of closed records."""
     empty_defaults = _empty_defaults(Instance)
     body: dict[str, Any] = {}
     for f in fields(instance):
@@ -291,17 +291,17 @@ def instance_body(instance: Instance) -> str:
     return as_json(body)
 
 
-def split_instance(stored: str) -> tuple[str, str, str, str]:
-    """A stored instance value as (rev, flags, active task ids, body)."""
-    rev, flags, tasks, body = stored.split("|", 3)
-    return rev, flags, tasks, body
+def split_instance(stored: str) -> tuple[str, str, str, str, str]:
+    """A stored instance value as (rev, flags, active task ids, closed records, body)."""
+    rev, flags, tasks, records, body = stored.split("|", 4)
+    return rev, flags, tasks, records, body
 
 
 def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
     """An instance from its stored value (the inverse of apply_steps.lua's write; None: none)."""
     if not stored:
         return None
-    rev, flags, _, body = split_instance(stored)
+    rev, flags, _, _, body = split_instance(stored)
     data = {_BODY_LONG_NAMES.get(name, name): value for name, value in json.loads(body).items()}
     data["state"] = _full_state(data.pop("s", {}))
     data.setdefault("process_key", data["definition_id"].rpartition(":")[0])
@@ -343,8 +343,37 @@ def script_error(reply: list[Any]) -> BpmError:
     raise RuntimeError(f"unexpected reply from a Redis script: {reply!r}")  # pragma: no cover
 
 
+def step_args(steps: list[Step]) -> list[str]:
+    """apply_steps.lua's arguments after the head: the steps as JSON (see step_json), then
+    the values the JSON points at by their ARGV index, passed as they are so the script
+    neither decodes nor copies them: each step's instance body, its history entries and
+    each created task's field/value pairs."""
+    extra: list[str] = []
+    first = 3  # ARGV[1] is the head, ARGV[2] the JSON
+
+    def place(values: list[str]) -> list[int]:
+        """Append ``values`` to the arguments; their ARGV range [first, last]."""
+        at = first + len(extra)
+        extra.extend(values)
+        return [at, at + len(values) - 1]
+
+    payload = []
+    for step in steps:
+        data = step_json(step)
+        data["body"] = place([instance_body(step.instance)])[0]
+        data["history"] = place([history_json(entry, step.instance.create_time) for entry in step.history])
+        data["created"] = [place(_flat(encode(task))) for task in step.created]
+        payload.append(data)
+    return [as_json(payload), *extra]
+
+
+def _flat(fields_: Mapping[str, str]) -> list[str]:
+    return [item for pair in fields_.items() for item in pair]
+
+
 def step_json(step: Step) -> dict[str, Any]:
-    """One step as apply_steps.lua reads it: hash fields, decimal strings, false for None.
+    """One step as apply_steps.lua reads it: hash fields, decimal strings, false for None
+    (:func:`step_args` moves the body, the history and the created tasks out of it).
 
     Raises ValueError for a ``new`` step whose rev is not 1 or a bad subscription."""
     for sub in (*step.subscribed, *step.unsubscribed):

@@ -88,26 +88,36 @@ local function queue_keys(task)
 end
 
 -- An instance's stored value (a string, see instance_body in redis_codec.py):
--- "<rev>|<flags>|<active task ids, space-separated>|<body>", flags "e" ended and
--- "t" history truncated; the body is the runtime's JSON, never read here. Parsed
--- once per call: {rev =, ended =, truncated =, tasks = {ids}, body =}, or nil.
+-- "<rev>|<flags>|<active task ids>|<closed records>|<body>", ids and records space-
+-- separated, flags "e" ended, "t" history truncated, "x" has had external tasks
+-- (its "inst-ext" set may exist); a closed record is "t<task id>" or "x<external
+-- task id>" (removed with the instance: retention); the body is the runtime's JSON,
+-- never read here. Parsed once per call: {rev =, ended =, truncated =, externals =,
+-- tasks = {ids}, closed = {records}, body =}, or nil.
 local instances = {}
+local dirty = {} -- instances changed but not yet written (see closed())
+local function words(text)
+  local found = {}
+  for word in string.gmatch(text, "%S+") do
+    found[#found + 1] = word
+  end
+  return found
+end
+
 local function load_inst(instance_id)
   local inst = instances[instance_id]
   if inst == nil then
     inst = false
     local raw = redis.call("GET", key("inst", instance_id))
     if raw then
-      local rev, flags, ids, at = string.match(raw, "^(%d+)|(%a*)|([^|]*)|()")
-      local tasks = {}
-      for task_id in string.gmatch(ids, "%S+") do
-        tasks[#tasks + 1] = task_id
-      end
+      local rev, flags, ids, records, at = string.match(raw, "^(%d+)|(%a*)|([^|]*)|([^|]*)|()")
       inst = {
         rev = rev,
         ended = string.find(flags, "e", 1, true) ~= nil,
         truncated = string.find(flags, "t", 1, true) ~= nil,
-        tasks = tasks,
+        externals = string.find(flags, "x", 1, true) ~= nil,
+        tasks = words(ids),
+        closed = words(records),
         body = string.sub(raw, at),
       }
     end
@@ -118,14 +128,16 @@ end
 
 -- Write an instance's value (``keep``: keep its expiry, else none).
 local function save_inst(instance_id, inst, keep)
-  local flags = (inst.ended and "e" or "") .. (inst.truncated and "t" or "")
-  local value = inst.rev .. "|" .. flags .. "|" .. table.concat(inst.tasks, " ") .. "|" .. inst.body
+  local flags = (inst.ended and "e" or "") .. (inst.truncated and "t" or "") .. (inst.externals and "x" or "")
+  local value = inst.rev .. "|" .. flags .. "|" .. table.concat(inst.tasks, " ") .. "|"
+    .. table.concat(inst.closed, " ") .. "|" .. inst.body
   if keep then
     redis.call("SET", key("inst", instance_id), value, "KEEPTTL")
   else
     redis.call("SET", key("inst", instance_id), value)
   end
   instances[instance_id] = inst
+  dirty[instance_id] = nil
 end
 
 -- The instance's active task ids (none when it does not exist).
@@ -254,30 +266,53 @@ local function assign_one(task, user, audit)
   append_history(task.instance_id, audit, task_audit(task, true, previous, owner))
 end
 
--- Close an active task: out of every index set, status and end time set.
--- A closed record ("task:<id>" or "ext:<id>") of an instance: removed with it (retention).
+-- A closed record ("t<task id>" or "x<external task id>") of an instance (see
+-- load_inst); the instance's value is written later (apply_steps: with its step).
 local function closed(instance_id, record)
-  redis.call("ZADD", key("inst-closed", instance_id), 0, record)
+  local inst = load_inst(instance_id)
+  if inst then
+    inst.closed[#inst.closed + 1] = record
+    dirty[instance_id] = true
+  end
 end
 
-local function close_task(task, status, now)
+-- Close an active task: out of every index and of its instance's active tasks,
+-- status and end time set (and ``more`` field/value pairs, or nil).
+local function close_task(task, status, now, more)
   unindex(task)
-  redis.call("HSET", key("task", task.id), "status", status, "end_time", now)
-  closed(task.instance_id, "task:" .. task.id)
+  local task_key = key("task", task.id)
+  if more then
+    redis.call("HSET", task_key, "status", status, "end_time", now, unpack(more))
+  else
+    redis.call("HSET", task_key, "status", status, "end_time", now)
+  end
+  local inst = load_inst(task.instance_id)
+  if inst then
+    local ids = {}
+    for _, task_id in ipairs(inst.tasks) do
+      if task_id ~= task.id then
+        ids[#ids + 1] = task_id
+      end
+    end
+    inst.tasks = ids
+  end
+  closed(task.instance_id, "t" .. task.id)
 end
 
 -- An ended instance and everything of it expire RETENTION_MS from now (none: kept).
 local function expire_instance(instance_id)
-  if not RETENTION_MS then
+  local inst = load_inst(instance_id)
+  if not RETENTION_MS or not inst then
     return
   end
-  local own = {"inst", "history", "inst-ext", "inst-closed"}
-  local records = redis.call("ZRANGE", key("inst-closed", instance_id), 0, -1)
-  for _, kind in ipairs(own) do
-    redis.call("PEXPIRE", key(kind, instance_id), RETENTION_MS)
+  redis.call("PEXPIRE", key("inst", instance_id), RETENTION_MS)
+  redis.call("PEXPIRE", key("history", instance_id), RETENTION_MS)
+  if inst.externals then
+    redis.call("PEXPIRE", key("inst-ext", instance_id), RETENTION_MS)
   end
-  for _, record in ipairs(records) do
-    redis.call("PEXPIRE", ROOT .. record, RETENTION_MS)
+  for _, record in ipairs(inst.closed) do
+    local kind = string.sub(record, 1, 1) == "t" and "task" or "ext"
+    redis.call("PEXPIRE", key(kind, string.sub(record, 2)), RETENTION_MS)
   end
 end
 

@@ -1,11 +1,14 @@
 -- apply_steps: several engine steps (of several instances), all or nothing.
--- ARGV[2] is the JSON list built by step_json in redis_codec.py: records are already
+-- ARGV[2] is the JSON list built by step_args in redis_codec.py: records are already
 -- their hash fields (strings), numbers are decimal strings and None is false; the
 -- instance is its new rev, ended, truncated, the instance lists' pk, bk and ct, and
--- the body of its stored value (see load_inst in _common.lua).
+-- ``body`` the ARGV index of the body of its stored value (see load_inst in
+-- _common.lua); ``history`` and each of ``created`` an ARGV range {first, last} of
+-- history entries and of a new task's field/value pairs.
 -- Subscriptions are {kind, name, member, due}. Every check of every step runs
 -- before the first write.
 local steps = cjson.decode(ARGV[2])
+local checked = {} -- tasks read by the checks, by id (until written)
 
 -- every check first; ``revs`` holds the revisions earlier steps of this call will
 -- have written, so two steps on one instance are checked in order
@@ -30,6 +33,7 @@ for _, s in ipairs(steps) do
   revs[id] = s.rev
   if s.complete_task ~= "" then
     local _, task = load_task(s.complete_task)
+    checked[s.complete_task] = task
     local failed = require_active(s.complete_task, task)
     if failed then
       return failed
@@ -60,83 +64,60 @@ local function index_subscription(sub, add)
   end
 end
 
--- A task of another instance than the step's (in or out of its active tasks): that
--- instance's value is rewritten at once (keeping its expiry).
-local function track_other(task, active)
-  local other = load_inst(task.instance_id)
-  if not other then
-    return
-  end
-  local ids = {}
-  for _, task_id in ipairs(other.tasks) do
-    if task_id ~= task.id then
-      ids[#ids + 1] = task_id
-    end
-  end
-  if active then
-    ids[#ids + 1] = task.id
-  end
-  other.tasks = ids
-  save_inst(task.instance_id, other, true)
-end
-
--- then every write, step by step
+-- then every write, step by step; each step's instance value is written with the
+-- step (records of other instances it closed or created: at the end, see closed())
 local any_created = false
 for _, s in ipairs(steps) do
   local now = s.now
-  local stored = load_inst(s.id)
-  local tasks, closing = {}, {}
-  local function untrack(task)
-    if task.instance_id == s.id then
-      closing[task.id] = true
-    else
-      track_other(task, false)
-    end
+  local inst = load_inst(s.id)
+  if not inst then
+    inst = {tasks = {}, closed = {}}
+    instances[s.id] = inst
   end
   if s.complete_task ~= "" then
-    local _, done = load_task(s.complete_task)
-    close_task(done, "completed", now)
-    untrack(done)
-    local done_key = key("task", done.id)
+    local done = checked[s.complete_task]
+    if not done then
+      _, done = load_task(s.complete_task)
+    end
+    checked[s.complete_task] = nil
+    local more = nil
     if s.completed_by then
-      if done.assignee then
-        redis.call("HSET", done_key, "completed_by", s.completed_by)
-      else
-        redis.call("HSET", done_key, "completed_by", s.completed_by, "assignee", s.completed_by)
+      more = {"completed_by", s.completed_by}
+      if not done.assignee then
+        more[3], more[4] = "assignee", s.completed_by
       end
     else
-      redis.call("HDEL", done_key, "completed_by")
+      redis.call("HDEL", key("task", done.id), "completed_by")
     end
+    close_task(done, "completed", now, more)
   end
   for _, task_id in ipairs(s.cancelled) do
     local _, task = load_task(task_id)
     if task and task.status == "active" then
+      checked[task_id] = nil
       close_task(task, "cancelled", now)
-      untrack(task)
     end
   end
-  for _, task_id in ipairs(stored and stored.tasks or {}) do
-    if not closing[task_id] then
-      tasks[#tasks + 1] = task_id
-    end
-  end
-  for _, task in ipairs(s.created) do
-    replace_hash(key("task", task.id), task)
+  for _, range in ipairs(s.created) do
+    local flat = {unpack(ARGV, range[1], range[2])}
+    local task = to_map(flat)
+    checked[task.id] = nil
+    redis.call("HSET", key("task", task.id), unpack(flat)) -- a new id: no hash yet
     if task.status == "active" then
       index(task)
-      if task.instance_id == s.id then
-        tasks[#tasks + 1] = task.id
-      else
-        track_other(task, true)
+      local owner = load_inst(task.instance_id)
+      if owner then
+        owner.tasks[#owner.tasks + 1] = task.id
+        dirty[task.instance_id] = true
       end
     else
-      closed(s.id, "task:" .. task.id)
+      closed(s.id, "t" .. task.id)
     end
   end
   if s.complete_external ~= "" then
     local _, ext = load_external(s.complete_external)
     update_external(ext, {{"status", "completed"}, {"end_time", now}})
-    closed(s.id, "ext:" .. ext.id)
+    closed(s.id, "x" .. ext.id)
   end
   for _, ext in ipairs(s.externals) do
     local _, old = load_external(ext.id)
@@ -146,7 +127,7 @@ for _, s in ipairs(steps) do
     replace_hash(key("ext", ext.id), ext)
     sync_external(ext)
     if ext.status ~= "active" then
-      closed(s.id, "ext:" .. ext.id)
+      closed(s.id, "x" .. ext.id)
     end
   end
   -- after the new ones: a task made and cancelled in one step ends closed
@@ -154,7 +135,7 @@ for _, s in ipairs(steps) do
     local _, ext = load_external(ext_id)
     if ext and ext.status == "active" then
       update_external(ext, {{"status", "cancelled"}, {"end_time", now}})
-      closed(s.id, "ext:" .. ext_id)
+      closed(s.id, "x" .. ext_id)
     end
   end
   -- subscribed before unsubscribed: an entry in both ends removed
@@ -165,15 +146,20 @@ for _, s in ipairs(steps) do
     index_subscription(sub, false)
   end
   -- truncated: also when marked by a write this step's reader did not see
-  local truncated = s.truncated or (stored ~= nil and stored.truncated)
-  save_inst(s.id, {rev = s.rev, ended = s.ended, truncated = truncated, tasks = tasks, body = s.body})
-  if #s.history > 0 then
-    append_entries(s.id, s.history)
+  inst.truncated = s.truncated or inst.truncated
+  inst.externals = inst.externals or #s.externals > 0
+  inst.rev, inst.ended, inst.body = s.rev, s.ended, ARGV[s.body]
+  save_inst(s.id, inst)
+  if s.history[2] >= s.history[1] then
+    append_entries(s.id, {unpack(ARGV, s.history[1], s.history[2])})
   end
   ending[s.id] = s.ended and not was_ended[s.id]
   latest[s.id] = s
   created[s.id] = created[s.id] or s.new
   any_created = any_created or s.new
+end
+for id in pairs(dirty) do
+  save_inst(id, instances[id], true)
 end
 -- last: a later step of this call rewriting the instance would drop its expiry
 local any_ended = false
@@ -208,7 +194,7 @@ if any_ended or any_created then
         end
       end
       if RETENTION_MS then
-        redis.call("ZADD", key("inst-expiry"), server_now + RETENTION_MS, cjson.encode({id, s.pk or "", s.bk or ""}))
+        redis.call("ZADD", key("inst-expiry"), server_now + RETENTION_MS, cjson.encode({id, s.pk, s.bk}))
         redis.call("PEXPIRE", key("inst-expiry"), RETENTION_MS)
       end
     end

@@ -6,7 +6,7 @@
 -- slot is on this server; see RedisBackend.claim_as_stored). ARGV[5] the audit entry
 -- (JSON) or "". KEYS[1] the task hash.
 local task_id, user, principals, audit = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local _, task = load_task(task_id)
+local flat, task = load_task(task_id)
 local failed = require_active(task_id, task)
 if failed then
   return failed
@@ -46,4 +46,6 @@ if principals ~= "" and has_candidates(task) then
 end
 set_assignee(task, user)
 append_history(task.instance_id, audit, task_audit(task, false))
-return {"OK", redis.call("HGETALL", KEYS[1])}
+flat[#flat + 1] = "assignee" -- it had none: the hash as HGETALL would answer it now
+flat[#flat + 1] = user
+return {"OK", flat}
