@@ -7,6 +7,7 @@ a script that writes also runs inside ``_once.lua`` (once per request id).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -58,12 +59,39 @@ R = TypeVar("R")
 
 
 def script_source(name: str) -> str:
-    """A script as sent to Redis: the helpers, its body, and for a write the once-only wrapper."""
+    """A script as sent to Redis: the helpers it uses, its body, and for a write the once-only wrapper."""
     body = (LUA_DIR / f"{name}.lua").read_text()
-    common = (LUA_DIR / "_common.lua").read_text()
     if name not in WRITE_SCRIPTS:
-        return common + "\n" + body
-    return common + "\nlocal function body()\n" + body + "\nend\n" + (LUA_DIR / "_once.lua").read_text()
+        return helpers_for(body) + "\n" + body
+    once = (LUA_DIR / "_once.lua").read_text()
+    return helpers_for(body + once) + "\nlocal function body()\n" + body + "\nend\n" + once
+
+
+#: a top-level definition of _common.lua: ``local function f(`` or ``local a, b =``
+_DEFINITION = re.compile(r"^local (?:function )?([\w, ]+?)\s*(?:\(|=)", re.MULTILINE)
+
+
+def helpers_for(code: str) -> str:
+    """The blocks of ``_common.lua`` that ``code`` needs, directly or through other blocks, in
+    their order there; the first block (ARGV[1] parsed) always. Every call of a script runs
+    its helpers' definitions first (a few µs for all of them), so each script gets only its own.
+
+    A block is a top-level definition with the comment lines above it; a block is needed when
+    a name it defines appears as a word outside comments in the code or in another needed block."""
+    blocks: list[tuple[set[str], str]] = []
+    for chunk in re.split(r"\n(?=(?:--[^\n]*\n)*local )", (LUA_DIR / "_common.lua").read_text()):
+        match = _DEFINITION.search(chunk)
+        names = {n.strip() for n in match.group(1).split(",")} if match else set()
+        blocks.append((names, chunk))
+    needed = [True] + [False] * (len(blocks) - 1)
+    pending = [code, blocks[0][1]]
+    while pending:
+        words = set(re.findall(r"[A-Za-z_]\w*", re.sub(r"--[^\n]*", "", pending.pop())))
+        for i, (names, chunk) in enumerate(blocks):
+            if not needed[i] and names & words:
+                needed[i] = True
+                pending.append(chunk)
+    return "\n".join(chunk for (_, chunk), keep in zip(blocks, needed, strict=True) if keep)
 
 
 class PartitionCountMismatch(ValueError):
