@@ -8,12 +8,21 @@
 -- Scripts answer {"OK", ...} or {<ERROR_CODE>, <id>, <detail>}; they check
 -- everything before their first write, so an error leaves nothing changed.
 
-local HISTORY_LIMIT, RETENTION_MS, REQUEST_ID, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(%w*)|(.*)$")
+local HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(%w*)|(.*)$")
 HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
-RETENTION_MS = tonumber(RETENTION_MS)
+local RETENTION_MS = tonumber(RETENTION) -- RETENTION: the same as text, for PEXPIRE
 
-local function key(...)
-  return ROOT .. table.concat({...}, ":")
+local function key(a, b, c, d, e)
+  if e then
+    return ROOT .. a .. ":" .. b .. ":" .. c .. ":" .. d .. ":" .. e
+  elseif d then
+    return ROOT .. a .. ":" .. b .. ":" .. c .. ":" .. d
+  elseif c then
+    return ROOT .. a .. ":" .. b .. ":" .. c
+  elseif b then
+    return ROOT .. a .. ":" .. b
+  end
+  return ROOT .. a
 end
 
 local CANDIDATE_INDEXES = {
@@ -305,14 +314,14 @@ local function expire_instance(instance_id)
   if not RETENTION_MS or not inst then
     return
   end
-  redis.call("PEXPIRE", key("inst", instance_id), RETENTION_MS)
-  redis.call("PEXPIRE", key("history", instance_id), RETENTION_MS)
+  redis.call("PEXPIRE", key("inst", instance_id), RETENTION)
+  redis.call("PEXPIRE", key("history", instance_id), RETENTION)
   if inst.externals then
-    redis.call("PEXPIRE", key("inst-ext", instance_id), RETENTION_MS)
+    redis.call("PEXPIRE", key("inst-ext", instance_id), RETENTION)
   end
   for _, record in ipairs(inst.closed) do
     local kind = string.sub(record, 1, 1) == "t" and "task" or "ext"
-    redis.call("PEXPIRE", key(kind, string.sub(record, 2)), RETENTION_MS)
+    redis.call("PEXPIRE", key(kind, string.sub(record, 2)), RETENTION)
   end
 end
 

@@ -190,12 +190,12 @@ if any_ended or any_created then
       for _, list in ipairs(list_keys("ended", s)) do
         redis.call("ZADD", list, s.ct, id)
         if RETENTION_MS then -- its newest member expires last: then the list goes as a whole
-          redis.call("PEXPIRE", list, RETENTION_MS)
+          redis.call("PEXPIRE", list, RETENTION)
         end
       end
       if RETENTION_MS then
         redis.call("ZADD", key("inst-expiry"), server_now + RETENTION_MS, cjson.encode({id, s.pk, s.bk}))
-        redis.call("PEXPIRE", key("inst-expiry"), RETENTION_MS)
+        redis.call("PEXPIRE", key("inst-expiry"), RETENTION)
       end
     end
   end
