@@ -65,7 +65,17 @@ SHORT_NAMES = {
     "process_name": "pn",
     "variables": "v",
 }
-_LONG_NAMES = {short: name for name, short in SHORT_NAMES.items()}
+#: a task's hash fields the scripts read, shortened too (tasks only: the scripts read
+#: external tasks by their full names); the scripts use these names
+TASK_NAMES = {
+    "candidate_groups": "cg",
+    "candidate_roles": "cr",
+    "candidate_users": "cu",
+    "create_time": "ct",
+    "instance_id": "ii",
+    "task_definition_key": "tk",
+}
+_LONG_NAMES = {short: name for name, short in {**SHORT_NAMES, **TASK_NAMES}.items()}
 _BOOL_FIELDS = frozenset({"ended", "history_truncated", "incident"})
 
 
@@ -109,14 +119,18 @@ def redact(url: str) -> str:
 
 
 def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[str, str]:
-    """A record as hash fields: strings, JSON for lists and dicts, None left out."""
+    """A record as hash fields: strings, JSON for lists and dicts, None left out; a task
+    also without the fields at their default (but ``status``) and with TASK_NAMES."""
     out: dict[str, str] = {}
     empty_defaults = _empty_defaults(type(record))  # type: ignore[arg-type]  # a class is hashable
+    task = isinstance(record, Task)
     for f in fields(record):
         value = getattr(record, f.name)
         if value is None or (f.name in empty_defaults and value in ("", False, [], {})):
             continue  # absent: the field's (empty) default; no empty fields stored
-        name = SHORT_NAMES.get(f.name, f.name)
+        if task and f.name in _TASK_DEFAULTS and value == _TASK_DEFAULTS[f.name]:
+            continue  # priority 50, loadlink_param "="
+        name = (task and TASK_NAMES.get(f.name)) or SHORT_NAMES.get(f.name, f.name)
         if f.name in _JSON_FIELDS:
             out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         elif f.name in _BOOL_FIELDS:
@@ -124,6 +138,14 @@ def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[st
         else:
             out[name] = str(value)
     return out
+
+
+#: a task's fields with a default other than empty that are left out at that default
+#: (the scripts read a missing priority as 50; status is always stored)
+_TASK_DEFAULTS = {
+    f.name: f.default for f in fields(Task) if isinstance(f.default, (int, str)) and f.default not in ("", False)
+}
+del _TASK_DEFAULTS["status"]
 
 
 @functools.cache
@@ -261,33 +283,44 @@ def _full_state(state: dict[str, Any]) -> dict[str, Any]:
     return {**ordered, **state}
 
 
-#: the instance fields in the header of its stored value (see instance_body), not in the body
-_HEADER_FIELDS = frozenset({"id", "rev", "ended", "history_truncated", "state"})
-#: short names of instance body members (beside SHORT_NAMES); "s" is the engine state
-_BODY_NAMES = {"create_time": "ct", "end_time": "et"}
+#: the instance fields stored in the header of its value, and first in its body, in order
+_HEADER_FIELDS = frozenset({"id", "rev", "ended", "history_truncated"})
+_BODY_FIELDS = ("definition_id", "process_name", "create_time", "create_by", "state")
+#: short names of the other fields in the body (beside SHORT_NAMES)
+_BODY_NAMES = {"end_time": "et"}
 _BODY_LONG_NAMES = {short: name for name, short in {**SHORT_NAMES, **_BODY_NAMES}.items()}
 
 
 def instance_body(instance: Instance) -> str:
-    """The body of an instance's stored value: a JSON object of its fields but the header's
-    (short names, absent when None or an empty default; ``pk`` absent when the definition
-    id is ``<pk>:<version>``) and ``s``, its engine state without default members.
+    """The body of an instance's stored value: a JSON array of its definition id, process
+    name, create time, creator and engine state (without its default members), then, when
+    it has any, an object of its other fields but the header's (short names, absent when
+    None or an empty default; ``pk`` absent when the definition id is ``<pk>:<version>``).
 
     The stored value (one string key, written by apply_steps.lua; see load_inst in
     _common.lua) is ``<rev>|<flags>|<active task ids>|<closed records>|<body>``: one key
     instead of a hash, a state string and a set of closed records."""
     empty_defaults = _empty_defaults(Instance)
-    body: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
     for f in fields(instance):
         name = f.name
         value = getattr(instance, name)
-        if name in _HEADER_FIELDS or value is None or (name in empty_defaults and value in ("", False, [], {})):
+        if name in _HEADER_FIELDS or name in _BODY_FIELDS or value is None:
             continue
-        if name == "process_key" and instance.definition_id.rpartition(":")[0] == value:
-            continue  # derivable
-        body[_BODY_NAMES.get(name) or SHORT_NAMES.get(name, name)] = value
-    if instance.state:
-        body["s"] = _compact_state(instance.state)
+        if (name in empty_defaults and value in ("", False, [], {})) or (
+            name == "process_key" and instance.definition_id.rpartition(":")[0] == value
+        ):
+            continue  # a default, or derivable
+        rest[_BODY_NAMES.get(name) or SHORT_NAMES.get(name, name)] = value
+    body: list[Any] = [
+        instance.definition_id,
+        instance.process_name,
+        instance.create_time,
+        instance.create_by,
+        _compact_state(instance.state),
+    ]
+    if rest:
+        body.append(rest)
     return as_json(body)
 
 
@@ -302,8 +335,10 @@ def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
     if not stored:
         return None
     rev, flags, _, _, body = split_instance(stored)
-    data = {_BODY_LONG_NAMES.get(name, name): value for name, value in json.loads(body).items()}
-    data["state"] = _full_state(data.pop("s", {}))
+    values = json.loads(body)
+    data = {_BODY_LONG_NAMES.get(name, name): value for name, value in (values[5] if len(values) > 5 else {}).items()}
+    data.update(zip(_BODY_FIELDS, values, strict=False))
+    data["state"] = _full_state(data["state"])
     data.setdefault("process_key", data["definition_id"].rpartition(":")[0])
     return Instance.from_dict(
         {**data, "id": instance_id, "rev": int(rev), "ended": "e" in flags, "history_truncated": "t" in flags}

@@ -68,7 +68,7 @@ for n = first, first + count - 1 do
   end
   redis.call("HSET", root .. "task:" .. id, unpack(flat))
   local created_text = string.format("%.0f", created)
-  redis.call("HSET", root .. "task:" .. id, "id", id, "priority", priority, "create_time", created_text)
+  redis.call("HSET", root .. "task:" .. id, "id", id, "priority", priority, "ct", created_text)
   redis.call("ZADD", root .. "q:group:big", string.format("%.0f", (999 - priority) * 4398046511104 + created), id)
 end
 """

@@ -25,10 +25,13 @@ local function key(a, b, c, d, e)
   return ROOT .. a
 end
 
+-- Task hash fields have the short names of TASK_NAMES and SHORT_NAMES in redis_codec.py
+-- (ii instance id, ct create time, tk task definition key; priority absent when 50).
+-- Per candidate kind: the task's field, the queue kind, the principals' member.
 local CANDIDATE_INDEXES = {
-  {"candidate_users", "user"},
-  {"candidate_groups", "group"},
-  {"candidate_roles", "role"},
+  {"cu", "user", "candidate_users"},
+  {"cg", "group", "candidate_groups"},
+  {"cr", "role", "candidate_roles"},
 }
 
 -- A hash reply {f1, v1, f2, v2, ...} as a Lua table {f1 = v1, ...}.
@@ -71,7 +74,7 @@ end
 local TIME_SPAN = 4398046511104 -- 2^42 ms (year 2109): 1000 * 2^42 < 2^53, exact in a double
 local function queue_score(task)
   local priority = math.min(math.max(tonumber(task.priority or "50") or 50, 0), 999)
-  local created = math.min(math.max(tonumber(task.create_time or "0") or 0, 0), TIME_SPAN - 1)
+  local created = math.min(math.max(tonumber(task.ct or "0") or 0, 0), TIME_SPAN - 1)
   return string.format("%.0f", (999 - priority) * TIME_SPAN + created)
 end
 
@@ -251,7 +254,7 @@ local function task_audit(task, assigned, previous, owner)
   local extra = {
     {"taskId", task.id},
     {"taskName", task.name},
-    {"elementId", task.task_definition_key},
+    {"elementId", task.tk},
   }
   if assigned then
     extra[#extra + 1] = {"previousAssignee", previous}
@@ -272,7 +275,7 @@ local function assign_one(task, user, audit)
     owner = previous
   end
   set_assignee(task, user)
-  append_history(task.instance_id, audit, task_audit(task, true, previous, owner))
+  append_history(task.ii, audit, task_audit(task, true, previous, owner))
 end
 
 -- A closed record ("t<task id>" or "x<external task id>") of an instance (see
@@ -295,7 +298,7 @@ local function close_task(task, status, now, more)
   else
     redis.call("HSET", task_key, "status", status, "end_time", now)
   end
-  local inst = load_inst(task.instance_id)
+  local inst = load_inst(task.ii)
   if inst then
     local ids = {}
     for _, task_id in ipairs(inst.tasks) do
@@ -305,7 +308,7 @@ local function close_task(task, status, now, more)
     end
     inst.tasks = ids
   end
-  closed(task.instance_id, "t" .. task.id)
+  closed(task.ii, "t" .. task.id)
 end
 
 -- An ended instance and everything of it expire RETENTION_MS from now (none: kept).

@@ -105,10 +105,10 @@ for _, s in ipairs(steps) do
     redis.call("HSET", key("task", task.id), unpack(flat)) -- a new id: no hash yet
     if task.status == "active" then
       index(task)
-      local owner = load_inst(task.instance_id)
+      local owner = load_inst(task.ii)
       if owner then
         owner.tasks[#owner.tasks + 1] = task.id
-        dirty[task.instance_id] = true
+        dirty[task.ii] = true
       end
     else
       closed(s.id, "t" .. task.id)

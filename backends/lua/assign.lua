@@ -13,10 +13,10 @@ else
   local previous = task.assignee
   unindex(task)
   task.assignee = nil
-  task.candidate_users = value
+  task.cu = value
   redis.call("HDEL", KEYS[1], "assignee")
-  redis.call("HSET", KEYS[1], "candidate_users", value)
+  redis.call("HSET", KEYS[1], "cu", value)
   index(task)
-  append_history(task.instance_id, audit, task_audit(task, true, previous, task.owner))
+  append_history(task.ii, audit, task_audit(task, true, previous, task.owner))
 end
 return {"OK", redis.call("HGETALL", KEYS[1])}

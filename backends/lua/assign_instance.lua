@@ -10,7 +10,7 @@ for _, task_id in ipairs(active_tasks(instance_id)) do
   local _, task = load_task(task_id)
   if task and task.status == "active" then
     assign_one(task, user, audit)
-    assigned[#assigned + 1] = {task_id, task.create_time}
+    assigned[#assigned + 1] = {task_id, task.ct}
   end
 end
 return {"OK", assigned}

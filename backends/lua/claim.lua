@@ -31,7 +31,7 @@ if principals ~= "" and has_candidates(task) then
   local match = false
   for _, index in ipairs(CANDIDATE_INDEXES) do
     local mine = {}
-    for _, name in ipairs(wanted[index[1]] or {}) do
+    for _, name in ipairs(wanted[index[3]] or {}) do
       mine[name] = true
     end
     for _, name in ipairs(names(task, index[1])) do
@@ -45,7 +45,7 @@ if principals ~= "" and has_candidates(task) then
   end
 end
 set_assignee(task, user)
-append_history(task.instance_id, audit, task_audit(task, false))
+append_history(task.ii, audit, task_audit(task, false))
 flat[#flat + 1] = "assignee" -- it had none: the hash as HGETALL would answer it now
 flat[#flat + 1] = user
 return {"OK", flat}

@@ -5,7 +5,7 @@ if #flat == 0 then
   return {}
 end
 for i = 1, #flat, 2 do
-  if flat[i] == "instance_id" then
+  if flat[i] == "ii" then
     return {flat, redis.call("GET", key("inst", flat[i + 1]))}
   end
 end

@@ -13,5 +13,5 @@ if check == "1" and task.assignee ~= user then
   return {"TASK_ALREADY_CLAIMED", task_id, task.assignee}
 end
 set_assignee(task, false)
-append_history(task.instance_id, audit, task_audit(task, false))
+append_history(task.ii, audit, task_audit(task, false))
 return {"OK", redis.call("HGETALL", KEYS[1])}
