@@ -427,14 +427,14 @@ class RedisBackend(Backend):
     @unavailable_as_domain_error
     def task(self, task_id: str) -> Task | None:
         data = self._client.hgetall(self.ikey(task_id, "task"))
-        return Task.from_dict(decode_fields(data)) if data else None
+        return self.decode_task(data, task_id) if data else None
 
     @unavailable_as_domain_error
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
         reply = self._prun("task_and_instance", self.partition(task_id), [self.ikey(task_id, "task")])
         if not reply:
             return None
-        task = self._task(reply[0])
+        task = self._task(reply[0], task_id)
         instance = decode_instance(task.instance_id, reply[1] if len(reply) > 1 else None)
         if instance is None:
             raise InstanceNotFound(f"process instance '{task.instance_id}' does not exist")
@@ -444,7 +444,7 @@ class RedisBackend(Backend):
     def instance_tasks(self, instance_id: str) -> list[Task]:
         keys = [self.ikey(instance_id, "inst")]
         found = self._checked("instance_tasks", self.partition(instance_id), keys, instance_id)
-        return sorted(map(self._task, found), key=lambda t: (t.create_time, t.id))
+        return sorted((self.decode_task(pairs(flat)) for flat in found), key=lambda t: (t.create_time, t.id))
 
     @unavailable_as_domain_error
     def apply_steps(self, steps: list[Step]) -> None:
@@ -491,7 +491,7 @@ class RedisBackend(Backend):
             return super().claim_as_stored(task_id, user, audit=audit)
         keys = [self.ikey(task_id, "task"), self.key("user", user, "groups"), self.key("user", user, "roles")]
         reply = self._checked("claim", self.partition(task_id), keys, task_id, user, "@store", self._audit(audit))
-        return self._task(reply)
+        return self._task(reply, task_id)
 
     @unavailable_as_domain_error
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
@@ -522,7 +522,7 @@ class RedisBackend(Backend):
         instance = decode_instance(instance_id, stored)
         if instance is None:
             raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-        return [history_entry(entry, instance.create_time) for entry in entries]
+        return [history_entry(entry, instance.create_time, instance.definition_id) for entry in entries]
 
     @unavailable_as_domain_error
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
@@ -660,7 +660,7 @@ class RedisBackend(Backend):
 
     def _task_op(self, script: str, task_id: str, *args: str) -> Task:
         partition = self.partition(task_id)
-        return self._task(self._checked(script, partition, [self.ikey(task_id, "task")], task_id, *args))
+        return self._task(self._checked(script, partition, [self.ikey(task_id, "task")], task_id, *args), task_id)
 
     def _external_op(self, op: str, external_id: str, args: Mapping[str, Any]) -> ExternalTaskRecord:
         keys = [self.ikey(external_id, "ext")]
@@ -672,13 +672,18 @@ class RedisBackend(Backend):
         return ExternalTaskRecord.from_dict(decode_fields(pairs(flat)))
 
     @staticmethod
-    def _task(flat: list[str]) -> Task:
-        return Task.from_dict(decode_fields(pairs(flat)))
+    def _task(flat: list[str], task_id: str) -> Task:
+        """A task from a script's flat reply of its hash (which has no id)."""
+        return Task.from_dict({**decode_fields(pairs(flat)), "id": task_id})
 
     @staticmethod
-    def decode_task(data: Mapping[str, str]) -> Task:
-        """A task from its hash fields (as HGETALL answers them)."""
-        return Task.from_dict(decode_fields(data))
+    def decode_task(data: Mapping[str, str], task_id: str | None = None) -> Task:
+        """A task from its hash fields (as HGETALL answers them) and its id (the hash has
+        none; None: an ``id`` among the fields)."""
+        fields = decode_fields(data)
+        if task_id is not None:
+            fields["id"] = task_id
+        return Task.from_dict(fields)
 
     @staticmethod
     def _definition(flat: list[str]) -> Definition:

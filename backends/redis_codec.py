@@ -73,6 +73,7 @@ TASK_NAMES = {
     "candidate_users": "cu",
     "create_time": "ct",
     "instance_id": "ii",
+    "name": "n",
     "task_definition_key": "tk",
 }
 _LONG_NAMES = {short: name for name, short in {**SHORT_NAMES, **TASK_NAMES}.items()}
@@ -120,7 +121,8 @@ def redact(url: str) -> str:
 
 def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[str, str]:
     """A record as hash fields: strings, JSON for lists and dicts, None left out; a task
-    also without the fields at their default (but ``status``) and with TASK_NAMES."""
+    also without its id (its key ends in it) and the fields at their default, and with
+    TASK_NAMES."""
     out: dict[str, str] = {}
     empty_defaults = _empty_defaults(type(record))  # type: ignore[arg-type]  # a class is hashable
     task = isinstance(record, Task)
@@ -128,8 +130,8 @@ def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[st
         value = getattr(record, f.name)
         if value is None or (f.name in empty_defaults and value in ("", False, [], {})):
             continue  # absent: the field's (empty) default; no empty fields stored
-        if task and f.name in _TASK_DEFAULTS and value == _TASK_DEFAULTS[f.name]:
-            continue  # priority 50, loadlink_param "="
+        if task and (f.name == "id" or (f.name in _TASK_DEFAULTS and value == _TASK_DEFAULTS[f.name])):
+            continue  # the id is the key's; priority 50, loadlink_param "=", status active
         name = (task and TASK_NAMES.get(f.name)) or SHORT_NAMES.get(f.name, f.name)
         if f.name in _JSON_FIELDS:
             out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -141,11 +143,10 @@ def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[st
 
 
 #: a task's fields with a default other than empty that are left out at that default
-#: (the scripts read a missing priority as 50; status is always stored)
+#: (the scripts read a missing priority as 50 and a missing status as active)
 _TASK_DEFAULTS = {
     f.name: f.default for f in fields(Task) if isinstance(f.default, (int, str)) and f.default not in ("", False)
 }
-del _TASK_DEFAULTS["status"]
 
 
 @functools.cache
@@ -201,16 +202,27 @@ _HISTORY_LONG_TYPES = {short: name for name, short in HISTORY_TYPES.items()}
 #: an element entry the engine wrote (exactly these keys) is stored as a JSON array
 #: ``[time, type, elementId, elementType, elementName]``, its time in ms after the
 #: instance's create time, its type 1 for element.entered, 0 for element.left, else
-#: in full: no key names stored, and a short number for the time.
+#: in full, its elementType a number for the types in ELEMENT_TYPE_CODES, and without
+#: its elementName when that is "": no key names stored, and short numbers.
 #: Only entries with an elementType are arrays (the history cap in _common.lua relies on it)
 _ELEMENT_KEYS = ("time", "type", "elementId", "elementType", "elementName")
 _ELEMENT_TYPES = {"element.entered": 1, "element.left": 0}
 _ELEMENT_TYPE_NAMES = {code: kind for kind, code in _ELEMENT_TYPES.items()}
+#: element types stored as their index here (append only: stored histories keep these numbers)
+ELEMENT_TYPE_CODES = (
+    "startEvent", "endEvent", "userTask", "serviceTask", "scriptTask", "exclusiveGateway",
+    "parallelGateway", "inclusiveGateway", "eventBasedGateway", "intermediateCatchEvent",
+    "intermediateThrowEvent", "boundaryEvent", "subProcess", "callActivity", "sendTask",
+    "receiveTask", "manualTask", "businessRuleTask", "task",
+)  # fmt: skip
+_ELEMENT_TYPE_NUMBERS = {name: code for code, name in enumerate(ELEMENT_TYPE_CODES)}
 
 
-def history_json(entry: Mapping[str, Any], created: int | None = None) -> str:
+def history_json(entry: Mapping[str, Any], created: int | None = None, definition_id: str | None = None) -> str:
     """A history entry as stored: with ``created`` (its instance's create time), an
-    element entry as an array; else an object (see HISTORY_KEYS)."""
+    element entry as an array; else an object (see HISTORY_KEYS) where, with ``created``,
+    an int time is ``~r``, ms after it, and with ``definition_id`` (its instance's) a
+    definitionId equal to it is ``"~d": 0``; a user followed by an equal actor is ``~U``."""
     kind = entry.get("type")
     if (
         created is not None
@@ -221,25 +233,52 @@ def history_json(entry: Mapping[str, Any], created: int | None = None) -> str:
         values = [entry[name] for name in _ELEMENT_KEYS]
         values[0] -= created
         values[1] = _ELEMENT_TYPES.get(kind, kind)
+        if isinstance(values[3], str):
+            values[3] = _ELEMENT_TYPE_NUMBERS.get(values[3], values[3])
+        if values[4] == "":
+            del values[4]
         return as_json(values)
-    short = {HISTORY_KEYS.get(name, name): value for name, value in entry.items()}
-    kind = short.get("~y")
-    if isinstance(kind, str) and kind in HISTORY_TYPES:
-        short["~y"] = HISTORY_TYPES[kind]
+    short: dict[str, Any] = {}
+    names = list(entry)
+    for i, name in enumerate(names):
+        value = entry[name]
+        if name == "time" and created is not None and type(value) is int:
+            short["~r"] = value - created
+        elif name == "definitionId" and definition_id is not None and value == definition_id:
+            short["~d"] = 0
+        elif name == "user" and i + 1 < len(names) and names[i + 1] == "actor" and entry["actor"] == value:
+            short["~U"] = value
+        elif name == "actor" and "~U" in short:
+            continue
+        elif name == "type" and isinstance(value, str) and value in HISTORY_TYPES:
+            short["~y"] = HISTORY_TYPES[value]
+        else:
+            short[HISTORY_KEYS.get(name, name)] = value
     return as_json(short)
 
 
-def history_entry(stored: str, created: int) -> dict[str, Any]:
+def history_entry(stored: str, created: int, definition_id: str | None = None) -> dict[str, Any]:
     """A stored history entry in full (the inverse of :func:`history_json`)."""
     raw = json.loads(stored)
     if isinstance(raw, list):
-        time, kind, element_id, element_type, element_name = raw
+        time, kind, element_id, element_type, *rest = raw
+        element_name = rest[0] if rest else ""
         kind = _ELEMENT_TYPE_NAMES.get(kind, kind) if type(kind) is int else kind
+        if type(element_type) is int:
+            element_type = ELEMENT_TYPE_CODES[element_type]
         return dict(zip(_ELEMENT_KEYS, (created + time, kind, element_id, element_type, element_name), strict=True))
-    entry = {_HISTORY_LONG_KEYS.get(name, name): value for name, value in raw.items()}
-    kind = entry.get("type")
-    if isinstance(kind, str) and kind in _HISTORY_LONG_TYPES:
-        entry["type"] = _HISTORY_LONG_TYPES[kind]
+    entry: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "~r":
+            entry["time"] = created + value
+        elif name == "~d" and value == 0:
+            entry["definitionId"] = definition_id
+        elif name == "~U":
+            entry["user"] = entry["actor"] = value
+        elif name == "~y" and isinstance(value, str) and value in _HISTORY_LONG_TYPES:
+            entry["type"] = _HISTORY_LONG_TYPES[value]
+        else:
+            entry[_HISTORY_LONG_KEYS.get(name, name)] = value
     return entry
 
 
@@ -317,11 +356,29 @@ def instance_body(instance: Instance) -> str:
         instance.process_name,
         instance.create_time,
         instance.create_by,
-        _compact_state(instance.state),
+        _state_body(instance.state),
     ]
     if rest:
         body.append(rest)
     return as_json(body)
+
+
+def _state_body(state: Mapping[str, Any]) -> Any:
+    """An engine state in an instance's body: one of format 2 with only the known members as
+    ``[seq, vars, tokens]`` and an object of its other members not at their default, if any;
+    else as :func:`state_json` stores it."""
+    if state.get("format") != 2 or not {"seq", "vars", "tokens"} <= set(state) <= set(_STATE_ORDER):
+        return _compact_state(state)
+    rest = {n: v for n, v in _compact_state(state).items() if n not in ("format", "seq", "vars", "tokens")}
+    tokens = {
+        name: [token[key] for key in _TOKEN_KEYS] if isinstance(token, dict) and tuple(token) == _TOKEN_KEYS else token
+        for name, token in state["tokens"].items()
+    }
+    return [state["seq"], state["vars"], tokens, rest] if rest else [state["seq"], state["vars"], tokens]
+
+
+#: a token of exactly these members (in this order) is stored as the list of their values
+_TOKEN_KEYS = ("el", "scope", "flow", "task")
 
 
 def split_instance(stored: str) -> tuple[str, str, str, str, str]:
@@ -338,7 +395,14 @@ def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
     values = json.loads(body)
     data = {_BODY_LONG_NAMES.get(name, name): value for name, value in (values[5] if len(values) > 5 else {}).items()}
     data.update(zip(_BODY_FIELDS, values, strict=False))
-    data["state"] = _full_state(data["state"])
+    state = data["state"]
+    if isinstance(state, list):  # see _state_body
+        tokens = {
+            name: dict(zip(_TOKEN_KEYS, token, strict=True)) if isinstance(token, list) else token
+            for name, token in state[2].items()
+        }
+        state = {"format": 2, "seq": state[0], "vars": state[1], "tokens": tokens, **(state[3:] or [{}])[0]}
+    data["state"] = _full_state(state)
     data.setdefault("process_key", data["definition_id"].rpartition(":")[0])
     return Instance.from_dict(
         {**data, "id": instance_id, "rev": int(rev), "ended": "e" in flags, "history_truncated": "t" in flags}
@@ -395,9 +459,11 @@ def step_args(steps: list[Step]) -> list[str]:
     payload = []
     for step in steps:
         data = step_json(step)
-        data["body"] = place([instance_body(step.instance)])[0]
-        data["history"] = place([history_json(entry, step.instance.create_time) for entry in step.history])
-        data["created"] = [place(_flat(encode(task))) for task in step.created]
+        instance = step.instance
+        data["body"] = place([instance_body(instance)])[0]
+        entries = [history_json(entry, instance.create_time, instance.definition_id) for entry in step.history]
+        data["history"] = place(entries)
+        data["created"] = [place([task.id, *_flat(encode(task))]) for task in step.created]
         payload.append(data)
     return [as_json(payload), *extra]
 
@@ -427,19 +493,16 @@ def step_json(step: Step) -> dict[str, Any]:
         "pk": instance.process_key,
         "bk": instance.business_key,
         "ct": str(instance.create_time),
-        "body": instance_body(instance),
         "now": str(step.now),
         "complete_task": step.complete_task or "",
         "completed_by": False if step.completed_by is None else step.completed_by,
         "cancelled": step.cancelled,
-        "created": [encode(task) for task in step.created],
         "complete_external": step.complete_external or "",
         "external_worker": False if step.external_worker is None else step.external_worker,
         "externals": [encode(ext) for ext in step.externals],
         "externals_cancelled": step.externals_cancelled,
         "subscribed": [subscription_json(sub) for sub in step.subscribed],
         "unsubscribed": [subscription_json(sub) for sub in step.unsubscribed],
-        "history": [history_json(entry, step.instance.create_time) for entry in step.history],
     }
 
 

@@ -172,12 +172,12 @@ def load_tasks(backend: RedisBackend, task_ids: list[str]) -> list[Task | None]:
     """Several tasks in one pipeline, in the order asked (None for unknown ids)."""
     if not task_ids:
         return []
-    decode: Callable[[dict[str, str]], Task] = backend.decode_task
+    decode: Callable[[dict[str, str], str], Task] = backend.decode_task
     with backend._pipeline() as pipe:
         for task_id in task_ids:
             pipe.hgetall(backend.ikey(task_id, "task"))
         replies: list[Any] = pipe.execute()
-    return [decode(data) if data else None for data in replies]
+    return [decode(data, task_id) if data else None for data, task_id in zip(replies, task_ids, strict=True)]
 
 
 def list_instances(backend: RedisBackend, query: InstanceQuery) -> tuple[list[Instance], int]:

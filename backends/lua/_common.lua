@@ -26,7 +26,8 @@ local function key(a, b, c, d, e)
 end
 
 -- Task hash fields have the short names of TASK_NAMES and SHORT_NAMES in redis_codec.py
--- (ii instance id, ct create time, tk task definition key; priority absent when 50).
+-- (ii instance id, n name, ct create time, tk task definition key; priority absent when 50,
+-- status absent while active).
 -- Per candidate kind: the task's field, the queue kind, the principals' member.
 local CANDIDATE_INDEXES = {
   {"cu", "user", "candidate_users"},
@@ -43,13 +44,16 @@ local function to_map(flat)
   return map
 end
 
--- The task's hash as a flat reply and as a map, or nil when it does not exist.
+-- The task's hash as a flat reply and as a map (with its id, which the hash has
+-- not: see encode in redis_codec.py), or nil when it does not exist.
 local function load_task(task_id)
   local flat = redis.call("HGETALL", key("task", task_id))
   if #flat == 0 then
     return nil, nil
   end
-  return flat, to_map(flat)
+  local task = to_map(flat)
+  task.id = task_id
+  return flat, task
 end
 
 local function names(task, field)
@@ -253,7 +257,7 @@ end
 local function task_audit(task, assigned, previous, owner)
   local extra = {
     {"taskId", task.id},
-    {"taskName", task.name},
+    {"taskName", task.n},
     {"elementId", task.tk},
   }
   if assigned then
@@ -360,7 +364,7 @@ local function require_active(task_id, task)
   if not task then
     return {"TASK_NOT_FOUND", task_id, ""}
   end
-  if task.status ~= "active" then
+  if task.status then -- absent while active
     return {"TASK_NOT_ACTIVE", task_id, task.status}
   end
   return nil

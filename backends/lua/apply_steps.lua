@@ -4,7 +4,7 @@
 -- instance is its new rev, ended, truncated, the instance lists' pk, bk and ct, and
 -- ``body`` the ARGV index of the body of its stored value (see load_inst in
 -- _common.lua); ``history`` and each of ``created`` an ARGV range {first, last} of
--- history entries and of a new task's field/value pairs.
+-- history entries and of a new task's id and hash field/value pairs.
 -- Subscriptions are {kind, name, member, due}. Every check of every step runs
 -- before the first write.
 local steps = cjson.decode(ARGV[2])
@@ -93,17 +93,18 @@ for _, s in ipairs(steps) do
   end
   for _, task_id in ipairs(s.cancelled) do
     local _, task = load_task(task_id)
-    if task and task.status == "active" then
+    if task and not task.status then -- active
       checked[task_id] = nil
       close_task(task, "cancelled", now)
     end
   end
   for _, range in ipairs(s.created) do
-    local flat = {unpack(ARGV, range[1], range[2])}
+    local flat = {unpack(ARGV, range[1] + 1, range[2])}
     local task = to_map(flat)
+    task.id = ARGV[range[1]]
     checked[task.id] = nil
     redis.call("HSET", key("task", task.id), unpack(flat)) -- a new id: no hash yet
-    if task.status == "active" then
+    if not task.status then -- active
       index(task)
       local owner = load_inst(task.ii)
       if owner then

@@ -8,7 +8,7 @@ end
 local assigned = {}
 for _, task_id in ipairs(active_tasks(instance_id)) do
   local _, task = load_task(task_id)
-  if task and task.status == "active" then
+  if task and not task.status then -- active
     assign_one(task, user, audit)
     assigned[#assigned + 1] = {task_id, task.ct}
   end
