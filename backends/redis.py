@@ -27,14 +27,16 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 
 ==============================  ======  ===============================================
 ``P:ids``                       string  last id counter reserved (INCRBY, in blocks)
-``P:inst:<id>``                 hash    :class:`Instance` fields but ``state``; ``rev``; and
-                                        ``tasks``: its active task ids, space-separated
-``P:state:<id>``                string  the instance's engine state (JSON without its
-                                        default members: see state_json), apart so the
-                                        hash stays small (listpack)
-``P:inst-closed:<id>``          zset    ``task:<id>``/``ext:<id>`` of its closed records,
-                                        expired with it (retention)
-``P:task:<id>``                 hash    :class:`Task` fields (kept after closing)
+``P:inst:<id>``                 string  the instance and its engine state in one value:
+                                        ``<rev>|<flags>|<active task ids>|<closed records>|<body>``;
+                                        flags ``e`` ended, ``t`` history truncated, ``x`` has had
+                                        external tasks; ids and records space-separated, a
+                                        closed record ``t<task id>``/``x<external id>`` (expired
+                                        with it: retention); the body a JSON array (see
+                                        instance_body); parsed by load_inst in _common.lua
+``P:task:<id>``                 hash    :class:`Task` fields but its id, the scripts' fields
+                                        short too (TASK_NAMES), none at its default (status
+                                        active, priority 50...); kept after closing
 ``P:assignee:<user>``           zset    active tasks assigned to ``user``, by queue score
 ``P:q:<kind>:<name>``           zset    active unassigned tasks naming candidate ``name``
                                         (``kind`` user, group or role), by queue score
@@ -46,7 +48,8 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:inst-list:<state>[:pk:<k>|:bk:<k>]``  zset  instances by create time, ``active``/``ended``:
                                         all, of process key / business key (instance lists)
 ``P:inst-expiry``               zset    ``[id, pk, bk]`` of ended instances by expiry time:
-                                        drops them from the ended lists (see redis_query)
+                                        each write that starts or ends an instance drops
+                                        up to 20 due ones from the ended lists
 ``P:ext:<id>``                  hash    :class:`ExternalTaskRecord` fields (kept after closing)
 ``P:inst-ext:<id>``             zset    ids of the instance's active external tasks (score 0)
 ``P:ext-topic:<topic>``         zset    fetchable external tasks of ``topic``, by ``available_at``
@@ -62,9 +65,9 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 The queue score orders as the API sorts by default: priority descending, then
 create time ascending (then the id): see :mod:`backends.redis_query`.
 
-Hash fields are strings: ints in decimal, ``ended``/``incident``/``history_truncated`` as
-``1``, lists and dicts (candidates, variables) as JSON; None and empty defaults ("", false,
-[], {}) are absent fields. Per-instance sets are small sorted sets, since Redis keeps small
+Hash fields are strings: ints in decimal, ``incident`` as ``1``, lists and dicts
+(candidates, variables) as JSON; None and empty defaults ("", false, [], {}) are absent
+fields, and a task's other defaults too. Per-instance sets are small sorted sets, since Redis keeps small
 sorted sets compact (listpack) where small sets of strings are hash tables before 7.2. The
 variable part of a key always comes last, after a fixed word, so no name a
 client chooses can make two kinds of key collide.

@@ -458,12 +458,15 @@ def step_args(steps: list[Step]) -> list[str]:
 
     payload = []
     for step in steps:
-        data = step_json(step)
+        # members at the script's default (false, "", [], see STEP_DEFAULTS there) left out
+        data = {name: value for name, value in step_json(step).items() if value not in (False, "", [])}
         instance = step.instance
         data["body"] = place([instance_body(instance)])[0]
-        entries = [history_json(entry, instance.create_time, instance.definition_id) for entry in step.history]
-        data["history"] = place(entries)
-        data["created"] = [place([task.id, *_flat(encode(task))]) for task in step.created]
+        if step.history:
+            entries = [history_json(entry, instance.create_time, instance.definition_id) for entry in step.history]
+            data["history"] = place(entries)
+        if step.created:
+            data["created"] = [place([task.id, *_flat(encode(task))]) for task in step.created]
         payload.append(data)
     return [as_json(payload), *extra]
 

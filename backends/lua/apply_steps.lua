@@ -7,7 +7,29 @@
 -- history entries and of a new task's id and hash field/value pairs.
 -- Subscriptions are {kind, name, member, due}. Every check of every step runs
 -- before the first write.
+-- Members at these defaults are left out of the JSON.
+local STEP_DEFAULTS = {
+  new = false,
+  ended = false,
+  truncated = false,
+  bk = "",
+  complete_task = "",
+  completed_by = false,
+  cancelled = {},
+  complete_external = "",
+  external_worker = false,
+  externals = {},
+  externals_cancelled = {},
+  subscribed = {},
+  unsubscribed = {},
+  history = {1, 0},
+  created = {},
+}
+local STEP = {__index = STEP_DEFAULTS} -- the defaults' tables are never written to
 local steps = cjson.decode(ARGV[2])
+for _, s in ipairs(steps) do
+  setmetatable(s, STEP)
+end
 local checked = {} -- tasks read by the checks, by id (until written)
 
 -- every check first; ``revs`` holds the revisions earlier steps of this call will
