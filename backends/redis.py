@@ -144,6 +144,7 @@ from backends.redis_scripts import (
     script_source,
     unavailable_as_domain_error,
 )
+from backends.redis_wire import command_packer
 from bpm.errors import BackendUnavailable, InstanceNotFound
 
 __all__ = ["RedisBackend", "split_prefix"]
@@ -218,6 +219,7 @@ class RedisBackend(Backend):
             decode_responses=True,
             # lone surrogates (valid in Python strings) round-trip like in memory
             encoding_errors="surrogatepass",
+            command_packer=command_packer(),
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             health_check_interval=health_check_interval,
