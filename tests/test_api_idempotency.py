@@ -251,3 +251,10 @@ def test_a_write_answered_503_is_not_made_again_by_the_retry(
     assert ok(again) == "" and again.headers["Idempotent-Replayed"] == "true"
     entries = [e["type"] for e in redis_backend.history(instance_id)]
     assert entries.count("task.completed") == 1
+
+
+def test_the_lock_is_a_setting_and_a_bad_one_stops_start_up(memory_backend: Backend) -> None:
+    make_app(memory_backend, BPM_IDEMPOTENCY_LOCK="500ms")
+    make_app(memory_backend, BPM_IDEMPOTENCY_LOCK="2s")
+    with pytest.raises(ValueError, match="BPM_IDEMPOTENCY_LOCK"):
+        make_app(memory_backend, BPM_IDEMPOTENCY_LOCK="soon")

@@ -37,20 +37,31 @@ script itself marks the commit, in its own slot, in the same script as the chang
    write's outbox), and a write that would land elsewhere is refused with 409
    ``IDEMPOTENT_REPLAY_MISMATCH`` instead of being made a second time.
 
-Routes. Covered fully: both start forms, claim, unclaim, complete, assign, instance
-tasks/assign, incident retry, external-task complete / bpmnError / failure /
-extendLock / unlock, and a message delivered to one waiting instance or starting
-one. Only the first write of a request is keyed: for a request that makes several
-(a signal or a message to several instances in several partitions, a deployment of
-several processes, fetchAndLock over several partitions) a re-run replays that
-first write and makes the others again where they still apply (a wait that got the
-signal no longer waits; a deployment of unchanged content is not a new version;
-signal start events start again). ``POST …/variables`` only reads and keeps nothing.
+Routes (after a commit whose answer was lost; before a commit a retry simply runs):
+
+- answered success at once (:data:`EMPTY_ANSWERS`): claim, unclaim, complete, task
+  assign, incident retry, external-task complete and bpmnError;
+- run again, the write answered from the marker, the answer built from that reply:
+  both start forms (the first run's instance id), instance tasks/assign (the task
+  ids the first run assigned), external-task failure / extendLock / unlock (the
+  task as the first run left it, read now for its variables);
+- never written twice, but the answer may differ from the first: a message
+  delivered to a waiting instance (the re-run finds no wait any more: 404
+  ``MESSAGE_NOT_CORRELATED``, or 409 ``IDEMPOTENT_REPLAY_MISMATCH`` where it would
+  start an instance instead); a message that started an instance is a start.
+- only the first write is keyed, so a request that makes several writes is covered
+  for that one: a signal or condition that reaches several instances or start events
+  (the re-run delivers again where a wait still waits and starts the second and
+  later processes again), fetchAndLock over several partitions (locks more tasks),
+  a deployment of several processes (unchanged content is no new version anyway).
+- ``POST …/variables`` only reads and keeps nothing; DELETE (cancel) and PUT routes
+  take no key.
 
 Memory backend: a request can only vanish without storing or releasing its record
 together with the process, which loses every record and instance with it, so a
 retry there simply runs (nothing of the first run is left). Its lock never runs
-out, and a ``"retry"`` only follows a 5xx; it keeps no commit markers.
+out, and a ``"retry"`` only follows a 5xx; it keeps no commit markers (it never
+answers 503, so a 5xx after its write is a bug, and the retry runs again).
 
 Test hook: ``BPM_TEST_EXIT_BEFORE_IDEMPOTENCY_FINISH=1`` ends the worker process
 (``os._exit``) right before it would store a keyed request's answer, to test the
