@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from bpm.errors import Conflict
+
 
 @dataclass(slots=True)
 class KeyedWrite:
@@ -93,3 +95,12 @@ def last_write_replayed() -> bool:
     """The request's last write was a replay of an earlier run's commit (nothing was written)."""
     write = _CURRENT.get()
     return write is not None and write.last_replayed
+
+
+def replay_mismatch() -> Conflict:
+    """The error of a write that may only replay (``must_replay``) but finds no marker."""
+    return Conflict(
+        "an earlier run of this request (same Idempotency-Key) committed a change this run "
+        "does not repeat; nothing was written",
+        code="IDEMPOTENT_REPLAY_MISMATCH",
+    )

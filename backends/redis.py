@@ -149,7 +149,7 @@ from backends.redis_scripts import (
     script_source,
     unavailable_as_domain_error,
 )
-from bpm.errors import BackendUnavailable, Conflict, InstanceNotFound
+from bpm.errors import BackendUnavailable, InstanceNotFound
 
 __all__ = ["RedisBackend", "split_prefix"]
 
@@ -183,11 +183,7 @@ def _settle_keyed(keyed: once.KeyedWrite, reply: Any) -> Any:
             keyed.replay(started)
         return reply[2]
     if isinstance(reply, list) and reply and reply[0] == "IDEMPOTENT_REPLAY_MISMATCH":
-        raise Conflict(
-            "an earlier run of this request (same Idempotency-Key) committed a change this run "
-            "does not repeat; nothing was written",
-            code="IDEMPOTENT_REPLAY_MISMATCH",
-        )
+        raise once.replay_mismatch()
     failed = isinstance(reply, list) and reply and isinstance(reply[0], str) and reply[0] != "OK"
     if not (failed and re.fullmatch("[A-Z][A-Z_]+", reply[0])):  # an error reply changed nothing
         keyed.committed_now()
