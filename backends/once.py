@@ -9,8 +9,9 @@ slot, for ``ttl_ms``, and answers a later run's write from the marker instead of
 writing again (:meth:`KeyedWrite.replay`). Only the first write that commits is
 keyed; later writes of the same request run as usual.
 
-The engine side needs two things from a replay: the id of the instance the first
-run started (:func:`committed_instance_id`: a re-run plans a new one) and whether
+The engine side tells which instance a start writes (:func:`starting`) and needs
+two things from a replay: the id of the instance the first run started
+(:func:`committed_instance_id`: a re-run plans a new one) and whether
 the write it just made was a replay (:func:`last_write_replayed`: then its outbox
 and metrics belong to the first run).
 """
@@ -36,6 +37,8 @@ class KeyedWrite:
     must_replay: bool = False
     #: this run (a write that finds its own marker is redis-py's retry of the same call)
     run: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: the instance the next write starts (:func:`starting`), kept with its marker
+    starting: str = ""
     #: the request's keyed write committed, in this run or (replayed) in an earlier one
     committed: bool = False
     #: ... in an earlier run: this run's write was answered from its marker
@@ -81,6 +84,13 @@ def keyed(write: KeyedWrite) -> Iterator[KeyedWrite]:
         yield write
     finally:
         _CURRENT.reset(token)
+
+
+def starting(instance_id: str) -> None:
+    """A start is about to write ``instance_id``: a later run's replay answers this id."""
+    write = _CURRENT.get()
+    if write is not None and write.pending:
+        write.starting = instance_id
 
 
 def committed_instance_id(planned: str) -> str:

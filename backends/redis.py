@@ -165,11 +165,12 @@ def _escape_glob(text: str) -> str:
 # -- the keyed write of a request with an Idempotency-Key (backends/once.py, _once.lua) ----
 
 
-def _keyed_request_id(keyed: once.KeyedWrite, note: str) -> str:
+def _keyed_request_id(keyed: once.KeyedWrite) -> str:
     """``<mode><ttl>K<id>N<hex note>`` (see ``backends/lua/_once.lua``): mode ``R`` when an
-    earlier run committed (this run may only replay), else ``K``."""
+    earlier run committed (this run may only replay), else ``K``; the note names this run
+    and the instance the write starts."""
     mode = "R" if keyed.must_replay else "K"
-    note = f"{keyed.run}|{note}".encode("utf-8", "surrogatepass").hex()
+    note = f"{keyed.run}|{keyed.starting}".encode("utf-8", "surrogatepass").hex()
     return f"{mode}{max(keyed.ttl_ms, 1)}K{keyed.request_id}N{note}"
 
 
@@ -291,12 +292,11 @@ class RedisBackend(Backend):
 
     # -- running scripts -----------------------------------------------------------------
 
-    def _run(self, script: str, root: str, keys: list[str], *args: str, note: str = "") -> Any:
+    def _run(self, script: str, root: str, keys: list[str], *args: str) -> Any:
         """Run a script in the slot of ``root``; ``keys`` must hold at least one key of it.
 
         With ``?wait=N`` a script that writes returns only once N replicas have it. The
-        first write of a request with an Idempotency-Key is keyed (:mod:`backends.once`;
-        ``note``: the id of the instance it starts, for a replay to answer)."""
+        first write of a request with an Idempotency-Key is keyed (:mod:`backends.once`)."""
         limit = "" if self.history_limit is None else str(self.history_limit)
         retention = "" if self.retention_ms is None else str(self.retention_ms)
         keyed = once.current() if script in WRITE_SCRIPTS and script != "idempotency" else None
@@ -304,7 +304,7 @@ class RedisBackend(Backend):
             keyed.unkeyed_write()
             keyed = None
         if keyed is not None:
-            request_id = _keyed_request_id(keyed, note)
+            request_id = _keyed_request_id(keyed)
         else:
             request_id = uuid.uuid4().hex if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
         head = f"{limit}|{retention}|{request_id}|{root}"  # see the top of backends/lua/_common.lua
@@ -353,13 +353,13 @@ class RedisBackend(Backend):
             )
         return reply
 
-    def _prun(self, script: str, partition: int, keys: list[str] | None, *args: str, note: str = "") -> Any:
+    def _prun(self, script: str, partition: int, keys: list[str] | None, *args: str) -> Any:
         """Run a script in a partition (its ``ids`` key is the anchor when no keys are named)."""
-        return self._run(script, self._roots[partition], keys or [self.pkey(partition, "ids")], *args, note=note)
+        return self._run(script, self._roots[partition], keys or [self.pkey(partition, "ids")], *args)
 
-    def _checked(self, script: str, partition: int, keys: list[str], *args: str, note: str = "") -> Any:
+    def _checked(self, script: str, partition: int, keys: list[str], *args: str) -> Any:
         """Run a script answering ``["OK", payload]`` or an error reply; return the payload."""
-        reply = self._prun(script, partition, keys, *args, note=note)
+        reply = self._prun(script, partition, keys, *args)
         if reply[0] != "OK":
             raise script_error(reply)
         return reply[1] if len(reply) > 1 else None
@@ -497,8 +497,7 @@ class RedisBackend(Backend):
         partition = check_one_partition(steps, self.partition)
         payload = as_json([step_json(step) for step in steps])
         keys = list(dict.fromkeys(self.ikey(step.instance.id, "inst") for step in steps))
-        started = steps[0].instance.id if steps[0].new else ""  # for an Idempotency-Key replay (backends.once)
-        self._checked("apply_steps", partition, keys, payload, note=started)
+        self._checked("apply_steps", partition, keys, payload)
 
     @unavailable_as_domain_error
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:

@@ -126,6 +126,7 @@ class Committer:
             rev=0,
             business_key=business_key or "",
         )
+        once.starting(instance.id)  # with an Idempotency-Key, a later run's replay answers this id
         self.commit(instance, spec, result, Preconditions(history=[started]), new=True)
         return once.committed_instance_id(instance.id)  # a replayed start: the first run's instance
 

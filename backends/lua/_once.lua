@@ -9,7 +9,7 @@
 -- request id "<mode><ttl ms>K<id>N<note>": <id> is derived from the key's record, so
 -- every run of that request has it; the marker is kept <ttl ms> (the key's TTL),
 -- only for a reply that is not an error (an error changed nothing), with <note> (hex:
--- the id of the instance the write starts). A run that finds the marker answers
+-- the run that wrote it and the id of the instance it started). A run that finds the marker answers
 -- {"REPLAYED", note, first reply} and writes nothing. Mode "R" (a retry of a request
 -- whose write is known to have committed somewhere) never writes: without the marker
 -- here it answers {"IDEMPOTENT_REPLAY_MISMATCH", "", ""}.
