@@ -164,6 +164,10 @@ def _escape_glob(text: str) -> str:
 
 # -- the keyed write of a request with an Idempotency-Key (backends/once.py, _once.lua) ----
 
+#: write scripts never keyed: the record itself, and fetchAndLock's locks (a retry fetches
+#: again; what a lost answer locked is fetchable again once its lock runs out)
+UNKEYED_SCRIPTS = frozenset({"idempotency", "lock_externals"})
+
 
 def _keyed_request_id(keyed: once.KeyedWrite) -> str:
     """``<mode><ttl>K<id>N<hex note>`` (see ``backends/lua/_once.lua``): mode ``R`` when an
@@ -299,7 +303,7 @@ class RedisBackend(Backend):
         first write of a request with an Idempotency-Key is keyed (:mod:`backends.once`)."""
         limit = "" if self.history_limit is None else str(self.history_limit)
         retention = "" if self.retention_ms is None else str(self.retention_ms)
-        keyed = once.current() if script in WRITE_SCRIPTS and script != "idempotency" else None
+        keyed = once.current() if script in WRITE_SCRIPTS and script not in UNKEYED_SCRIPTS else None
         if keyed is not None and not keyed.pending:
             keyed.unkeyed_write()
             keyed = None

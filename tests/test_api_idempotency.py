@@ -18,7 +18,7 @@ from bpm.api.idempotency import record_key, request_fingerprint
 from bpm.errors import BackendUnavailable, Conflict
 from bpm.runtime import Runtime
 from tests.api_support import BASE, Api, fails, make_app, ok
-from tests.conftest import PROCESSES
+from tests.conftest import DATA, PROCESSES
 from tests.redis_cluster_support import wait_until
 
 # -- the backend's records ------------------------------------------------------------------
@@ -258,3 +258,26 @@ def test_the_lock_is_a_setting_and_a_bad_one_stops_start_up(memory_backend: Back
     make_app(memory_backend, BPM_IDEMPOTENCY_LOCK="2s")
     with pytest.raises(ValueError, match="BPM_IDEMPOTENCY_LOCK"):
         make_app(memory_backend, BPM_IDEMPOTENCY_LOCK="soon")
+
+
+def test_external_task_routes_retried_after_a_lost_answer(
+    redis_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fetchAndLock is not keyed: its retry fetches again (the lost answer's locks run out);
+    a complete answers success and completes once."""
+    client = make_app(redis_backend, DATA / "events", BPM_IDEMPOTENCY_LOCK="100ms").test_client()
+    runtime = client.application.extensions["bpm_runtime"]
+    instance_id = runtime.start(unique_id="external_tasks", variables={"amount": 5})
+    lose_the_answers(monkeypatch, redis_backend)
+    fetch = f"{BASE}/external-task/fetchAndLock"
+    body = {"workerId": "w1", "maxTasks": 1, "topics": [{"topicName": "payments", "lockDuration": 60_000}]}
+    [first] = ok(client.post(fetch, json=body, headers=keyed("lost-fetch")))
+    again = once_not_running(lambda: client.post(fetch, json=body, headers=keyed("lost-fetch")))
+    assert ok(again) == []  # fetched again: the one payments task is still locked by the lost answer
+    url = f"{BASE}/external-task/{first['id']}/complete"
+    done = {"workerId": "w1", "variables": {"paid": True}}
+    assert ok(client.post(url, json=done, headers=keyed("lost-ext"))) == ""
+    retried = once_not_running(lambda: client.post(url, json=done, headers=keyed("lost-ext")))
+    assert ok(retried) == "" and retried.headers["Idempotent-Replayed"] == "true"
+    entries = [e["type"] for e in redis_backend.history(instance_id)]
+    assert entries.count("external.completed") == 1

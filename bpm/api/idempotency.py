@@ -50,10 +50,15 @@ Routes (after a commit whose answer was lost; before a commit a retry simply run
   ``MESSAGE_NOT_CORRELATED``, or 409 ``IDEMPOTENT_REPLAY_MISMATCH`` where it would
   start an instance instead); a message that started an instance is a start.
 - only the first write is keyed, so a request that makes several writes is covered
-  for that one: a signal or condition that reaches several instances or start events
-  (the re-run delivers again where a wait still waits and starts the second and
-  later processes again), fetchAndLock over several partitions (locks more tasks),
-  a deployment of several processes (unchanged content is no new version anyway).
+  for that one: a signal or condition reaching several waits or start events answers
+  409 ``IDEMPOTENT_REPLAY_MISMATCH`` when its re-run's first write lands elsewhere
+  (the first wait no longer waits), else replays it and makes the later writes again
+  where they still apply (a wait that got the signal no longer waits, but the second
+  and later start events start again); a deployment of several processes replays
+  the first and deploys the others again (unchanged content is no new version).
+- fetchAndLock is not keyed (``backends.redis.UNKEYED_SCRIPTS``): a retry after a
+  lost answer fetches again, and what the lost answer locked is fetchable again
+  once its lock runs out (as before).
 - ``POST …/variables`` only reads and keeps nothing; DELETE (cancel) and PUT routes
   take no key.
 
