@@ -181,6 +181,7 @@ def begin() -> Response | None:
         write = once.KeyedWrite(write_id(record, fingerprint), ttl)
         g.idempotency = (record, fingerprint)
         if state == "retry" and backend.idempotency_committed(write.request_id):
+            current_app.logger.info("an earlier run of this %s request committed: answering from it", HEADER)
             if request.endpoint in EMPTY_ANSWERS:  # the first run's answer, without running again
                 return _replayed(jsonify(envelope("")))
             write.must_replay = True
