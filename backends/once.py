@@ -35,6 +35,8 @@ class KeyedWrite:
     ttl_ms: int
     #: an earlier run of the request is known to have committed: this run may only replay
     must_replay: bool = False
+    #: an earlier run of the request may have committed (its lock ran out, or it was released)
+    retry: bool = False
     #: this run (a write that finds its own marker is redis-py's retry of the same call)
     run: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: the instance the next write starts (:func:`starting`), kept with its marker

@@ -4,6 +4,7 @@ backend's records, then the contract over HTTP (replay, in progress, reuse).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ from flask.testing import FlaskClient
 from backends import once
 from backends.base import Backend, InstanceQuery
 from backends.partitions import id_scope
-from bpm.api.idempotency import record_key, request_fingerprint
+from bpm.api.idempotency import record_key, request_fingerprint, write_id
 from bpm.errors import BackendUnavailable, Conflict
 from bpm.runtime import Runtime
 from tests.api_support import BASE, Api, fails, make_app, ok
@@ -281,3 +282,33 @@ def test_external_task_routes_retried_after_a_lost_answer(
     assert ok(retried) == "" and retried.headers["Idempotent-Replayed"] == "true"
     entries = [e["type"] for e in redis_backend.history(instance_id)]
     assert entries.count("external.completed") == 1
+
+
+def test_a_retry_racing_a_first_run_that_commits_after_its_lock_answers_success(
+    short_lock_client: FlaskClient, redis_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run is slow, not dead: it commits right after the retry looked for its commit."""
+    client = short_lock_client
+    api = Api(client)
+    instance_id = api.start("booking room")
+    api.identity("fred", groups=["facilities"])
+    task_id = api.task(instance_id, "ReviewBooking")["id"]
+    url, body = f"{BASE}/tasks/{task_id}/complete?user=fred", {"RoomObject": {"capacity": 4}}
+    record = record_key("anonymous:", "fred", "slow")
+    fingerprint = request_fingerprint("POST", url, json.dumps(body).encode())
+    assert redis_backend.idempotency_begin(record, fingerprint, 1, 60_000)[0] == "new"  # the first run
+    runtime = client.application.extensions["bpm_runtime"]
+    probe = redis_backend.idempotency_committed
+
+    def first_run_commits_now(request_id: str) -> bool:
+        monkeypatch.setattr(redis_backend, "idempotency_committed", probe)
+        with once.keyed(once.KeyedWrite(write_id(record, fingerprint), 60_000)):
+            runtime.complete(task_id, "fred", body)
+        return False
+
+    monkeypatch.setattr(redis_backend, "idempotency_committed", first_run_commits_now)
+    headers = {**keyed("slow"), "Content-Type": "application/json"}
+    again = once_not_running(lambda: client.post(url, data=json.dumps(body), headers=headers))
+    assert ok(again) == "" and again.headers["Idempotent-Replayed"] == "true"
+    entries = [e["type"] for e in redis_backend.history(instance_id)]
+    assert entries.count("task.completed") == 1

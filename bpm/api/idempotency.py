@@ -35,7 +35,9 @@ script itself marks the commit, in its own slot, in the same script as the chang
    (a start answers the instance the first run started, not the one it planned:
    :func:`backends.once.committed_instance_id`; the engine skips the replayed
    write's outbox), and a write that would land elsewhere is refused with 409
-   ``IDEMPOTENT_REPLAY_MISMATCH`` instead of being made a second time.
+   ``IDEMPOTENT_REPLAY_MISMATCH`` instead of being made a second time. A retry of an
+   empty-answer route that fails its checks (409 ``TASK_NOT_ACTIVE``) because a first
+   run still running past its lock committed meanwhile also answers success.
 
 Routes (after a commit whose answer was lost; before a commit a retry simply runs):
 
@@ -178,7 +180,7 @@ def begin() -> Response | None:
     ttl = _ttl_ms(current_app)
     state, stored = backend.idempotency_begin(record, fingerprint, _lock_ms(current_app), ttl)
     if state in ("new", "retry"):
-        write = once.KeyedWrite(write_id(record, fingerprint), ttl)
+        write = once.KeyedWrite(write_id(record, fingerprint), ttl, retry=state == "retry")
         g.idempotency = (record, fingerprint)
         if state == "retry" and backend.idempotency_committed(write.request_id):
             current_app.logger.info("an earlier run of this %s request committed: answering from it", HEADER)
@@ -215,6 +217,17 @@ def _leave_scope() -> None:
             once.start(None)
 
 
+def _committed_meanwhile(response: Response, write: once.KeyedWrite) -> Response:
+    """A retry that failed its checks (409 TASK_NOT_ACTIVE ...) because the first run, still
+    running past its lock, committed meanwhile: the first run's answer, where it is known."""
+    try:
+        if request.endpoint in EMPTY_ANSWERS and get_runtime().backend.idempotency_committed(write.request_id):
+            return _replayed(jsonify(envelope("")))
+    except Exception:  # the 4xx stands
+        current_app.logger.warning("could not look for the %s commit", HEADER, exc_info=True)
+    return response
+
+
 def finish(response: Response) -> Response:
     """After the request that holds a key: store its answer (or release the key on a 5xx)."""
     _leave_scope()
@@ -224,6 +237,8 @@ def finish(response: Response) -> Response:
     write: once.KeyedWrite | None = g.pop("idempotency_write", None)
     if write is not None and write.replayed and response.status_code < 300:
         _replayed(response)  # answered from the first run's commit: nothing changed now
+    if write is not None and write.retry and not write.committed and 400 <= response.status_code < 500:
+        response = _committed_meanwhile(response, write)
     record, fingerprint = held
     backend = get_runtime().backend
     try:
