@@ -142,15 +142,20 @@ local function load_inst(instance_id)
   return inst or nil
 end
 
--- Write an instance's value (``keep``: keep its expiry, else none).
-local function save_inst(instance_id, inst, keep)
+-- Write an instance's value: ``px`` (ms, as text) its expiry from now, else ``keep``
+-- its expiry, else none. ``inst.expiring``: written with an expiry by this call.
+local function save_inst(instance_id, inst, keep, px)
   local flags = (inst.ended and "e" or "") .. (inst.truncated and "t" or "") .. (inst.externals and "x" or "")
   local value = inst.rev .. "|" .. flags .. "|" .. table.concat(inst.tasks, " ") .. "|"
     .. table.concat(inst.closed, " ") .. "|" .. inst.body
-  if keep then
+  if px then
+    redis.call("SET", key("inst", instance_id), value, "PX", px)
+    inst.expiring = true
+  elseif keep then
     redis.call("SET", key("inst", instance_id), value, "KEEPTTL")
   else
     redis.call("SET", key("inst", instance_id), value)
+    inst.expiring = false
   end
   instances[instance_id] = inst
   dirty[instance_id] = nil
@@ -230,7 +235,8 @@ end
 -- Append an audit entry to the instance's history list. ``entry`` is the JSON
 -- object the runtime built ("" for none); ``extra`` is a list of {name, value}
 -- pairs (nil/false value: null) that only the script knows at the moment of the
--- write. They are spliced in as text, so nothing the runtime encoded is re-encoded;
+-- write (names plain JSON-safe words). They are spliced in as text, so nothing the
+-- runtime encoded is re-encoded;
 -- without extra pairs the entry is stored as it is (an element entry is an array).
 local function append_history(instance_id, entry, extra)
   if entry == nil or entry == "" then
@@ -241,7 +247,7 @@ local function append_history(instance_id, entry, extra)
     local fields = {}
     for _, pair in ipairs(extra) do
       local value = pair[2]
-      fields[#fields + 1] = cjson.encode(pair[1]) .. ":" .. (value and cjson.encode(value) or "null")
+      fields[#fields + 1] = '"' .. pair[1] .. '":' .. (value and cjson.encode(value) or "null")
     end
     local joined = table.concat(fields, ",")
     if head ~= "{" then
@@ -321,7 +327,9 @@ local function expire_instance(instance_id)
   if not RETENTION_MS or not inst then
     return
   end
-  redis.call("PEXPIRE", key("inst", instance_id), RETENTION)
+  if not inst.expiring then
+    redis.call("PEXPIRE", key("inst", instance_id), RETENTION)
+  end
   redis.call("PEXPIRE", key("history", instance_id), RETENTION)
   if inst.externals then
     redis.call("PEXPIRE", key("inst-ext", instance_id), RETENTION)

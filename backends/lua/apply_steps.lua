@@ -8,6 +8,7 @@
 -- Subscriptions are {kind, name, member, due}. Every check of every step runs
 -- before the first write.
 -- Members at these defaults are left out of the JSON.
+local NONE = {} -- an empty list, never written to
 local STEP_DEFAULTS = {
   new = false,
   ended = false,
@@ -15,15 +16,15 @@ local STEP_DEFAULTS = {
   bk = "",
   complete_task = "",
   completed_by = false,
-  cancelled = {},
+  cancelled = NONE,
   complete_external = "",
   external_worker = false,
-  externals = {},
-  externals_cancelled = {},
-  subscribed = {},
-  unsubscribed = {},
+  externals = NONE,
+  externals_cancelled = NONE,
+  subscribed = NONE,
+  unsubscribed = NONE,
   history = {1, 0},
-  created = {},
+  created = NONE,
 }
 local STEP = {__index = STEP_DEFAULTS} -- the defaults' tables are never written to
 local steps = cjson.decode(ARGV[2])
@@ -172,7 +173,8 @@ for _, s in ipairs(steps) do
   inst.truncated = s.truncated or inst.truncated
   inst.externals = inst.externals or #s.externals > 0
   inst.rev, inst.ended, inst.body = s.rev, s.ended, ARGV[s.body]
-  save_inst(s.id, inst)
+  -- an ended instance is written with its retention (expire_instance does the rest)
+  save_inst(s.id, inst, false, s.ended and RETENTION_MS and RETENTION)
   if s.history[2] >= s.history[1] then
     append_entries(s.id, {unpack(ARGV, s.history[1], s.history[2])})
   end
