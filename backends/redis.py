@@ -356,6 +356,12 @@ class RedisBackend(Backend):
             except UNAVAILABLE:
                 self._layout_changed()
                 raise
+            except redis.exceptions.ResponseError as exc:
+                if "UNBLOCKED" not in str(exc):
+                    raise
+                # WAIT cut short: the node stopped being a master (a failover) after the write
+                self._layout_changed()
+                raise BackendUnavailable(f"the write's node failed over before replicas confirmed it: {exc}") from exc
         if int(acknowledged) < self._wait:
             raise BackendUnavailable(
                 f"the write was not confirmed by {self._wait} replica(s) within {self._wait_timeout_ms} ms"
