@@ -21,7 +21,8 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
-from backends.redis import UNAVAILABLE, RedisBackend, unavailable_as_domain_error
+from backends.redis import RedisBackend
+from backends.redis_scripts import UNAVAILABLE, unavailable_as_domain_error
 from backends.redis_wire import packing_on_connect
 
 SCHEME = "redis+cluster"

@@ -907,7 +907,8 @@ def test_redis_partition_slots_spread_evenly_over_three_masters(redis_backend: A
 
 @pytest.mark.redis
 def test_redis_partition_count_is_fixed_at_first_use(redis_backend: Any) -> None:
-    from backends.redis import PartitionCountMismatch, RedisBackend
+    from backends.redis import RedisBackend
+    from backends.redis_scripts import PartitionCountMismatch
 
     redis_backend.new_id()
     same = RedisBackend(f"{REDIS_URL}?partitions=16", prefix=redis_backend.prefix)

@@ -58,7 +58,7 @@ Routes (after a commit whose answer was lost; before a commit a retry simply run
   where they still apply (a wait that got the signal no longer waits, but the second
   and later start events start again); a deployment of several processes replays
   the first and deploys the others again (unchanged content is no new version).
-- fetchAndLock is not keyed (``backends.redis.UNKEYED_SCRIPTS``): a retry after a
+- fetchAndLock is not keyed (``backends.redis_store.UNKEYED_SCRIPTS``): a retry after a
   lost answer fetches again, and what the lost answer locked is fetchable again
   once its lock runs out (as before).
 - ``POST …/variables`` only reads and keeps nothing; DELETE (cancel) and PUT routes
