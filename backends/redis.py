@@ -13,7 +13,8 @@ Global slot, ``{<prefix>}:``
 ==============================  ======  ===============================================
 Key                             Type    Contents
 ==============================  ======  ===============================================
-``{p}:meta``                    hash    ``partitions``: the count, fixed at first use
+``{p}:meta``                    hash    ``partitions``: the count, fixed at first use;
+                                        ``layout``: this key layout's version (LAYOUT)
 ``{p}:cache-generation``        string  generation of the parsed-definition cache
 ``{p}:def-keys``                set     process keys with at least one version
 ``{p}:def-versions:<key>``      list    the key's versions, oldest first ("1", "2"...)

@@ -98,6 +98,10 @@ class PartitionCountMismatch(ValueError):
     """The store was set up with another number of partitions than the URL asks for."""
 
 
+class StoreLayoutMismatch(ValueError):
+    """The store holds data in a key layout of another version of the service."""
+
+
 def unavailable_as_domain_error(method: Callable[P, R]) -> Callable[P, R]:
     """Turn every connection-level Redis failure into BackendUnavailable (HTTP 503)."""
 

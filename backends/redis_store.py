@@ -42,6 +42,7 @@ from backends.redis_scripts import (
     UNAVAILABLE,
     WRITE_SCRIPTS,
     PartitionCountMismatch,
+    StoreLayoutMismatch,
     script_source,
     unavailable_as_domain_error,
 )
@@ -51,6 +52,9 @@ from bpm.errors import BackendUnavailable
 __all__ = ["DEFAULT_PREFIX", "RedisStore"]
 
 DEFAULT_PREFIX = "bpm"
+#: the version of the key layout (the module docstring of backends.redis), kept in the
+#: ``meta`` hash: a store another layout wrote is refused at start-up, not misread
+LAYOUT = "3"
 #: query parameters of the URL that are ours, not redis-py's
 URL_OPTIONS = ("prefix", "partitions", "wait")
 
@@ -277,16 +281,38 @@ class RedisStore:
     # -- ids and health ---------------------------------------------------------------
 
     def _check_partition_count(self) -> None:
+        """Fix the partition count and the key layout at first use; refuse a store set up otherwise."""
         meta = self.key("meta")
         self._write(meta, "HSETNX", "partitions", str(self.partitions))
-        stored = int(self._client.hget(meta, "partitions") or self.partitions)
+        stored, layout = self._client.hmget(meta, "partitions", "layout")
+        stored = int(stored or self.partitions)
         if stored != self.partitions:
             raise PartitionCountMismatch(
                 f"the Redis store under prefix '{self.prefix}' was set up with {stored} partitions, "
                 f"but the backend URL asks for {self.partitions}: use ?partitions={stored} "
                 "(the count cannot change once the store is used)"
             )
+        if layout is None:
+            if self._holds_records():  # written before the layout was recorded: an older one
+                layout = "1"
+            else:
+                self._write(meta, "HSETNX", "layout", LAYOUT)
+                layout = self._client.hget(meta, "layout") or LAYOUT
+        if layout != LAYOUT:
+            raise StoreLayoutMismatch(
+                f"the Redis store under prefix '{self.prefix}' holds data in key layout {layout}, written "
+                f"by an earlier version of this service; this version reads layout {LAYOUT} only. Finish "
+                "or drain its instances with the version that wrote them, or use a new key prefix "
+                "(?prefix=) or an empty database"
+            )
         self._meta_checked = True
+
+    def _holds_records(self) -> bool:
+        """Whether any partition has handed out ids (so holds instances or tasks)."""
+        with self._pipeline() as pipe:
+            for partition in range(self.partitions):
+                pipe.exists(self.pkey(partition, "ids"))
+            return any(pipe.execute())
 
     @unavailable_as_domain_error
     def new_id(self, near: str | None = None) -> str:

@@ -1687,3 +1687,31 @@ def test_redis_event_keys_have_the_documented_types(redis_backend: Any) -> None:
     assert client.hget(key("ext", failing.id), "incident") == "1"
     root = redis_backend.pkey(partition)
     assert all(k.startswith(root) for k in client.scan_iter(match=f"{redis_backend.prefix}:*"))
+
+
+@pytest.mark.redis
+def test_redis_store_of_another_key_layout_stops_start_up(redis_backend: Any) -> None:
+    """A store an earlier version filled (ids handed out, no layout recorded) or another
+    layout is refused with a message, not misread; a fresh store records the layout."""
+    import redis as redis_py
+
+    from backends.redis import RedisBackend
+    from backends.redis_scripts import StoreLayoutMismatch
+    from backends.redis_store import LAYOUT
+
+    prefix = redis_backend.prefix + "-layout"
+    fresh = RedisBackend(REDIS_URL, prefix=prefix)
+    try:
+        fresh.new_id()
+        client = redis_py.Redis.from_url(REDIS_URL, decode_responses=True)
+        assert client.hget(fresh.key("meta"), "layout") == LAYOUT
+        RedisBackend(REDIS_URL, prefix=prefix).close()  # the same layout: fine
+        client.hset(fresh.key("meta"), "layout", "2")
+        with pytest.raises(StoreLayoutMismatch, match=r"key layout 2.*reads layout 3.*new key prefix"):
+            RedisBackend(REDIS_URL, prefix=prefix)
+        client.hdel(fresh.key("meta"), "layout")  # an earlier version: ids handed out, no layout
+        with pytest.raises(StoreLayoutMismatch, match=r"key layout 1"):
+            RedisBackend(REDIS_URL, prefix=prefix)
+    finally:
+        fresh.clear()
+        fresh.close()
