@@ -293,8 +293,10 @@ class RedisStore:
                 "(the count cannot change once the store is used)"
             )
         if layout is None:
-            if self._holds_records():  # written before the layout was recorded: an older one
-                layout = "1"
+            if self._holds_records():
+                # a worker of this version records the layout before its first id, so a
+                # layout still missing now means an earlier version wrote these records
+                layout = self._client.hget(meta, "layout") or "1"
             else:
                 self._write(meta, "HSETNX", "layout", LAYOUT)
                 layout = self._client.hget(meta, "layout") or LAYOUT
