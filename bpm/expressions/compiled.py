@@ -98,7 +98,7 @@ class Expression:
         return self.root
 
     def _guard(self, variables: Mapping[str, Any], meter: WorkMeter | None, run: Callable[[_Evaluator], Any]) -> Any:
-        if not isinstance(variables, Mapping):
+        if type(variables) is not dict and not isinstance(variables, Mapping):
             raise _error(f"variables must be a mapping, not {type(variables).__name__}", self.source)
         meter = WorkMeter() if meter is None else meter
         started = meter.used

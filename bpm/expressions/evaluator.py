@@ -79,11 +79,17 @@ class _Evaluator:
 
     def visit(self, node: _Node) -> Any:
         self.charge(NODE_WORK)
+        # the commonest nodes first, by exact type (the match below tries each class in turn)
+        if type(node) is _Literal:
+            return node.value
+        if type(node) is _Name:
+            return self.lookup(node.name)
+        if type(node) is _Compare:
+            return self.compare(node)
+        return self.visit_other(node)
+
+    def visit_other(self, node: _Node) -> Any:
         match node:
-            case _Literal():
-                return node.value
-            case _Name():
-                return self.lookup(node.name)
             case _Attr():
                 return _get_property(self.visit(node.target), node.name)
             case _Index():
@@ -106,8 +112,6 @@ class _Evaluator:
                 return self.logical(node)
             case _Binary():
                 return self.binary(node)
-            case _Compare():
-                return self.compare(node)
             case _Conditional():
                 branch = node.then if self.truthy(self.visit(node.test)) else node.orelse
                 return self.visit(branch)
