@@ -525,31 +525,23 @@ class _Run:
         self.queue.append(("execute", token_id))
 
     def execute(self, token_id: str) -> None:
-        token = self.tokens[token_id]
-        element = self.spec.element(token["el"])
-        if isinstance(element, UserTask):
-            self.open_task(token_id, element)
-        elif isinstance(element, ExternalTask):
-            self.open_external(token_id, element)
-        elif isinstance(element, ScriptTask):
-            self.run_script(token_id, element)
-        elif isinstance(element, (ParallelGateway, InclusiveGateway)) and len(element.incoming) > 1:
-            self.arrive_at_join(token_id, element)
-        elif isinstance(element, EventBasedGateway):
-            self.wait_at_event_gateway(token_id, element)
-        elif isinstance(element, SubProcess):
-            self.enter_subprocess(token_id, element)
-        elif isinstance(element, CallActivity):
-            self.call(token_id, element)
-        elif isinstance(element, (IntermediateCatchEvent, ReceiveTask)):
-            self.wait_for_event(token_id, element)
-        elif isinstance(element, IntermediateThrowEvent) and element.event is not None:
-            self.throw_event(token_id, element.event, element)
-            if token_id in self.tokens:
-                self.queue.append(("leave", token_id))
-        elif isinstance(element, EndEvent):
-            self.end(token_id, element)
+        element = self.spec.element(self.tokens[token_id]["el"])
+        act = _EXECUTE.get(type(element))  # element classes are final: one lookup, no isinstance chain
+        if act is None:
+            self.queue.append(("leave", token_id))
         else:
+            act(self, token_id, element)
+
+    def join_or_pass(self, token_id: str, element: Element) -> None:
+        if len(element.incoming) > 1:
+            self.arrive_at_join(token_id, element)
+        else:
+            self.queue.append(("leave", token_id))
+
+    def throw_and_leave(self, token_id: str, element: IntermediateThrowEvent) -> None:
+        if element.event is not None:
+            self.throw_event(token_id, element.event, element)
+        if token_id in self.tokens:
             self.queue.append(("leave", token_id))
 
     def open_task(self, token_id: str, element: UserTask) -> None:
@@ -776,6 +768,8 @@ class _Run:
             self.result.unsubscribed.append(_subscription(sub_id, sub))
 
     def drop_subs(self, *, token: str | None = None, scope: str | None = None) -> None:
+        if not self.subs:
+            return
         for sub_id, sub in list(self.subs.items()):
             if (token is not None and sub["token"] == token) or (
                 scope is not None and sub["token"] is None and sub["scope"] == scope
@@ -783,6 +777,8 @@ class _Run:
                 self.unsubscribe(sub_id)
 
     def subscribe_boundaries(self, token_id: str, element: Element) -> None:
+        if not element.boundary:
+            return
         for boundary_id in element.boundary:
             boundary = self.spec.element(boundary_id)
             if isinstance(boundary, BoundaryEvent) and boundary.event and boundary.event.kind in SUBSCRIBABLE:
@@ -1051,6 +1047,9 @@ class _Run:
             self.spawn(self.spec.flow(flow_id).target, scope, flow_id)
 
     def select_flows(self, element: Element, token_id: str) -> list[str]:
+        outgoing = element.outgoing
+        if len(outgoing) == 1 and type(element) not in _GATEWAYS and self.spec.flows[outgoing[0]].condition is None:
+            return [outgoing[0]]  # the one flow, unconditional (as the general rule below takes it)
         if isinstance(element, ParallelGateway):
             return list(element.outgoing)
         if isinstance(element, ExclusiveGateway):
@@ -1164,6 +1163,23 @@ class _Run:
         token.pop("sub", None)
         self.queue.append(("leave", owner))
 
+
+_GATEWAYS = (ParallelGateway, ExclusiveGateway, InclusiveGateway, EventBasedGateway)
+#: what executing an element does, by its class (anything else: the token leaves at once)
+_EXECUTE: dict[type, Callable[[_Run, str, Any], None]] = {
+    UserTask: _Run.open_task,
+    ExternalTask: _Run.open_external,
+    ScriptTask: _Run.run_script,
+    ParallelGateway: _Run.join_or_pass,
+    InclusiveGateway: _Run.join_or_pass,
+    EventBasedGateway: _Run.wait_at_event_gateway,
+    SubProcess: _Run.enter_subprocess,
+    CallActivity: _Run.call,
+    IntermediateCatchEvent: _Run.wait_for_event,
+    ReceiveTask: _Run.wait_for_event,
+    IntermediateThrowEvent: _Run.throw_and_leave,
+    EndEvent: _Run.end,
+}
 
 # -- helpers -----------------------------------------------------------------------------
 
