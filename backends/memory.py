@@ -242,6 +242,11 @@ class MemoryBackend(Backend):
             self._audit(audit, task)
             return _clone(task)
 
+    def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
+        """:meth:`claim`, the user's identity read under the same lock."""
+        with self._locked():
+            return self.claim(task_id, user, self.identity(user).principals(), audit=audit)
+
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
         with self._locked():
             task = self._require_active(task_id)

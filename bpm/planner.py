@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bpm.copying import shallow_copy
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine
 from bpm.engine.engine import CallRequest, NewTask, StepResult, Thrown, UncaughtError
@@ -193,13 +194,11 @@ class Planner:
     def _step(self, entry: _Entry) -> Step:
         instance, result, pre = entry.instance, entry.result, entry.pre
         now = self.now()
-        updated = replace(
-            instance,
-            state=result.state,
-            rev=1 if entry.new else instance.rev + 1,
-            ended=result.ended,
-            end_time=now if result.ended and not instance.ended else instance.end_time,
-        )
+        updated = shallow_copy(instance)  # dataclasses.replace, without re-running __init__
+        updated.state = result.state
+        updated.rev = 1 if entry.new else instance.rev + 1
+        updated.ended = result.ended
+        updated.end_time = now if result.ended and not instance.ended else instance.end_time
         cancelled_externals = [e for e in result.externals_cancelled if e != pre.complete_external]
         return Step(
             instance=updated,
