@@ -8,6 +8,7 @@ their result, not the number of tasks stored.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import defaultdict
@@ -43,8 +44,8 @@ from backends.partitions import (
     partition_of,
 )
 from backends.redis_codec import split_options
-from backends.retention import ExpiryQueue, append_capped
-from bpm.copying import clone, frozen_record, thawed_record
+from backends.retention import append_capped
+from bpm.copying import clone, freeze, frozen_record, thaw, thawed_record
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -76,6 +77,20 @@ def _thaw(stored: Instance) -> Instance:
     return thawed_record(stored, "state")
 
 
+#: the one empty name list the closed tasks of ended instances share (never changed: a closed
+#: task's candidates are never written, and readers get copies)
+_NO_NAMES: list[str] = []
+
+
+def _share_empty_lists(task: Task) -> None:
+    if not task.candidate_users:
+        task.candidate_users = _NO_NAMES
+    if not task.candidate_groups:
+        task.candidate_groups = _NO_NAMES
+    if not task.candidate_roles:
+        task.candidate_roles = _NO_NAMES
+
+
 class _Locked:
     """``with backend._locked():`` the one lock, after removing the instances whose retention
     ran out (a plain context manager: no generator made per operation)."""
@@ -88,9 +103,13 @@ class _Locked:
     def __enter__(self) -> None:
         backend = self.backend
         backend._lock.acquire()
+        expiring = backend._expiring
+        if not expiring or expiring[0][0] > time.time() * 1000:
+            return  # nothing expired (the common case: one look at the soonest)
         try:
-            for instance_id in backend._expiry.due(time.time() * 1000):
-                backend._forget(instance_id)
+            now = time.time() * 1000
+            while expiring and expiring[0][0] <= now:
+                backend._forget(heapq.heappop(expiring)[1])
         except BaseException:
             backend._lock.release()
             raise
@@ -121,7 +140,7 @@ class MemoryBackend(Backend):
 
     def new_id(self, near: str | None = None) -> str:
         partition = self._picker.pick(near)
-        with self._locked():
+        with self._lock:  # no expiry sweep: a counter is all it touches
             self._counters[partition] += 1
             return make_id(partition, self._counters[partition])
 
@@ -134,9 +153,11 @@ class MemoryBackend(Backend):
     def clear(self) -> None:
         with self._lock:
             self._counters = [0] * self.partitions
-            self._expiry = ExpiryQueue()
+            #: (expiry time in wall-clock ms, instance id) of ended instances, soonest first (a heap)
+            self._expiring: list[tuple[float, str]] = []
             self._idempotency: dict[str, dict[str, Any]] = {}
-            self._records: dict[str, set[str]] = defaultdict(set)  # instance -> its task and external ids
+            # instance -> its task and external ids (a tuple once it has ended: see _settle)
+            self._records: dict[str, set[str] | tuple[str, ...]] = {}
             self._definitions: dict[str, list[Definition]] = {}
             self._generation = 0
             self._instances: dict[str, Instance] = {}
@@ -147,7 +168,8 @@ class MemoryBackend(Backend):
             self._by_group: dict[str, set[str]] = defaultdict(set)
             self._by_role: dict[str, set[str]] = defaultdict(set)
             self._identities: dict[str, Identity] = {}
-            self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            # instance -> its history (marshalled once it has ended: see _settle)
+            self._history: dict[str, list[dict[str, Any]] | bytes] = {}
             self._externals: dict[str, ExternalTaskRecord] = {}
             self._instance_externals: dict[str, set[str]] = defaultdict(set)
             self._topics: dict[str, dict[str, int]] = defaultdict(dict)  # topic -> {id: available_at}
@@ -245,7 +267,8 @@ class MemoryBackend(Backend):
     def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
         """:meth:`claim`, the user's identity read under the same lock."""
         with self._locked():
-            return self.claim(task_id, user, self.identity(user).principals(), audit=audit)
+            identity = self._identities.get(user) or Identity(user)
+            return self.claim(task_id, user, identity.principals(), audit=audit)
 
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
         with self._locked():
@@ -280,7 +303,8 @@ class MemoryBackend(Backend):
         with self._locked():
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-            return _clone(self._history.get(instance_id, []))
+            history = self._history.get(instance_id, [])
+            return thaw(history) if type(history) is bytes else _clone(history)
 
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
         with self._locked():
@@ -516,12 +540,35 @@ class MemoryBackend(Backend):
         stored.history_truncated = stored.history_truncated or bool(previous and previous.history_truncated)
         self._instances[step.instance.id] = stored
         self._append_history(step.instance.id, step.history)
+        if stored.ended:
+            self._settle(stored.id)
         if stored.ended and not (previous and previous.ended) and self.retention_ms is not None:
-            self._expiry.add(stored.id, time.time() * 1000 + self.retention_ms)
+            heapq.heappush(self._expiring, (time.time() * 1000 + self.retention_ms, stored.id))
 
     def _append_history(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
-        if append_capped(self._history[instance_id], entries, self.history_limit) and instance_id in self._instances:
+        history = self._history.get(instance_id)
+        if type(history) is not list:  # none yet, or settled (see _settle)
+            history = self._history[instance_id] = thaw(history) if type(history) is bytes else []
+        if self.history_limit is None or len(history) + len(entries) <= self.history_limit:
+            history.extend(entries)  # within the limit: nothing to drop
+            return
+        if append_capped(history, entries, self.history_limit) and instance_id in self._instances:
             self._instances[instance_id].history_truncated = True
+
+    def _settle(self, instance_id: str) -> None:
+        """An ended instance keeps its records in forms the garbage collector does not walk: its
+        history marshalled, its record ids as a tuple (of strings: untracked), its closed tasks'
+        empty name lists as one shared list. Ended instances stay for their retention; fewer kept
+        containers make the full collections, which walk every kept object, come less often."""
+        if type(history := self._history.get(instance_id)) is list:
+            self._history[instance_id] = freeze(history)  # as the state is stored (bpm.copying.freeze)
+        records = self._records.get(instance_id)
+        if type(records) is set:
+            self._records[instance_id] = tuple(records)
+            for record_id in records:
+                task = self._tasks.get(record_id)
+                if task is not None and not task.active:
+                    _share_empty_lists(task)
 
     def _forget(self, instance_id: str) -> None:
         """Remove an expired instance and everything of it."""
@@ -566,7 +613,7 @@ class MemoryBackend(Backend):
         if old is not None:
             self._topics.get(old.topic, {}).pop(ext.id, None)
         self._externals[ext.id] = ext
-        self._records[ext.instance_id].add(ext.id)
+        self._record(ext.instance_id, ext.id)
         self._sync_external(ext)
 
     def _close_external(self, external_id: str, status: str, now: int) -> None:
@@ -600,9 +647,15 @@ class MemoryBackend(Backend):
             (self._by_role, task.candidate_roles),
         ]
 
+    def _record(self, instance_id: str, record_id: str) -> None:
+        records = self._records.get(instance_id)
+        if type(records) is not set:  # none yet, or settled
+            records = self._records[instance_id] = set(records or ())
+        records.add(record_id)
+
     def _put_task(self, task: Task) -> None:
         self._tasks[task.id] = task
-        self._records[task.instance_id].add(task.id)
+        self._record(task.instance_id, task.id)
         if task.active:
             self._index(task, add=True)
 

@@ -17,7 +17,6 @@ so the slots of a cluster's masters (given out in ranges) get similar shares.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import itertools
@@ -39,14 +38,21 @@ _DIGITS = string.digits + string.ascii_lowercase
 _SCOPE: contextvars.ContextVar[str | None] = contextvars.ContextVar("bpm_id_scope", default=None)
 
 
-@contextlib.contextmanager
-def id_scope(instance_id: str) -> Iterator[None]:
-    """Inside, :meth:`Backend.new_id` without ``near=`` makes ids in ``instance_id``'s partition."""
-    token = _SCOPE.set(instance_id)
-    try:
-        yield
-    finally:
-        _SCOPE.reset(token)
+class id_scope:
+    """Inside, :meth:`Backend.new_id` without ``near=`` makes ids in ``instance_id``'s partition.
+
+    (A plain context manager, not a generator: it is entered several times per use case.)"""
+
+    __slots__ = ("instance_id", "token")
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+
+    def __enter__(self) -> None:
+        self.token = _SCOPE.set(self.instance_id)
+
+    def __exit__(self, *exc: object) -> None:
+        _SCOPE.reset(self.token)
 
 
 def scoped_id() -> str | None:
