@@ -82,6 +82,14 @@ def _thaw(stored: Instance) -> Instance:
 _NO_NAMES: list[str] = []
 
 
+def _unindex(index: dict[str, set[str]], name: str, task_id: str) -> None:
+    members = index.get(name)
+    if members is not None:
+        members.discard(task_id)
+        if not members:  # no empty sets left behind (an ended instance's, a gone user's)
+            del index[name]
+
+
 def _share_empty_lists(task: Task) -> None:
     if not task.candidate_users:
         task.candidate_users = _NO_NAMES
@@ -640,12 +648,14 @@ class MemoryBackend(Backend):
             raise TaskNotActive(f"task '{task_id}' is {task.status}")
         return task
 
-    def _candidate_indexes(self, task: Task) -> list[tuple[dict[str, set[str]], list[str]]]:
-        return [
+    def _candidate_indexes(self, task: Task) -> tuple[tuple[dict[str, set[str]], list[str]], ...]:
+        if not (task.candidate_users or task.candidate_groups or task.candidate_roles):
+            return ()
+        return (
             (self._by_user, task.candidate_users),
             (self._by_group, task.candidate_groups),
             (self._by_role, task.candidate_roles),
-        ]
+        )
 
     def _record(self, instance_id: str, record_id: str) -> None:
         records = self._records.get(instance_id)
@@ -660,19 +670,21 @@ class MemoryBackend(Backend):
             self._index(task, add=True)
 
     def _index(self, task: Task, *, add: bool) -> None:
-        entries = [(self._instance_tasks, [task.instance_id])]
-        entries += self._candidate_indexes(task)
-        if task.assignee is not None:
-            entries.append((self._by_assignee, [task.assignee]))
-        for index, names in entries:
+        task_id = task.id
+        if add:
+            self._instance_tasks[task.instance_id].add(task_id)
+            for index, names in self._candidate_indexes(task):
+                for name in names:
+                    index[name].add(task_id)
+            if task.assignee is not None:
+                self._by_assignee[task.assignee].add(task_id)
+            return
+        _unindex(self._instance_tasks, task.instance_id, task_id)
+        for index, names in self._candidate_indexes(task):
             for name in names:
-                if add:
-                    index[name].add(task.id)
-                elif name in index:
-                    members = index[name]
-                    members.discard(task.id)
-                    if not members:  # no empty sets left behind (an ended instance's, a gone user's)
-                        del index[name]
+                _unindex(index, name, task_id)
+        if task.assignee is not None:
+            _unindex(self._by_assignee, task.assignee, task_id)
 
     def _close(self, task_id: str, status: str, now: int, user: str | None) -> None:
         task = self._tasks[task_id]
@@ -685,9 +697,12 @@ class MemoryBackend(Backend):
                 task.assignee = user
 
     def _set_assignee(self, task: Task, user: str | None) -> None:
-        self._index(task, add=False)
+        """Only the assignee index changes (the instance's and the candidates' stay as they are)."""
+        if task.assignee is not None:
+            _unindex(self._by_assignee, task.assignee, task.id)
         task.assignee = user
-        self._index(task, add=True)
+        if user is not None:
+            self._by_assignee[user].add(task.id)
 
     def _assign(self, task: Task, users: list[str], audit: dict[str, Any] | None) -> None:
         previous = task.assignee

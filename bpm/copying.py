@@ -36,6 +36,8 @@ def copy_plain(value: Any) -> Any:
     if kind in SCALARS:
         return value
     if kind in _MARSHALLED:
+        if not value:
+            return kind()  # an empty container (task variables, mostly): no marshal round trip
         try:
             return marshal.loads(marshal.dumps(value))
         except (ValueError, TypeError):  # something in it marshal does not take exactly

@@ -17,7 +17,7 @@ from typing import Any
 from bpm.copying import shallow_copy
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine
-from bpm.engine.engine import CallRequest, NewTask, StepResult, Thrown, UncaughtError
+from bpm.engine.engine import CallRequest, NewTask, StepResult, Subscription, Thrown, UncaughtError
 from bpm.errors import Unprocessable
 from bpm.model.spec import ProcessSpec
 from bpm.records import ExternalTaskRecord, Instance, Step, SubscriptionIndex, Task
@@ -89,6 +89,10 @@ def _tidy(result: StepResult) -> StepResult:
     result.externals = [e for e in result.externals if e.id not in gone_ext]
     result.externals_cancelled = [e for e in result.externals_cancelled if e not in gone_ext]
     return result
+
+
+def _indexes(instance_id: str, subscriptions: list[Subscription]) -> list[SubscriptionIndex]:
+    return [SubscriptionIndex(instance_id, s.id, s.kind, s.name, s.due) for s in subscriptions] if subscriptions else []
 
 
 def merge(first: StepResult, second: StepResult) -> StepResult:
@@ -199,22 +203,21 @@ class Planner:
         updated.rev = 1 if entry.new else instance.rev + 1
         updated.ended = result.ended
         updated.end_time = now if result.ended and not instance.ended else instance.end_time
-        cancelled_externals = [e for e in result.externals_cancelled if e != pre.complete_external]
         return Step(
-            instance=updated,
-            created=self.tasks(updated, result.created, now),
-            cancelled=list(result.cancelled),
-            complete_task=pre.complete_task,
-            completed_by=pre.completed_by,
-            now=now,
-            history=list(pre.history) + list(result.history),
-            new=entry.new,
-            externals=[self.external(updated, e, now) for e in result.externals],
-            externals_cancelled=cancelled_externals,
-            complete_external=pre.complete_external,
-            external_worker=pre.external_worker,
-            subscribed=[SubscriptionIndex(updated.id, s.id, s.kind, s.name, s.due) for s in result.subscribed],
-            unsubscribed=[SubscriptionIndex(updated.id, s.id, s.kind, s.name, s.due) for s in result.unsubscribed],
+            updated,
+            self.tasks(updated, result.created, now) if result.created else [],
+            list(result.cancelled),
+            pre.complete_task,
+            pre.completed_by,
+            now,
+            [*pre.history, *result.history],
+            entry.new,
+            [self.external(updated, e, now) for e in result.externals] if result.externals else [],
+            [e for e in result.externals_cancelled if e != pre.complete_external],
+            pre.complete_external,
+            pre.external_worker,
+            _indexes(updated.id, result.subscribed),
+            _indexes(updated.id, result.unsubscribed),
         )
 
     def _start_children(

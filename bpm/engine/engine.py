@@ -422,6 +422,8 @@ class _Run:
     def __init__(self, engine: Engine, spec: ProcessSpec, state: dict[str, Any]) -> None:
         self.engine = engine
         self.spec = spec
+        self.elements = spec.elements
+        self.flows = spec.flows
         self.state = state
         self.tokens: dict[str, dict[str, Any]] = state["tokens"]
         self.scopes: dict[str, dict[str, Any]] = state["scopes"]
@@ -451,35 +453,26 @@ class _Run:
         raise BpmError(f"nothing in the instance waits for '{wait_id}'", code="STATE_CORRUPT")
 
     def history(self, kind: str, element: Element, **extra: Any) -> None:
-        self.result.history.append(
-            {
-                "time": self.now,
-                "type": kind,
-                "elementId": element.id,
-                "elementType": element.tag,
-                "elementName": element.name,
-                **extra,
-            }
-        )
+        entry = {"time": self.now, "type": kind, "elementId": element.id, "elementType": element.tag}
+        entry["elementName"] = element.name
+        if extra:
+            entry.update(extra)
+        self.result.history.append(entry)
 
     def finish(self) -> StepResult:
+        queue, tokens = self.queue, self.tokens
+        acts = {"enter": self.enter, "leave": self.leave, "execute": self.execute}
         while True:
-            while self.queue:
+            while queue:
                 self.steps += 1
                 if self.steps > MAX_STEPS:
                     raise Unprocessable(
                         f"process '{self.spec.key}' ran {MAX_STEPS} steps without waiting (an endless loop?)",
                         code="ENDLESS_LOOP",
                     )
-                action, token_id = self.queue.popleft()
-                if token_id not in self.tokens:
-                    continue  # removed meanwhile (terminate, interrupting event)
-                if action == "enter":
-                    self.enter(token_id)
-                elif action == "leave":
-                    self.leave(token_id)
-                else:
-                    self.execute(token_id)
+                action, token_id = queue.popleft()
+                if token_id in tokens:  # else removed meanwhile (terminate, interrupting event)
+                    acts[action](token_id)
             if not self.fire_inclusive_joins() and not conditions.settle(self):
                 return self.result
 
@@ -505,10 +498,11 @@ class _Run:
 
     def enter(self, token_id: str) -> None:
         token = self.tokens[token_id]
-        element = self.spec.element(token["el"])
+        element = self.elements[token["el"]]
         self.history("element.entered", element)
-        mappings.entered(self, token_id, element)
-        if isinstance(element, EndEvent) and element.terminate:
+        if element.io_inputs or element.listeners:
+            mappings.entered(self, token_id, element)
+        if type(element) is EndEvent and element.terminate:
             self.end(token_id, element)  # at once: tokens queued behind it never reach their own end
             return
         if element.loop is not None and "mi" not in token and "loop" not in token:
@@ -525,7 +519,7 @@ class _Run:
         self.queue.append(("execute", token_id))
 
     def execute(self, token_id: str) -> None:
-        element = self.spec.element(self.tokens[token_id]["el"])
+        element = self.elements[self.tokens[token_id]["el"]]
         act = _EXECUTE.get(type(element))  # element classes are final: one lookup, no isinstance chain
         if act is None:
             self.queue.append(("leave", token_id))
@@ -605,7 +599,7 @@ class _Run:
         """Fire each inclusive join that has arrivals and can get no more; True if one fired."""
         pending: dict[tuple[str, str], list[str]] = {}
         for tid, tok in self.tokens.items():
-            if tok.get("join") and isinstance(self.spec.element(tok["el"]), InclusiveGateway):
+            if tok.get("join") and isinstance(self.elements[tok["el"]], InclusiveGateway):
                 pending.setdefault((tok["el"], tok["scope"]), []).append(tid)
         for (element_id, scope), arrived in pending.items():
             if self.can_still_arrive(element_id, scope, set(arrived)):
@@ -635,8 +629,8 @@ class _Run:
             if current in seen:
                 continue
             seen.add(current)
-            element = self.spec.element(current)
-            nexts = [self.spec.flow(f).target for f in element.outgoing] + list(element.boundary)
+            element = self.elements[current]
+            nexts = [self.flows[f].target for f in element.outgoing] + list(element.boundary)
             if target in nexts:
                 return True
             todo.extend(nexts)
@@ -661,10 +655,10 @@ class _Run:
     def open_scope_events(self, scope_id: str, event_subprocesses: Iterable[str]) -> None:
         """Subscribe the timer/message/signal starts of a scope's event subprocesses."""
         for esp_id in event_subprocesses:
-            esp = self.spec.element(esp_id)
+            esp = self.elements[esp_id]
             assert isinstance(esp, SubProcess)
             for start_id in self.event_starts(esp):
-                start = self.spec.element(start_id)
+                start = self.elements[start_id]
                 assert isinstance(start, StartEvent) and start.event is not None
                 if start.event.kind in SUBSCRIBABLE:
                     self.subscribe(start.event, start, None, scope_id)
@@ -717,7 +711,7 @@ class _Run:
     def wait_at_event_gateway(self, token_id: str, element: EventBasedGateway) -> None:
         self.tokens[token_id]["event"] = True
         for flow_id in element.outgoing:
-            target = self.spec.element(self.spec.flow(flow_id).target)
+            target = self.spec.element(self.flows[flow_id].target)
             if isinstance(target, ReceiveTask):
                 definition = EventDefinition(kind="message", ref=target.message)
             elif isinstance(target, IntermediateCatchEvent) and target.event is not None:
@@ -780,14 +774,14 @@ class _Run:
         if not element.boundary:
             return
         for boundary_id in element.boundary:
-            boundary = self.spec.element(boundary_id)
+            boundary = self.elements[boundary_id]
             if isinstance(boundary, BoundaryEvent) and boundary.event and boundary.event.kind in SUBSCRIBABLE:
                 self.subscribe(boundary.event, boundary, token_id, self.tokens[token_id]["scope"])
 
     def fire(self, sub_id: str) -> None:
         """Act on one subscription: catch event, boundary, event gateway or event subprocess."""
         sub = self.subs[sub_id]
-        element = self.spec.element(sub["el"])
+        element = self.elements[sub["el"]]
         self.history("event.triggered", element)
         self.reschedule_or_drop(sub_id, element)
         if isinstance(element, BoundaryEvent):
@@ -840,7 +834,7 @@ class _Run:
         self.queue.append(("leave", token_id))
 
     def start_event_subprocess(self, start: StartEvent, scope: str, extra: Mapping[str, Any] | None = None) -> None:
-        esp = self.spec.element(start.scope or "")
+        esp = self.elements[start.scope or ""]
         if start.interrupting:
             self.clear_scope(scope)
         token_id = self.next_id("t")
@@ -863,7 +857,7 @@ class _Run:
         extra_for = _catch_variables(kind, code, message)
         token = self.tokens[token_id]
         if from_activity:
-            element = self.spec.element(token["el"])
+            element = self.elements[token["el"]]
             boundary = self.matching_boundary(element, kind, code)
             if boundary is not None:
                 self.fire_boundary(boundary, token_id, extra_for(boundary.event))
@@ -877,7 +871,7 @@ class _Run:
             if scope == ROOT:
                 return False
             owner = self.outer_token(self.scopes[scope]["token"])
-            owner_element = self.spec.element(self.tokens[owner]["el"])
+            owner_element = self.elements[self.tokens[owner]["el"]]
             boundary = self.matching_boundary(owner_element, kind, code)
             if boundary is not None:
                 self.fire_boundary(boundary, owner, extra_for(boundary.event))
@@ -886,7 +880,7 @@ class _Run:
 
     def matching_boundary(self, element: Element, kind: str, code: str | None) -> BoundaryEvent | None:
         for boundary_id in element.boundary:
-            boundary = self.spec.element(boundary_id)
+            boundary = self.elements[boundary_id]
             if isinstance(boundary, BoundaryEvent) and _catches(boundary.event, kind, code):
                 return boundary
         return None
@@ -896,14 +890,14 @@ class _Run:
         if scope_element is None:
             esps: Iterable[str] = self.spec.event_subprocesses
         else:
-            owner = self.spec.element(scope_element)
+            owner = self.elements[scope_element]
             esps = owner.event_subprocesses if isinstance(owner, SubProcess) else ()
         fallback = None
         for esp_id in esps:
-            esp = self.spec.element(esp_id)
+            esp = self.elements[esp_id]
             assert isinstance(esp, SubProcess)
             for start_id in self.event_starts(esp):
-                start = self.spec.element(start_id)
+                start = self.elements[start_id]
                 if isinstance(start, StartEvent) and _catches(start.event, kind, code):
                     if start.event is not None and start.event.ref is not None:
                         return start  # a specific code wins over a catch-all
@@ -969,7 +963,7 @@ class _Run:
 
     def start_inner(self, body_id: str) -> None:
         body = self.bodies[body_id]
-        element = self.spec.element(body["el"])
+        element = self.elements[body["el"]]
         assert element.loop is not None
         index = body["started"]
         body["started"] += 1
@@ -990,7 +984,7 @@ class _Run:
         body_id = token["mi"]
         body = self.bodies[body_id]
         body["done"] += 1
-        element = self.spec.element(body["el"])
+        element = self.elements[body["el"]]
         assert element.loop is not None
         counters = self.body_counters(body)
         finished = body["done"] >= body["total"]
@@ -1022,7 +1016,7 @@ class _Run:
 
     def leave(self, token_id: str) -> None:
         token = self.tokens[token_id]
-        element = self.spec.element(token["el"])
+        element = self.elements[token["el"]]
         if "mi" in token:
             self.history("element.left", element)
             self.inner_done(token_id)
@@ -1033,9 +1027,11 @@ class _Run:
                 self.queue.append(("execute", token_id))
                 return
             token.pop("loop", None)
-        mappings.leaving(self, token_id, element)
+        if element.io_outputs or element.listeners:
+            mappings.leaving(self, token_id, element)
         self.history("element.left", element)
-        self.drop_subs(token=token_id)
+        if self.subs:
+            self.drop_subs(token=token_id)
         flows = self.select_flows(element, token_id)
         if not flows:
             self.consume(token_id)
@@ -1044,7 +1040,7 @@ class _Run:
         scope = token["scope"]
         del self.tokens[token_id]
         for flow_id in flows:
-            self.spawn(self.spec.flow(flow_id).target, scope, flow_id)
+            self.spawn(self.flows[flow_id].target, scope, flow_id)
 
     def select_flows(self, element: Element, token_id: str) -> list[str]:
         outgoing = element.outgoing
@@ -1075,7 +1071,7 @@ class _Run:
         )
 
     def condition_holds(self, flow_id: str, token_id: str) -> bool:
-        condition = self.spec.flow(flow_id).condition
+        condition = self.flows[flow_id].condition
         if condition is None:
             return True
         try:
@@ -1101,14 +1097,14 @@ class _Run:
 
     def uncaught(self, code: str | None, message: str, token_id: str) -> None:
         """Record a BPMN error nothing in this instance catches (history, and the result)."""
-        element = self.spec.element(self.tokens[token_id]["el"])
+        element = self.elements[self.tokens[token_id]["el"]]
         self.history("error.uncaught", element, errorCode=code, errorMessage=message)
         self.result.uncaught.append(UncaughtError(code, message, element.id))
 
     def end_token(self, token_id: str) -> None:
         """End a token where it stands (an uncaught error): no outgoing flow is taken."""
         token = self.tokens[token_id]
-        self.history("element.left", self.spec.element(token["el"]))
+        self.history("element.left", self.elements[token["el"]])
         self.drop_subs(token=token_id)
         if "mi" in token:
             self.inner_done(token_id)
@@ -1164,7 +1160,7 @@ class _Run:
         self.queue.append(("leave", owner))
 
 
-_GATEWAYS = (ParallelGateway, ExclusiveGateway, InclusiveGateway, EventBasedGateway)
+_GATEWAYS = frozenset({ParallelGateway, ExclusiveGateway, InclusiveGateway, EventBasedGateway})
 #: what executing an element does, by its class (anything else: the token leaves at once)
 _EXECUTE: dict[type, Callable[[_Run, str, Any], None]] = {
     UserTask: _Run.open_task,
