@@ -45,7 +45,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import append_capped
-from bpm.copying import clone, freeze, frozen_record, thaw, thawed_record
+from bpm.copying import SCALARS, clone, freeze, frozen_record, thaw, thawed_record
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -723,5 +723,7 @@ class MemoryBackend(Backend):
         self, audit: dict[str, Any] | None, task: Task, previous: str | None = None, *, assigned: bool = False
     ) -> None:
         if audit is not None:
-            entry = task_audit_entry(_clone(audit), task, previous, assigned=assigned)
+            # task_audit_entry makes a new entry; only values that are containers need copies
+            plain = all(type(v) in SCALARS for v in audit.values())
+            entry = task_audit_entry(audit if plain else _clone(audit), task, previous, assigned=assigned)
             self._append_history(task.instance_id, [entry])

@@ -428,7 +428,7 @@ class Runtime:
             check_task_form(spec, task, variables, instance.state.get("vars", {}))
             completed = self.audit("task.completed", task=task, user=user, actor=actor or user)  # audit trail
             with id_scope(instance.id):
-                result = self.engine.complete_task(spec, instance.state, task_id, variables)
+                result = self.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
             pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
             try:
                 self.commit(instance, spec, result, pre)

@@ -217,9 +217,14 @@ class Engine:
         state: Mapping[str, Any],
         task_id: str,
         variables: Mapping[str, Any] | None = None,
+        *,
+        owned: bool = False,
     ) -> StepResult:
-        """Complete the user task ``task_id``: merge ``variables``, leave the task, run on."""
-        return self._resume(spec, state, "task", task_id, variables)
+        """Complete the user task ``task_id``: merge ``variables``, leave the task, run on.
+
+        ``owned``: ``state`` is the caller's private copy (a fresh read), which the step may
+        take as its own working copy instead of copying it again."""
+        return self._resume(spec, state, "task", task_id, variables, owned)
 
     @evaluating
     def complete_external(
@@ -299,15 +304,20 @@ class Engine:
         wait_key: str,
         wait_id: str,
         variables: Mapping[str, Any] | None,
+        owned: bool = False,
     ) -> StepResult:
-        run = self._run(spec, state, variables)
+        run = self._run(spec, state, variables, owned)
         token_id = run.find_token(wait_key, wait_id)
         run.tokens[token_id].pop(wait_key, None)
         run.leave(token_id)
         return run.finish()
 
-    def _run(self, spec: ProcessSpec, state: Mapping[str, Any], variables: Mapping[str, Any] | None) -> _Run:
-        new_state = upgrade_state(copy_plain(dict(state)))
+    def _run(
+        self, spec: ProcessSpec, state: Mapping[str, Any], variables: Mapping[str, Any] | None, owned: bool = False
+    ) -> _Run:
+        # conditional events compare the variables with the state given: that one must stay as it was
+        mine = owned and type(state) is dict and not conditions.has_conditions(spec)
+        new_state = upgrade_state(state if mine else copy_plain(dict(state)))  # type: ignore[arg-type]
         if new_state["ended"]:
             raise Unprocessable("the process instance has ended", code="INSTANCE_ENDED")
         if variables:
