@@ -24,7 +24,7 @@ import random
 import string
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.crc import key_slot
@@ -82,6 +82,7 @@ def make_id(partition: int, counter: int) -> str:
     return f"{partition}-{base36(counter)}"
 
 
+@functools.lru_cache(maxsize=4096)  # an instance's id is asked for several times per use case
 def partition_of(record_id: str, count: int) -> int:
     """The partition an id lives in. An id not made here (a client's guess, an old id)
     maps to a fixed partition by its CRC32, where it is simply not found."""
@@ -146,20 +147,17 @@ def check_one_partition(steps: Sequence[Any], partition: Callable[[str], int]) -
     first = partition(steps[0].instance.id)
     prefix = f"{first}-"  # an id that starts so (and goes on) is in partition ``first``: no parsing
     for step in steps:
-        for record_id in _record_ids(step):
+        ids = [step.instance.id]
+        if step.created:
+            ids += [t.id for t in step.created]
+        if step.externals:
+            ids += [e.id for e in step.externals]
+        if step.subscribed:
+            ids += [sub.instance_id for sub in step.subscribed]
+        for record_id in ids:
             if not (record_id.startswith(prefix) and len(record_id) > len(prefix)) and partition(record_id) != first:
                 raise ValueError(
                     f"id '{record_id}' is not in partition {first} of this write: make it with "
                     "new_id(near=<instance id>) or inside id_scope(<instance id>)"
                 )
     return first
-
-
-def _record_ids(step: Any) -> Iterator[str]:
-    yield step.instance.id
-    for task in step.created:
-        yield task.id
-    for ext in step.externals:
-        yield ext.id
-    for sub in step.subscribed:
-        yield sub.instance_id

@@ -554,7 +554,8 @@ class _Run:
         variables = self.visible_vars(token_id)
         local = dict(self.tokens[token_id].get("vars", {}))
         self.result.created.append(resolve_task(task_id, element, variables, self.now, local))
-        mappings.task_created(self, token_id, element, self.result.created[-1])
+        if element.listeners:
+            mappings.task_created(self, token_id, element, self.result.created[-1])
 
     def open_external(self, token_id: str, element: ExternalTask) -> None:
         external_id = self.engine.new_id()
@@ -1244,19 +1245,19 @@ def resolve_task(
     task_id: str, element: UserTask, variables: Mapping[str, Any], now_ms: int, local: Mapping[str, Any]
 ) -> NewTask:
     """A user task's assignment, due date and priority, evaluated against ``variables``."""
-    return NewTask(
-        id=task_id,
-        element_id=element.id,
-        name=element.label,
-        description=mappings.description(element, variables),
-        assignee=_one_name(element.assignee, variables, element),
-        candidate_users=_names(element.candidate_users, variables, element),
-        candidate_groups=_names(element.candidate_groups, variables, element),
-        candidate_roles=_names(element.candidate_roles, variables, element),
-        due_date=_due_date(element, variables, now_ms),
-        priority=_priority(element, variables),
-        form_key=element.form_key,
-        variables=dict(local),
+    return NewTask(  # (each part evaluated only when the element has it)
+        task_id,
+        element.id,
+        element.label,
+        mappings.description(element, variables) if element.documentation else "",
+        _one_name(element.assignee, variables, element) if element.assignee is not None else None,
+        _names(element.candidate_users, variables, element) if element.candidate_users else (),
+        _names(element.candidate_groups, variables, element) if element.candidate_groups else (),
+        _names(element.candidate_roles, variables, element) if element.candidate_roles else (),
+        _due_date(element, variables, now_ms) if element.due_date is not None else None,
+        _priority(element, variables) if element.priority is not None else DEFAULT_PRIORITY,
+        element.form_key,
+        dict(local),
     )
 
 
