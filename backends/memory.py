@@ -237,7 +237,9 @@ class MemoryBackend(Backend):
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
-            return [_clone(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
+            if len(tasks) > 1:
+                tasks.sort(key=lambda t: (t.create_time, t.id))
+            return [_clone(t) for t in tasks]
 
     def apply_steps(self, steps: list[Step]) -> None:
         """As :meth:`Backend.apply_steps`. The steps' new tasks and history entries become the
@@ -275,6 +277,9 @@ class MemoryBackend(Backend):
     def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
         """:meth:`claim`, the user's identity read under the same lock."""
         with self._locked():
+            task = self._tasks.get(task_id)
+            if task is not None and not task.has_candidates:  # nobody's groups or roles to check
+                return self.claim(task_id, user, None, audit=audit)
             identity = self._identities.get(user) or Identity(user)
             return self.claim(task_id, user, identity.principals(), audit=audit)
 
@@ -724,6 +729,6 @@ class MemoryBackend(Backend):
     ) -> None:
         if audit is not None:
             # task_audit_entry makes a new entry; only values that are containers need copies
-            plain = all(type(v) in SCALARS for v in audit.values())
+            plain = SCALARS.issuperset(map(type, audit.values()))
             entry = task_audit_entry(audit if plain else _clone(audit), task, previous, assigned=assigned)
             self._append_history(task.instance_id, [entry])
