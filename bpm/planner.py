@@ -17,7 +17,7 @@ from typing import Any
 from bpm.copying import shallow_copy
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine
-from bpm.engine.engine import CallRequest, NewTask, StepResult, Subscription, Thrown, UncaughtError
+from bpm.engine.results import CallRequest, NewTask, StepResult, Subscription, Thrown, UncaughtError
 from bpm.errors import Unprocessable
 from bpm.model.spec import ProcessSpec
 from bpm.records import ExternalTaskRecord, Instance, Step, SubscriptionIndex, Task

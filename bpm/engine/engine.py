@@ -22,15 +22,33 @@ carry ``mi`` and their local variables in ``vars``.
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from bpm.copying import copy_plain
 from bpm.engine import conditions, mappings, timers
 from bpm.engine.evaluation import evaluating
+from bpm.engine.resolve import DEFAULT_PRIORITY as DEFAULT_PRIORITY  # re-exported: the engine's names
+from bpm.engine.resolve import (
+    _catch_variables,
+    _catches,
+    _condition,
+    _evaluate,
+    _map_in,
+    _map_out,
+    resolve_task,
+)
+from bpm.engine.resolve import parse_due as parse_due
+from bpm.engine.results import (
+    CallRequest,
+    NewExternalTask,
+    StepResult,
+    Subscription,
+    Thrown,
+    UncaughtError,
+)
+from bpm.engine.results import NewTask as NewTask
 from bpm.engine.scripts import run_script
 from bpm.errors import BpmError, ExpressionError, NoMatchingFlow, Unprocessable
 from bpm.expressions.beans import BeanRegistry
@@ -59,110 +77,8 @@ STATE_FORMAT = 2
 ROOT = "root"
 MAX_STEPS = 10_000
 MAX_MULTI_INSTANCES = 1000
-DEFAULT_PRIORITY = 50
 WAIT_KEYS = ("task", "ext", "join", "sub", "call", "event", "body")
 SUBSCRIBABLE = frozenset({"timer", "message", "signal", "conditional"})
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    """A user task the step opened, with its assignment resolved."""
-
-    id: str
-    element_id: str
-    name: str
-    description: str
-    assignee: str | None
-    candidate_users: tuple[str, ...]
-    candidate_groups: tuple[str, ...]
-    candidate_roles: tuple[str, ...]
-    due_date: int | None
-    priority: int
-    form_key: str | None = None
-    variables: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class NewExternalTask:
-    """Service work the step created for an external worker."""
-
-    id: str
-    element_id: str
-    name: str
-    topic: str
-    retries: int
-    priority: int
-    kind: str
-    variables: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """A wait for a timer, message or signal; ``id`` is unique within the instance."""
-
-    id: str
-    kind: str
-    element_id: str
-    name: str | None = None
-    due: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequest:
-    """A call activity asks for a child instance ``child_id`` of process ``process_key``."""
-
-    token_id: str
-    element_id: str
-    child_id: str
-    process_key: str
-    binding: str
-    version: str | None
-    variables: Mapping[str, Any]
-    business_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Thrown:
-    """A message or signal the step throws (a notification, or a broadcast to deliver)."""
-
-    kind: str
-    name: str
-    element_id: str
-    variables: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class UncaughtError:
-    """A BPMN error nothing in this instance caught; the token that threw it has ended.
-
-    A calling process may still catch it at its call activity (the planner walks up).
-    """
-
-    code: str | None
-    message: str
-    element_id: str
-
-
-@dataclass(slots=True)
-class StepResult:
-    """What one engine step produced: the new state and its side effects."""
-
-    state: dict[str, Any]
-    created: list[NewTask] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    externals: list[NewExternalTask] = field(default_factory=list)
-    externals_cancelled: list[str] = field(default_factory=list)
-    subscribed: list[Subscription] = field(default_factory=list)
-    unsubscribed: list[Subscription] = field(default_factory=list)
-    calls: list[CallRequest] = field(default_factory=list)
-    calls_cancelled: list[str] = field(default_factory=list)
-    thrown: list[Thrown] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    uncaught: list[UncaughtError] = field(default_factory=list)
-
-    @property
-    def ended(self) -> bool:
-        return bool(self.state["ended"])
 
 
 class Engine:
@@ -1187,130 +1103,3 @@ _EXECUTE: dict[type, Callable[[_Run, str, Any], None]] = {
     IntermediateThrowEvent: _Run.throw_and_leave,
     EndEvent: _Run.end,
 }
-
-# -- helpers -----------------------------------------------------------------------------
-
-
-def _catches(definition: EventDefinition | None, kind: str, code: str | None) -> bool:
-    return definition is not None and definition.kind == kind and definition.ref in (None, code)
-
-
-def _catch_variables(kind: str, code: str | None, message: str) -> Callable[[EventDefinition | None], dict[str, Any]]:
-    def extra(definition: EventDefinition | None) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        if definition is not None and definition.variable:
-            found[definition.variable] = code
-        if definition is not None and definition.message_variable:
-            found[definition.message_variable] = message
-        return found
-
-    return extra
-
-
-def _evaluate(template: Any, variables: Mapping[str, Any], element: Element, what: str) -> Any:
-    try:
-        return template.evaluate(variables)
-    except ExpressionError as exc:
-        raise ExpressionError(f"{what} of '{element.label}' ({element.id}): {exc.message}") from exc
-
-
-def _condition(expression: Any, variables: Mapping[str, Any], element: Element, what: str) -> bool:
-    try:
-        return bool(expression.evaluate_condition(variables))
-    except ExpressionError as exc:
-        raise ExpressionError(f"{what} of '{element.label}' ({element.id}): {exc.message}") from exc
-
-
-def _map_in(element: CallActivity, variables: Mapping[str, Any]) -> dict[str, Any]:
-    mapped: dict[str, Any] = copy.deepcopy(dict(variables)) if element.in_all else {}
-    for mapping in element.inputs:
-        mapped[mapping.target] = _mapped_value(mapping, variables, element)
-    return mapped
-
-
-def _map_out(element: CallActivity, child: Mapping[str, Any], parent: Mapping[str, Any]) -> dict[str, Any]:
-    mapped: dict[str, Any] = copy.deepcopy(dict(child)) if element.out_all else {}
-    for mapping in element.outputs:
-        mapped[mapping.target] = _mapped_value(mapping, child, element)
-    return mapped
-
-
-def _mapped_value(mapping: Any, variables: Mapping[str, Any], element: CallActivity) -> Any:
-    if mapping.source_expression is not None:
-        return _evaluate(mapping.source_expression, variables, element, f"mapping to '{mapping.target}'")
-    return copy.deepcopy(variables.get(mapping.source)) if mapping.source else None
-
-
-def resolve_task(
-    task_id: str, element: UserTask, variables: Mapping[str, Any], now_ms: int, local: Mapping[str, Any]
-) -> NewTask:
-    """A user task's assignment, due date and priority, evaluated against ``variables``."""
-    return NewTask(  # (each part evaluated only when the element has it)
-        task_id,
-        element.id,
-        element.label,
-        mappings.description(element, variables) if element.documentation else "",
-        _one_name(element.assignee, variables, element) if element.assignee is not None else None,
-        _names(element.candidate_users, variables, element) if element.candidate_users else (),
-        _names(element.candidate_groups, variables, element) if element.candidate_groups else (),
-        _names(element.candidate_roles, variables, element) if element.candidate_roles else (),
-        _due_date(element, variables, now_ms) if element.due_date is not None else None,
-        _priority(element, variables) if element.priority is not None else DEFAULT_PRIORITY,
-        element.form_key,
-        dict(local),
-    )
-
-
-def _one_name(template: Any, variables: Mapping[str, Any], element: Element) -> str | None:
-    if template is None:
-        return None
-    value = _evaluate(template, variables, element, "assignee")
-    if value is None or value == "":
-        return None
-    if isinstance(value, (dict, list, bool)):
-        raise ExpressionError(f"assignee of '{element.label}' ({element.id}) is not a user name: {value!r}")
-    return str(value).strip() or None
-
-
-def _names(templates: Iterable[Any], variables: Mapping[str, Any], element: Element) -> tuple[str, ...]:
-    names: list[str] = []
-    for template in templates:
-        value = _evaluate(template, variables, element, "candidates")
-        items = value if isinstance(value, (list, tuple)) else str(value if value is not None else "").split(",")
-        for item in items:
-            if isinstance(item, (dict, list)):
-                raise ExpressionError(f"candidate of '{element.label}' ({element.id}) is not a name: {item!r}")
-            name = str(item).strip() if item is not None else ""
-            if name and name not in names:
-                names.append(name)
-    return tuple(names)
-
-
-def _priority(element: UserTask, variables: Mapping[str, Any]) -> int:
-    if element.priority is None:
-        return DEFAULT_PRIORITY
-    value = _evaluate(element.priority, variables, element, "priority")
-    try:
-        priority = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ExpressionError(f"priority of '{element.label}' ({element.id}) is not a number: {value!r}") from None
-    return max(1, min(99, priority))
-
-
-def parse_due(value: Any, now_ms: int) -> int | None:
-    """An epoch-ms due date from epoch ms, an ISO 8601 date/date-time, or a duration from now."""
-    if value is None or value == "":
-        return None
-    return timers.due_from_value(value, now_ms)
-
-
-def _due_date(element: UserTask, variables: Mapping[str, Any], now_ms: int) -> int | None:
-    if element.due_date is None:
-        return None
-    value = _evaluate(element.due_date, variables, element, "due date")
-    try:
-        return parse_due(value, now_ms)
-    except ExpressionError:
-        raise ExpressionError(
-            f"due date of '{element.label}' ({element.id}) is not a date or duration: {value!r}"
-        ) from None

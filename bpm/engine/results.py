@@ -1,0 +1,108 @@
+"""What one engine step produces: its new state and its side effects, as plain records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A user task the step opened, with its assignment resolved."""
+
+    id: str
+    element_id: str
+    name: str
+    description: str
+    assignee: str | None
+    candidate_users: tuple[str, ...]
+    candidate_groups: tuple[str, ...]
+    candidate_roles: tuple[str, ...]
+    due_date: int | None
+    priority: int
+    form_key: str | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewExternalTask:
+    """Service work the step created for an external worker."""
+
+    id: str
+    element_id: str
+    name: str
+    topic: str
+    retries: int
+    priority: int
+    kind: str
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A wait for a timer, message or signal; ``id`` is unique within the instance."""
+
+    id: str
+    kind: str
+    element_id: str
+    name: str | None = None
+    due: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """A call activity asks for a child instance ``child_id`` of process ``process_key``."""
+
+    token_id: str
+    element_id: str
+    child_id: str
+    process_key: str
+    binding: str
+    version: str | None
+    variables: Mapping[str, Any]
+    business_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thrown:
+    """A message or signal the step throws (a notification, or a broadcast to deliver)."""
+
+    kind: str
+    name: str
+    element_id: str
+    variables: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UncaughtError:
+    """A BPMN error nothing in this instance caught; the token that threw it has ended.
+
+    A calling process may still catch it at its call activity (the planner walks up).
+    """
+
+    code: str | None
+    message: str
+    element_id: str
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What one engine step produced: the new state and its side effects."""
+
+    state: dict[str, Any]
+    created: list[NewTask] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    externals: list[NewExternalTask] = field(default_factory=list)
+    externals_cancelled: list[str] = field(default_factory=list)
+    subscribed: list[Subscription] = field(default_factory=list)
+    unsubscribed: list[Subscription] = field(default_factory=list)
+    calls: list[CallRequest] = field(default_factory=list)
+    calls_cancelled: list[str] = field(default_factory=list)
+    thrown: list[Thrown] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    uncaught: list[UncaughtError] = field(default_factory=list)
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.state["ended"])
