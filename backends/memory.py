@@ -100,7 +100,7 @@ def _share_empty_lists(task: Task) -> None:
 
 
 class _Locked:
-    """``with backend._locked():`` the one lock, after removing the instances whose retention
+    """``with backend._guard:`` the one lock, after removing the instances whose retention
     ran out (a plain context manager: no generator made per operation)."""
 
     __slots__ = ("backend",)
@@ -137,12 +137,9 @@ class MemoryBackend(Backend):
         self.partitions = check_count(partitions or int(options.get("partitions") or DEFAULT_PARTITIONS))
         self._picker = PartitionPicker(self.partitions)
         self._lock = threading.RLock()
+        #: ``with self._guard:`` the one lock, after removing the instances whose retention ran out
         self._guard = _Locked(self)
         self.clear()
-
-    def _locked(self) -> _Locked:
-        """The one lock, after removing the instances whose retention ran out."""
-        return self._guard
 
     # -- ids and health ---------------------------------------------------------------
 
@@ -187,7 +184,7 @@ class MemoryBackend(Backend):
     # -- definitions ------------------------------------------------------------------
 
     def deploy(self, definition: Definition) -> tuple[Definition, bool]:
-        with self._locked():
+        with self._guard:
             versions = self._definitions.setdefault(definition.key, [])
             if versions and versions[-1].content_hash == definition.content_hash:
                 return _clone(versions[-1]), False
@@ -197,11 +194,11 @@ class MemoryBackend(Backend):
             return _clone(stored), True
 
     def definitions(self) -> list[Definition]:
-        with self._locked():
+        with self._guard:
             return [_clone(d) for versions in self._definitions.values() for d in versions]
 
     def definition(self, key: str, version: int) -> Definition | None:
-        with self._locked():
+        with self._guard:
             versions = self._definitions.get(key, [])
             return _clone(versions[version - 1]) if 0 < version <= len(versions) else None
 
@@ -209,31 +206,31 @@ class MemoryBackend(Backend):
         return self._generation
 
     def bump_cache_generation(self) -> int:
-        with self._locked():
+        with self._guard:
             self._generation += 1
             return self._generation
 
     # -- instances and tasks ----------------------------------------------------------
 
     def instance(self, instance_id: str) -> Instance | None:
-        with self._locked():
+        with self._guard:
             found = self._instances.get(instance_id)
             return _thaw(found) if found else None
 
     def task(self, task_id: str) -> Task | None:
-        with self._locked():
+        with self._guard:
             found = self._tasks.get(task_id)
             return _clone(found) if found else None
 
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
-        with self._locked():
+        with self._guard:
             task = self._tasks.get(task_id)
             if task is None:
                 return None
             return _clone(task), _thaw(self._instances[task.instance_id])
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
-        with self._locked():
+        with self._guard:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
@@ -246,7 +243,7 @@ class MemoryBackend(Backend):
         store's: they were built for this write, so they are not copied, and the caller must not
         change them afterwards (what is read back is always a copy). The instance is stored
         with its state marshalled."""
-        with self._locked():
+        with self._guard:
             revs: dict[str, int] = {}  # what earlier steps of this call will have written
             if steps:
                 check_one_partition(steps, self.partition)
@@ -256,13 +253,13 @@ class MemoryBackend(Backend):
                 self._write_step(step)
 
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
-        with self._locked():
+        with self._guard:
             return [_thaw(found) if (found := self._instances.get(i)) else None for i in instance_ids]
 
     def claim(
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
     ) -> Task:
-        with self._locked():
+        with self._guard:
             task = self._require_active(task_id)
             if task.assignee == user:
                 return _clone(task)
@@ -276,7 +273,7 @@ class MemoryBackend(Backend):
 
     def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
         """:meth:`claim`, the user's identity read under the same lock."""
-        with self._locked():
+        with self._guard:
             task = self._tasks.get(task_id)
             if task is not None and not task.has_candidates:  # nobody's groups or roles to check
                 return self.claim(task_id, user, None, audit=audit)
@@ -284,7 +281,7 @@ class MemoryBackend(Backend):
             return self.claim(task_id, user, identity.principals(), audit=audit)
 
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
-        with self._locked():
+        with self._guard:
             task = self._require_active(task_id)
             if task.assignee is None:
                 raise Conflict(f"task '{task_id}' is not claimed", code="TASK_NOT_CLAIMED")
@@ -295,13 +292,13 @@ class MemoryBackend(Backend):
             return _clone(task)
 
     def assign(self, task_id: str, users: list[str], *, audit: dict[str, Any] | None = None) -> Task:
-        with self._locked():
+        with self._guard:
             task = self._require_active(task_id)
             self._assign(task, users, audit)
             return _clone(task)
 
     def assign_instance(self, instance_id: str, user: str, *, audit: dict[str, Any] | None = None) -> list[str]:
-        with self._locked():
+        with self._guard:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             tasks = sorted(
@@ -313,14 +310,14 @@ class MemoryBackend(Backend):
             return [t.id for t in tasks]
 
     def history(self, instance_id: str) -> list[dict[str, Any]]:
-        with self._locked():
+        with self._guard:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             history = self._history.get(instance_id, [])
             return thaw(history) if type(history) is bytes else _clone(history)
 
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
-        with self._locked():
+        with self._guard:
             ids: set[str] = set()
             if query.instance_id is not None:  # the instance's own list: a few tasks
                 ids |= self._instance_tasks.get(query.instance_id, set())
@@ -347,23 +344,23 @@ class MemoryBackend(Backend):
 
     def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
         """Filters every stored instance: the memory backend is for one process and tests."""
-        with self._locked():
+        with self._guard:
             matched = sorted((i for i in self._instances.values() if query.matches(i)), key=query.sort_key)
             return [_thaw(i) for i in matched[query.start : query.start + query.size]], len(matched)
 
     # -- timers, messages and signals -------------------------------------------------
 
     def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:
-        with self._locked():
+        with self._guard:
             due = sorted((d, m) for m, d in self._timers.items() if d <= now)
             return [(m, d) for d, m in due[: max(limit, 0)]]
 
     def schedule_timer(self, member: str, due: int) -> None:
-        with self._locked():
+        with self._guard:
             self._timers[member] = due
 
     def take_timer(self, member: str, due: int, next_due: int | None) -> bool:
-        with self._locked():
+        with self._guard:
             if self._timers.get(member) != due:
                 return False
             if next_due is None:
@@ -373,31 +370,31 @@ class MemoryBackend(Backend):
             return True
 
     def remove_timer(self, member: str) -> None:
-        with self._locked():
+        with self._guard:
             self._timers.pop(member, None)
 
     def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
         if kind not in ("message", "signal"):
             raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
-        with self._locked():
+        with self._guard:
             members = sorted(self._named.get((kind, name), ()))
         return [parse_member(m) for m in members]
 
     # -- external tasks ---------------------------------------------------------------
 
     def external_task(self, external_id: str) -> ExternalTaskRecord | None:
-        with self._locked():
+        with self._guard:
             return _clone(self._externals.get(external_id))
 
     def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
-        with self._locked():
+        with self._guard:
             found = [self._externals[e] for e in self._instance_externals.get(instance_id, ())]
             return [_clone(e) for e in sorted(found, key=lambda e: (e.create_time, e.id))]
 
     def fetch_and_lock(
         self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
     ) -> list[ExternalTaskRecord]:
-        with self._locked():
+        with self._guard:
             candidates: list[tuple[ExternalTaskRecord, int]] = []
             for topic, lock in topics.items():
                 # as Redis: the window of earliest available, ties by id
@@ -419,7 +416,7 @@ class MemoryBackend(Backend):
         error_details: str | None,
         now: int,
     ) -> ExternalTaskRecord:
-        with self._locked():
+        with self._guard:
             ext = self._require_lock(external_id, worker)
             ext.error_message, ext.error_details = error_message, error_details
             if retries > 0:
@@ -431,7 +428,7 @@ class MemoryBackend(Backend):
             return _clone(ext)
 
     def set_external_retries(self, external_id: str, retries: int, now: int) -> ExternalTaskRecord:
-        with self._locked():
+        with self._guard:
             ext = self._require_external(external_id)
             if retries > 0:
                 ext.retries, ext.incident, ext.worker, ext.lock_expiry = retries, False, None, None
@@ -442,14 +439,14 @@ class MemoryBackend(Backend):
             return _clone(ext)
 
     def extend_external_lock(self, external_id: str, worker: str, duration: int, now: int) -> ExternalTaskRecord:
-        with self._locked():
+        with self._guard:
             ext = self._require_lock(external_id, worker)
             ext.lock_expiry = ext.available_at = now + duration
             self._sync_external(ext)
             return _clone(ext)
 
     def unlock_external(self, external_id: str) -> ExternalTaskRecord:
-        with self._locked():
+        with self._guard:
             ext = self._require_external(external_id)
             ext.worker, ext.lock_expiry, ext.available_at = None, None, 0
             self._sync_external(ext)
@@ -458,7 +455,7 @@ class MemoryBackend(Backend):
     # -- Idempotency-Key records ------------------------------------------------------
 
     def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
-        with self._locked():
+        with self._guard:
             record = self._idempotency_record(key)
             if record is None:
                 self._idempotency[key] = {"state": "running", "fingerprint": fingerprint, "until": _now() + lock_ms}
@@ -470,13 +467,13 @@ class MemoryBackend(Backend):
             return "done", {"status": record["status"], "body": record["body"]}
 
     def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
-        with self._locked():
+        with self._guard:
             record = self._idempotency_record(key)
             if record and record["fingerprint"] == fingerprint and record["state"] == "running":
                 record.update(state="done", status=status, body=body, until=_now() + ttl_ms)
 
     def idempotency_release(self, key: str, fingerprint: str) -> None:
-        with self._locked():
+        with self._guard:
             record = self._idempotency_record(key)
             if record and record["fingerprint"] == fingerprint and record["state"] == "running":
                 del self._idempotency[key]
@@ -491,15 +488,15 @@ class MemoryBackend(Backend):
     # -- identity store ---------------------------------------------------------------
 
     def identity(self, user: str) -> Identity:
-        with self._locked():
+        with self._guard:
             return self._identities.get(user, Identity(user))
 
     def identities(self, users: Iterable[str]) -> list[Identity]:
-        with self._locked():
+        with self._guard:
             return [self.identity(u) for u in users]
 
     def set_identity(self, identity: Identity) -> None:
-        with self._locked():
+        with self._guard:
             self._identities[identity.user] = identity
 
     # -- helpers (lock held) ----------------------------------------------------------

@@ -440,7 +440,7 @@ class _Run:
             if element.loop.test_before and not self.loop_continues(token_id, element):
                 self.queue.append(("leave", token_id))
                 return
-        elif "mi" not in token:
+        elif element.boundary and "mi" not in token:
             self.subscribe_boundaries(token_id, element)
         self.queue.append(("execute", token_id))
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made once per user task, and a frozen record's __init__ is slow
 class NewTask:
-    """A user task the step opened, with its assignment resolved."""
+    """A user task the step opened, with its assignment resolved (read-only by convention)."""
 
     id: str
     element_id: str
