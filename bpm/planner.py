@@ -140,7 +140,7 @@ class Planner:
     def spec_of(self, instance: Instance) -> ProcessSpec:
         """The parsed spec of the definition an instance runs."""
         self.cache.refresh_if_stale()
-        return self.cache.spec(self.cache.get(instance.definition_id))
+        return self.cache.spec_of_id(instance.definition_id)
 
     def plan(
         self,
