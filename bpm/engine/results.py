@@ -86,22 +86,50 @@ class UncaughtError:
     element_id: str
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class StepResult:
     """What one engine step produced: the new state and its side effects."""
 
     state: dict[str, Any]
-    created: list[NewTask] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    externals: list[NewExternalTask] = field(default_factory=list)
-    externals_cancelled: list[str] = field(default_factory=list)
-    subscribed: list[Subscription] = field(default_factory=list)
-    unsubscribed: list[Subscription] = field(default_factory=list)
-    calls: list[CallRequest] = field(default_factory=list)
-    calls_cancelled: list[str] = field(default_factory=list)
-    thrown: list[Thrown] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    uncaught: list[UncaughtError] = field(default_factory=list)
+    created: list[NewTask]
+    cancelled: list[str]
+    externals: list[NewExternalTask]
+    externals_cancelled: list[str]
+    subscribed: list[Subscription]
+    unsubscribed: list[Subscription]
+    calls: list[CallRequest]
+    calls_cancelled: list[str]
+    thrown: list[Thrown]
+    history: list[dict[str, Any]]
+    uncaught: list[UncaughtError]
+
+    def __init__(  # by hand: two per use case, and eleven default factories are slow
+        self,
+        state: dict[str, Any],
+        created: list[NewTask] | None = None,
+        cancelled: list[str] | None = None,
+        externals: list[NewExternalTask] | None = None,
+        externals_cancelled: list[str] | None = None,
+        subscribed: list[Subscription] | None = None,
+        unsubscribed: list[Subscription] | None = None,
+        calls: list[CallRequest] | None = None,
+        calls_cancelled: list[str] | None = None,
+        thrown: list[Thrown] | None = None,
+        history: list[dict[str, Any]] | None = None,
+        uncaught: list[UncaughtError] | None = None,
+    ) -> None:
+        self.state = state
+        self.created = [] if created is None else created
+        self.cancelled = [] if cancelled is None else cancelled
+        self.externals = [] if externals is None else externals
+        self.externals_cancelled = [] if externals_cancelled is None else externals_cancelled
+        self.subscribed = [] if subscribed is None else subscribed
+        self.unsubscribed = [] if unsubscribed is None else unsubscribed
+        self.calls = [] if calls is None else calls
+        self.calls_cancelled = [] if calls_cancelled is None else calls_cancelled
+        self.thrown = [] if thrown is None else thrown
+        self.history = [] if history is None else history
+        self.uncaught = [] if uncaught is None else uncaught
 
     @property
     def ended(self) -> bool:
