@@ -157,7 +157,11 @@ class Planner:
         UNHANDLED_BPMN_ERROR in the strict mode) before anything is written.
         """
         plan = Plan()
-        self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
+        if result.calls or result.calls_cancelled or result.uncaught or (instance.parent_id and result.ended):
+            self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
+        else:  # nothing reaches another instance: what _add does for this one alone
+            entry = plan.entries[instance.id] = _Entry(instance, spec, result, pre or Preconditions(), new)
+            plan.steps[instance.id] = self._step(entry)
         for instance_id, entry in plan.entries.items():
             plan.outbox.thrown.extend(entry.result.thrown)
             plan.outbox.externals.extend(plan.steps[instance_id].externals)

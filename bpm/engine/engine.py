@@ -386,7 +386,7 @@ class _Run:
         self.result.history.append(entry)
 
     def finish(self) -> StepResult:
-        queue, tokens = self.queue, self.tokens
+        queue, tokens, spec = self.queue, self.tokens, self.spec
         acts = {"enter": self.enter, "leave": self.leave, "execute": self.execute}
         while True:
             while queue:
@@ -399,7 +399,7 @@ class _Run:
                 action, token_id = queue.popleft()
                 if token_id in tokens:  # else removed meanwhile (terminate, interrupting event)
                     acts[action](token_id)
-            if not self.fire_inclusive_joins() and not conditions.settle(self):
+            if not (inclusive_joins(spec) and self.fire_inclusive_joins()) and not conditions.settle(self):
                 return self.result
 
     def visible_vars(self, token_id: str | None) -> dict[str, Any]:
@@ -1085,6 +1085,22 @@ class _Run:
         token = self.tokens[owner]
         token.pop("sub", None)
         self.queue.append(("leave", owner))
+
+
+#: id(spec) -> (the spec, whether it has an inclusive join); specs are immutable and few
+_INCLUSIVE_JOINS: dict[int, tuple[ProcessSpec, bool]] = {}
+
+
+def inclusive_joins(spec: ProcessSpec) -> bool:
+    """Whether the spec has an inclusive gateway that joins (else no step needs to look for one)."""
+    known = _INCLUSIVE_JOINS.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    found = any(type(e) is InclusiveGateway and len(e.incoming) > 1 for e in spec.elements.values())
+    if len(_INCLUSIVE_JOINS) > 4096:
+        _INCLUSIVE_JOINS.clear()
+    _INCLUSIVE_JOINS[id(spec)] = (spec, found)
+    return found
 
 
 _GATEWAYS = frozenset({ParallelGateway, ExclusiveGateway, InclusiveGateway, EventBasedGateway})
