@@ -425,7 +425,9 @@ class _Run:
     def enter(self, token_id: str) -> None:
         token = self.tokens[token_id]
         element = self.elements[token["el"]]
-        self.history("element.entered", element)
+        entered = {"time": self.now, "type": "element.entered", "elementId": element.id, "elementType": element.tag}
+        entered["elementName"] = element.name  # (self.history, inline: once per element entered)
+        self.result.history.append(entered)
         if element.io_inputs or element.listeners:
             mappings.entered(self, token_id, element)
         if type(element) is EndEvent and element.terminate:
