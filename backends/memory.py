@@ -260,25 +260,29 @@ class MemoryBackend(Backend):
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
     ) -> Task:
         with self._guard:
-            task = self._require_active(task_id)
-            if task.assignee == user:
-                return _clone(task)
-            if task.assignee is not None:
-                raise TaskAlreadyClaimed(f"task '{task_id}' is already claimed by another user")
-            if candidates is not None and task.has_candidates and not candidates.is_candidate_for(task):
-                raise NotCandidate(f"user '{user}' is not a candidate for task '{task_id}'")
-            self._set_assignee(task, user)
-            self._audit(audit, task)
+            return self._claim(task_id, user, candidates, audit)
+
+    def _claim(self, task_id: str, user: str, candidates: Principals | None, audit: dict[str, Any] | None) -> Task:
+        """:meth:`claim`, the lock held."""
+        task = self._require_active(task_id)
+        if task.assignee == user:
             return _clone(task)
+        if task.assignee is not None:
+            raise TaskAlreadyClaimed(f"task '{task_id}' is already claimed by another user")
+        if candidates is not None and task.has_candidates and not candidates.is_candidate_for(task):
+            raise NotCandidate(f"user '{user}' is not a candidate for task '{task_id}'")
+        self._set_assignee(task, user)
+        self._audit(audit, task)
+        return _clone(task)
 
     def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
         """:meth:`claim`, the user's identity read under the same lock."""
         with self._guard:
             task = self._tasks.get(task_id)
             if task is not None and not task.has_candidates:  # nobody's groups or roles to check
-                return self.claim(task_id, user, None, audit=audit)
+                return self._claim(task_id, user, None, audit)
             identity = self._identities.get(user) or Identity(user)
-            return self.claim(task_id, user, identity.principals(), audit=audit)
+            return self._claim(task_id, user, identity.principals(), audit)
 
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
         with self._guard:
