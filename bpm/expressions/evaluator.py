@@ -66,6 +66,8 @@ class _Evaluator:
         self.temporal = False  # whether a date, date-time or duration was made (results then need converting)
 
     def truthy(self, value: Any) -> bool:
+        if type(value) is bool:  # a comparison's result, mostly
+            return value
         if isinstance(value, str) and self.dialect == JUEL:
             self.charge(_text_units(len(value)))  # JUEL reads the string as a boolean word
         return _truthy(value, self.dialect)
@@ -152,6 +154,10 @@ class _Evaluator:
 
     def compare(self, node: _Compare) -> bool:
         left = self.visit(node.operands[0])
+        if len(node.ops) == 1:  # one comparison (the usual case): no zip over a slice
+            right = self.visit(node.operands[1])
+            self.charge(self.comparison_cost(node.ops[0], left, right))
+            return _compare(node.ops[0], left, right)
         for op, operand in zip(node.ops, node.operands[1:], strict=True):
             right = self.visit(operand)
             self.charge(self.comparison_cost(op, left, right))
