@@ -114,7 +114,11 @@ def _copier_for(kind: type) -> Callable[[Any], Any]:
 def _deep_field(hint: str) -> str:
     if hint in _SCALAR_HINTS:
         return "{v}"
-    return "list({v})" if hint == "list[str]" else "c({v})"
+    if hint == "list[str]":
+        return "list({v})"
+    if hint.startswith("dict["):  # an empty plain dict (task variables, mostly) made inline
+        return "(c({v}) if {v} or type({v}) is not dict else {{}})"
+    return "c({v})"
 
 
 def _generate(kind: type, field_copy: Callable[[str], str]) -> Callable[[Any], Any]:
