@@ -45,7 +45,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import append_capped
-from bpm.copying import SCALARS, clone, freeze, frozen_record, thaw, thawed_record
+from bpm.copying import SCALARS, clone, freeze, shallow_copy, thaw
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -69,12 +69,16 @@ _clone = clone
 
 def _freeze(instance: Instance) -> Instance:
     """The stored form of an instance: its state marshalled (bytes the garbage collector never walks)."""
-    return frozen_record(instance, "state")
+    stored: Instance = shallow_copy(instance)  # (bpm.copying.frozen_record, for this one record type)
+    stored.state = freeze(instance.state)
+    return stored
 
 
 def _thaw(stored: Instance) -> Instance:
     """A stored instance as callers get it: a new record with a fresh copy of the state."""
-    return thawed_record(stored, "state")
+    instance: Instance = shallow_copy(stored)  # (bpm.copying.thawed_record)
+    instance.state = thaw(stored.state)
+    return instance
 
 
 #: the one empty name list the closed tasks of ended instances share (never changed: a closed
