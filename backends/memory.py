@@ -69,14 +69,14 @@ _clone = clone
 
 def _freeze(instance: Instance) -> Instance:
     """The stored form of an instance: its state marshalled (bytes the garbage collector never walks)."""
-    stored: Instance = shallow_copy(instance)  # (bpm.copying.frozen_record, for this one record type)
+    stored: Instance = shallow_copy(instance)
     stored.state = freeze(instance.state)
     return stored
 
 
 def _thaw(stored: Instance) -> Instance:
     """A stored instance as callers get it: a new record with a fresh copy of the state."""
-    instance: Instance = shallow_copy(stored)  # (bpm.copying.thawed_record)
+    instance: Instance = shallow_copy(stored)
     instance.state = thaw(stored.state)
     return instance
 

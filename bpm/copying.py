@@ -59,20 +59,6 @@ def thaw(frozen: Any) -> Any:
     return marshal.loads(frozen) if type(frozen) is bytes else copy.deepcopy(frozen)
 
 
-def frozen_record(record: Any, name: str) -> Any:
-    """A new record with the same fields, field ``name`` stored by :func:`freeze`."""
-    stored = shallow_copy(record)
-    setattr(stored, name, freeze(getattr(record, name)))
-    return stored
-
-
-def thawed_record(stored: Any, name: str) -> Any:
-    """A new record from one :func:`frozen_record` made, with a fresh copy of field ``name``."""
-    record = shallow_copy(stored)
-    setattr(record, name, thaw(getattr(stored, name)))
-    return record
-
-
 def shallow_copy(record: Any) -> Any:
     """A new record with the same field values (records only: a generated copier per type)."""
     kind = type(record)
