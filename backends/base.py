@@ -357,11 +357,17 @@ class Backend(abc.ABC):
     # -- Idempotency-Key records (API.md, "Writes that may be retried") ------------------
 
     @abc.abstractmethod
-    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
+    def idempotency_begin(
+        self, key: str, fingerprint: str, lock_ms: int, ttl_ms: int | None = None
+    ) -> tuple[str, dict[str, Any] | None]:
         """Reserve the record ``key`` for a request with ``fingerprint``, atomically:
-        ``("new", None)`` when reserved (running, for ``lock_ms``), ``("running", None)``
-        while another request holds it, ``("reused", None)`` when it was made for another
-        fingerprint, ``("done", {"status": int, "body": str})`` with the stored answer."""
+        ``("new", None)`` when reserved (running, locked for ``lock_ms``; the record is
+        kept ``ttl_ms``, at least the lock), ``("retry", None)`` when reserved again for
+        the same fingerprint after an earlier run's lock ran out or it was released (that
+        run's write may have committed: see :meth:`idempotency_committed`),
+        ``("running", None)`` while another request holds the lock, ``("reused", None)``
+        when it was made for another fingerprint, ``("done", {"status": int, "body": str})``
+        with the stored answer."""
 
     @abc.abstractmethod
     def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
@@ -369,7 +375,15 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def idempotency_release(self, key: str, fingerprint: str) -> None:
-        """Forget the running record (the outcome is unknown: a retry runs again)."""
+        """Give the running record up (the outcome is unknown: a retry with the same
+        fingerprint runs again, as ``"retry"``; another fingerprint may take the key)."""
+
+    def idempotency_committed(self, request_id: str) -> bool:
+        """Whether the keyed write of ``request_id`` (:mod:`backends.once`) committed.
+
+        A backend whose writes keep no such marker answers False (the memory backend:
+        its records die with the process, and a request cannot vanish without it)."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""

@@ -461,18 +461,27 @@ class MemoryBackend(Backend):
             return _clone(ext)
 
     # -- Idempotency-Key records ------------------------------------------------------
+    # A request can only vanish without finishing or releasing its record together with
+    # the process, which takes every record with it: the lock never runs out here, and a
+    # "retry" only follows a release (a 5xx). Writes keep no commit markers.
 
-    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
+    def idempotency_begin(
+        self, key: str, fingerprint: str, lock_ms: int, ttl_ms: int | None = None
+    ) -> tuple[str, dict[str, Any] | None]:
         with self._guard:
             record = self._idempotency_record(key)
-            if record is None:
-                self._idempotency[key] = {"state": "running", "fingerprint": fingerprint, "until": _now() + lock_ms}
-                return "new", None
-            if record["fingerprint"] != fingerprint:
-                return "reused", None
-            if record["state"] == "running":
-                return "running", None
-            return "done", {"status": record["status"], "body": record["body"]}
+            keep = _now() + max(lock_ms, ttl_ms or 0, 1)
+            answer = "new"
+            if record is not None and not (record["state"] == "released" and record["fingerprint"] != fingerprint):
+                if record["fingerprint"] != fingerprint:
+                    return "reused", None
+                if record["state"] == "running":
+                    return "running", None
+                if record["state"] == "done":
+                    return "done", {"status": record["status"], "body": record["body"]}
+                answer = "retry"
+            self._idempotency[key] = {"state": "running", "fingerprint": fingerprint, "until": keep}
+            return answer, None
 
     def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
         with self._guard:
@@ -484,7 +493,7 @@ class MemoryBackend(Backend):
         with self._guard:
             record = self._idempotency_record(key)
             if record and record["fingerprint"] == fingerprint and record["state"] == "running":
-                del self._idempotency[key]
+                record["state"] = "released"
 
     def _idempotency_record(self, key: str) -> dict[str, Any] | None:
         record = self._idempotency.get(key)

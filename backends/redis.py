@@ -54,9 +54,13 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:msg:<name>``                set     ``inst|<id>|<sub>`` waits for message ``name``
 ``P:sig:<name>``                set     ``inst|<id>|<sub>`` waits for signal ``name``
 ``P:idem:<key>``                hash    an Idempotency-Key's record: state, fingerprint,
-                                        status, body (kept BPM_IDEMPOTENCY_TTL)
+                                        lock_until, status, body (kept BPM_IDEMPOTENCY_TTL)
 ``P:done:<request id>``         string  a write script's reply, for 30 s: a retry of the call
-                                        answers it again instead of writing twice
+                                        answers it again instead of writing twice; for the
+                                        write of a request with an Idempotency-Key (also
+                                        ``{p}:done:``, a deploy) kept BPM_IDEMPOTENCY_TTL
+                                        with the started instance id: a later run of the
+                                        request replays it (backends/once.py)
 ==============================  ======  ===============================================
 
 The queue score orders as the API sorts by default: priority descending, then
@@ -89,6 +93,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -99,7 +104,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
 
-from backends import redis_query
+from backends import once, redis_query
 from backends.base import (
     Backend,
     Definition,
@@ -144,6 +149,7 @@ from backends.redis_scripts import (
     script_source,
     unavailable_as_domain_error,
 )
+from backends.redis_wire import command_packer
 from bpm.errors import BackendUnavailable, InstanceNotFound
 
 __all__ = ["RedisBackend", "split_prefix"]
@@ -155,6 +161,39 @@ URL_OPTIONS = ("prefix", "partitions", "wait")
 
 def _escape_glob(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\{}" else c for c in text)
+
+
+# -- the keyed write of a request with an Idempotency-Key (backends/once.py, _once.lua) ----
+
+#: write scripts never keyed: the record itself, and fetchAndLock's locks (a retry fetches
+#: again; what a lost answer locked is fetchable again once its lock runs out)
+UNKEYED_SCRIPTS = frozenset({"idempotency", "lock_externals"})
+
+
+def _keyed_request_id(keyed: once.KeyedWrite) -> str:
+    """``<mode><ttl>K<id>N<hex note>`` (see ``backends/lua/_once.lua``): mode ``R`` when an
+    earlier run committed (this run may only replay), else ``K``; the note names this run
+    and the instance the write starts."""
+    mode = "R" if keyed.must_replay else "K"
+    note = f"{keyed.run}|{keyed.starting}".encode("utf-8", "surrogatepass").hex()
+    return f"{mode}{max(keyed.ttl_ms, 1)}K{keyed.request_id}N{note}"
+
+
+def _settle_keyed(keyed: once.KeyedWrite, reply: Any) -> Any:
+    """The script's own reply: a replay's stored one, noted in ``keyed``; an error reply as it is."""
+    if isinstance(reply, list) and reply and reply[0] == "REPLAYED":
+        run, _, started = bytes.fromhex(reply[1] or "").decode("utf-8", "surrogatepass").partition("|")
+        if run == keyed.run:  # redis-py's retry of this very call: this run committed
+            keyed.committed_now()
+        else:
+            keyed.replay(started)
+        return reply[2]
+    if isinstance(reply, list) and reply and reply[0] == "IDEMPOTENT_REPLAY_MISMATCH":
+        raise once.replay_mismatch()
+    failed = isinstance(reply, list) and reply and isinstance(reply[0], str) and reply[0] != "OK"
+    if not (failed and re.fullmatch("[A-Z][A-Z_]+", reply[0])):  # an error reply changed nothing
+        keyed.committed_now()
+    return reply
 
 
 class RedisBackend(Backend):
@@ -218,6 +257,7 @@ class RedisBackend(Backend):
             decode_responses=True,
             # lone surrogates (valid in Python strings) round-trip like in memory
             encoding_errors="surrogatepass",
+            command_packer=command_packer(),
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
             health_check_interval=health_check_interval,
@@ -261,15 +301,25 @@ class RedisBackend(Backend):
     def _run(self, script: str, root: str, keys: list[str], *args: str) -> Any:
         """Run a script in the slot of ``root``; ``keys`` must hold at least one key of it.
 
-        With ``?wait=N`` a script that writes returns only once N replicas have it."""
+        With ``?wait=N`` a script that writes returns only once N replicas have it. The
+        first write of a request with an Idempotency-Key is keyed (:mod:`backends.once`)."""
         limit = "" if self.history_limit is None else str(self.history_limit)
         retention = "" if self.retention_ms is None else str(self.retention_ms)
-        request_id = uuid.uuid4().hex if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
+        keyed = once.current() if script in WRITE_SCRIPTS and script not in UNKEYED_SCRIPTS else None
+        if keyed is not None and not keyed.pending:
+            keyed.unkeyed_write()
+            keyed = None
+        if keyed is not None:
+            request_id = _keyed_request_id(keyed)
+        else:
+            request_id = uuid.uuid4().hex if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
         head = f"{limit}|{retention}|{request_id}|{root}"  # see the top of backends/lua/_common.lua
         if self._wait and script in WRITE_SCRIPTS:
             run = self._scripts[script]
-            return self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))
-        return self._scripts[script](keys=keys, args=[head, *args])
+            reply = self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))
+        else:
+            reply = self._scripts[script](keys=keys, args=[head, *args])
+        return reply if keyed is None else _settle_keyed(keyed, reply)
 
     def _write(self, key: str, command: str, *args: Any) -> Any:
         """One plain write command on ``key`` (replicated first with ``?wait=N``)."""
@@ -614,8 +664,11 @@ class RedisBackend(Backend):
     # -- Idempotency-Key records ------------------------------------------------------
 
     @unavailable_as_domain_error
-    def idempotency_begin(self, key: str, fingerprint: str, lock_ms: int) -> tuple[str, dict[str, Any] | None]:
-        reply = self._idempotency("begin", key, fingerprint, lock_ms)
+    def idempotency_begin(
+        self, key: str, fingerprint: str, lock_ms: int, ttl_ms: int | None = None
+    ) -> tuple[str, dict[str, Any] | None]:
+        keep = max(lock_ms, ttl_ms or 0, 1)
+        reply = self._idempotency("begin", key, fingerprint, lock_ms, str(keep))
         if reply[0] == "done":
             return "done", {"status": int(reply[1]), "body": reply[2]}
         return reply[0], None
@@ -627,6 +680,16 @@ class RedisBackend(Backend):
     @unavailable_as_domain_error
     def idempotency_release(self, key: str, fingerprint: str) -> None:
         self._idempotency("release", key, fingerprint, 0)
+
+    @unavailable_as_domain_error
+    def idempotency_committed(self, request_id: str) -> bool:
+        """Whether a keyed write left its marker (``done:<request id>``) in some slot: it is
+        in the slot of the write, which only the request's route knows, so look in all."""
+        roots = (*self._roots, self._root)
+        with self._pipeline() as pipe:
+            for root in roots:
+                pipe.exists(root + "done:" + request_id)
+            return any(pipe.execute())
 
     def _idempotency(self, op: str, key: str, fingerprint: str, ms: int, *rest: str) -> Any:
         record = self.ikey(key, "idem")  # spread over the partitions by the key's CRC32

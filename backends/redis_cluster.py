@@ -22,6 +22,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from backends.redis import UNAVAILABLE, RedisBackend, unavailable_as_domain_error
+from backends.redis_wire import packing_on_connect
 
 SCHEME = "redis+cluster"
 
@@ -71,6 +72,7 @@ class RedisClusterBackend(RedisBackend):
             # each retry re-reads the cluster's slots
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
             require_full_coverage=True,
+            redis_connect_func=packing_on_connect,
             **options,
         )
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from backends import once
 from backends.base import Backend, id_scope
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine, StepResult
@@ -77,6 +78,8 @@ class Committer:
             plan = self.planner.plan(instance, spec, result, pre, new=new)
         steps = plan.ordered()
         self.backend.apply_steps(steps)
+        if once.last_write_replayed():  # an Idempotency-Key retry: the first run wrote it (its outbox)
+            return plan
         for observe in self.observers:
             try:
                 observe(steps)
@@ -123,8 +126,9 @@ class Committer:
             rev=0,
             business_key=business_key or "",
         )
+        once.starting(instance.id)  # with an Idempotency-Key, a later run's replay answers this id
         self.commit(instance, spec, result, Preconditions(history=[started]), new=True)
-        return instance.id
+        return once.committed_instance_id(instance.id)  # a replayed start: the first run's instance
 
     def audit(
         self, kind: str, *, user: str | None, actor: str | None, task: Task | None = None, **extra: Any

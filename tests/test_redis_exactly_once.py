@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from backends import once
 from backends.redis import RedisBackend
 from bpm.errors import BackendUnavailable
 from bpm.runtime import Runtime
@@ -160,3 +161,17 @@ def test_external_task_complete_with_a_lost_reply_happens_once() -> None:
         backend.clear()
         backend.close()
         proxy.close()
+
+
+def test_a_keyed_write_with_a_lost_reply_counts_as_this_runs_commit_not_a_replay(
+    proxied: tuple[Runtime, ReplyDroppingProxy],
+) -> None:
+    """redis-py's retry of an Idempotency-Key request's write finds that very call's marker:
+    the run committed (its outbox runs), it did not replay an earlier run."""
+    runtime, proxy = proxied
+    with once.keyed(once.KeyedWrite(uuid.uuid4().hex, 60_000)) as write:
+        proxy.arm()
+        instance_id = runtime.start(process_name="parallel review", user="author")
+    assert proxy.dropped == 1
+    assert write.committed and not write.replayed
+    assert len(runtime.instance_tasks(instance_id)) == 2
