@@ -8,6 +8,7 @@ their result, not the number of tasks stored.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import defaultdict
@@ -43,8 +44,8 @@ from backends.partitions import (
     partition_of,
 )
 from backends.redis_codec import split_options
-from backends.retention import ExpiryQueue, append_capped
-from bpm.copying import clone, frozen_record, thawed_record
+from backends.retention import append_capped
+from bpm.copying import SCALARS, clone, freeze, shallow_copy, thaw
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -68,16 +69,42 @@ _clone = clone
 
 def _freeze(instance: Instance) -> Instance:
     """The stored form of an instance: its state marshalled (bytes the garbage collector never walks)."""
-    return frozen_record(instance, "state")
+    stored: Instance = shallow_copy(instance)
+    stored.state = freeze(instance.state)
+    return stored
 
 
 def _thaw(stored: Instance) -> Instance:
     """A stored instance as callers get it: a new record with a fresh copy of the state."""
-    return thawed_record(stored, "state")
+    instance: Instance = shallow_copy(stored)
+    instance.state = thaw(stored.state)
+    return instance
+
+
+#: the one empty name list the closed tasks of ended instances share (never changed: a closed
+#: task's candidates are never written, and readers get copies)
+_NO_NAMES: list[str] = []
+
+
+def _unindex(index: dict[str, set[str]], name: str, task_id: str) -> None:
+    members = index.get(name)
+    if members is not None:
+        members.discard(task_id)
+        if not members:  # no empty sets left behind (an ended instance's, a gone user's)
+            del index[name]
+
+
+def _share_empty_lists(task: Task) -> None:
+    if not task.candidate_users:
+        task.candidate_users = _NO_NAMES
+    if not task.candidate_groups:
+        task.candidate_groups = _NO_NAMES
+    if not task.candidate_roles:
+        task.candidate_roles = _NO_NAMES
 
 
 class _Locked:
-    """``with backend._locked():`` the one lock, after removing the instances whose retention
+    """``with backend._guard:`` the one lock, after removing the instances whose retention
     ran out (a plain context manager: no generator made per operation)."""
 
     __slots__ = ("backend",)
@@ -88,9 +115,13 @@ class _Locked:
     def __enter__(self) -> None:
         backend = self.backend
         backend._lock.acquire()
+        expiring = backend._expiring
+        if not expiring or expiring[0][0] > time.time() * 1000:
+            return  # nothing expired (the common case: one look at the soonest)
         try:
-            for instance_id in backend._expiry.due(time.time() * 1000):
-                backend._forget(instance_id)
+            now = time.time() * 1000
+            while expiring and expiring[0][0] <= now:
+                backend._forget(heapq.heappop(expiring)[1])
         except BaseException:
             backend._lock.release()
             raise
@@ -110,18 +141,15 @@ class MemoryBackend(Backend):
         self.partitions = check_count(partitions or int(options.get("partitions") or DEFAULT_PARTITIONS))
         self._picker = PartitionPicker(self.partitions)
         self._lock = threading.RLock()
+        #: ``with self._guard:`` the one lock, after removing the instances whose retention ran out
         self._guard = _Locked(self)
         self.clear()
-
-    def _locked(self) -> _Locked:
-        """The one lock, after removing the instances whose retention ran out."""
-        return self._guard
 
     # -- ids and health ---------------------------------------------------------------
 
     def new_id(self, near: str | None = None) -> str:
         partition = self._picker.pick(near)
-        with self._locked():
+        with self._lock:  # no expiry sweep: a counter is all it touches
             self._counters[partition] += 1
             return make_id(partition, self._counters[partition])
 
@@ -134,9 +162,11 @@ class MemoryBackend(Backend):
     def clear(self) -> None:
         with self._lock:
             self._counters = [0] * self.partitions
-            self._expiry = ExpiryQueue()
+            #: (expiry time in wall-clock ms, instance id) of ended instances, soonest first (a heap)
+            self._expiring: list[tuple[float, str]] = []
             self._idempotency: dict[str, dict[str, Any]] = {}
-            self._records: dict[str, set[str]] = defaultdict(set)  # instance -> its task and external ids
+            # instance -> its task and external ids (a tuple once it has ended: see _settle)
+            self._records: dict[str, set[str] | tuple[str, ...]] = {}
             self._definitions: dict[str, list[Definition]] = {}
             self._generation = 0
             self._instances: dict[str, Instance] = {}
@@ -147,7 +177,8 @@ class MemoryBackend(Backend):
             self._by_group: dict[str, set[str]] = defaultdict(set)
             self._by_role: dict[str, set[str]] = defaultdict(set)
             self._identities: dict[str, Identity] = {}
-            self._history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            # instance -> its history (marshalled once it has ended: see _settle)
+            self._history: dict[str, list[dict[str, Any]] | bytes] = {}
             self._externals: dict[str, ExternalTaskRecord] = {}
             self._instance_externals: dict[str, set[str]] = defaultdict(set)
             self._topics: dict[str, dict[str, int]] = defaultdict(dict)  # topic -> {id: available_at}
@@ -157,7 +188,7 @@ class MemoryBackend(Backend):
     # -- definitions ------------------------------------------------------------------
 
     def deploy(self, definition: Definition) -> tuple[Definition, bool]:
-        with self._locked():
+        with self._guard:
             versions = self._definitions.setdefault(definition.key, [])
             if versions and versions[-1].content_hash == definition.content_hash:
                 return _clone(versions[-1]), False
@@ -167,11 +198,11 @@ class MemoryBackend(Backend):
             return _clone(stored), True
 
     def definitions(self) -> list[Definition]:
-        with self._locked():
+        with self._guard:
             return [_clone(d) for versions in self._definitions.values() for d in versions]
 
     def definition(self, key: str, version: int) -> Definition | None:
-        with self._locked():
+        with self._guard:
             versions = self._definitions.get(key, [])
             return _clone(versions[version - 1]) if 0 < version <= len(versions) else None
 
@@ -179,42 +210,44 @@ class MemoryBackend(Backend):
         return self._generation
 
     def bump_cache_generation(self) -> int:
-        with self._locked():
+        with self._guard:
             self._generation += 1
             return self._generation
 
     # -- instances and tasks ----------------------------------------------------------
 
     def instance(self, instance_id: str) -> Instance | None:
-        with self._locked():
+        with self._guard:
             found = self._instances.get(instance_id)
             return _thaw(found) if found else None
 
     def task(self, task_id: str) -> Task | None:
-        with self._locked():
+        with self._guard:
             found = self._tasks.get(task_id)
             return _clone(found) if found else None
 
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
-        with self._locked():
+        with self._guard:
             task = self._tasks.get(task_id)
             if task is None:
                 return None
             return _clone(task), _thaw(self._instances[task.instance_id])
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
-        with self._locked():
+        with self._guard:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
-            return [_clone(t) for t in sorted(tasks, key=lambda t: (t.create_time, t.id))]
+            if len(tasks) > 1:
+                tasks.sort(key=lambda t: (t.create_time, t.id))
+            return [_clone(t) for t in tasks]
 
     def apply_steps(self, steps: list[Step]) -> None:
         """As :meth:`Backend.apply_steps`. The steps' new tasks and history entries become the
         store's: they were built for this write, so they are not copied, and the caller must not
         change them afterwards (what is read back is always a copy). The instance is stored
         with its state marshalled."""
-        with self._locked():
+        with self._guard:
             revs: dict[str, int] = {}  # what earlier steps of this call will have written
             if steps:
                 check_one_partition(steps, self.partition)
@@ -224,26 +257,39 @@ class MemoryBackend(Backend):
                 self._write_step(step)
 
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
-        with self._locked():
+        with self._guard:
             return [_thaw(found) if (found := self._instances.get(i)) else None for i in instance_ids]
 
     def claim(
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
     ) -> Task:
-        with self._locked():
-            task = self._require_active(task_id)
-            if task.assignee == user:
-                return _clone(task)
-            if task.assignee is not None:
-                raise TaskAlreadyClaimed(f"task '{task_id}' is already claimed by another user")
-            if candidates is not None and task.has_candidates and not candidates.is_candidate_for(task):
-                raise NotCandidate(f"user '{user}' is not a candidate for task '{task_id}'")
-            self._set_assignee(task, user)
-            self._audit(audit, task)
+        with self._guard:
+            return self._claim(task_id, user, candidates, audit)
+
+    def _claim(self, task_id: str, user: str, candidates: Principals | None, audit: dict[str, Any] | None) -> Task:
+        """:meth:`claim`, the lock held."""
+        task = self._require_active(task_id)
+        if task.assignee == user:
             return _clone(task)
+        if task.assignee is not None:
+            raise TaskAlreadyClaimed(f"task '{task_id}' is already claimed by another user")
+        if candidates is not None and task.has_candidates and not candidates.is_candidate_for(task):
+            raise NotCandidate(f"user '{user}' is not a candidate for task '{task_id}'")
+        self._set_assignee(task, user)
+        self._audit(audit, task)
+        return _clone(task)
+
+    def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
+        """:meth:`claim`, the user's identity read under the same lock."""
+        with self._guard:
+            task = self._tasks.get(task_id)
+            if task is not None and not task.has_candidates:  # nobody's groups or roles to check
+                return self._claim(task_id, user, None, audit)
+            identity = self._identities.get(user) or Identity(user)
+            return self._claim(task_id, user, identity.principals(), audit)
 
     def unclaim(self, task_id: str, user: str | None, *, audit: dict[str, Any] | None = None) -> Task:
-        with self._locked():
+        with self._guard:
             task = self._require_active(task_id)
             if task.assignee is None:
                 raise Conflict(f"task '{task_id}' is not claimed", code="TASK_NOT_CLAIMED")
@@ -254,13 +300,13 @@ class MemoryBackend(Backend):
             return _clone(task)
 
     def assign(self, task_id: str, users: list[str], *, audit: dict[str, Any] | None = None) -> Task:
-        with self._locked():
+        with self._guard:
             task = self._require_active(task_id)
             self._assign(task, users, audit)
             return _clone(task)
 
     def assign_instance(self, instance_id: str, user: str, *, audit: dict[str, Any] | None = None) -> list[str]:
-        with self._locked():
+        with self._guard:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
             tasks = sorted(
@@ -272,13 +318,14 @@ class MemoryBackend(Backend):
             return [t.id for t in tasks]
 
     def history(self, instance_id: str) -> list[dict[str, Any]]:
-        with self._locked():
+        with self._guard:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-            return _clone(self._history.get(instance_id, []))
+            history = self._history.get(instance_id, [])
+            return thaw(history) if type(history) is bytes else _clone(history)
 
     def query_tasks(self, query: TaskQuery) -> tuple[list[Task], int]:
-        with self._locked():
+        with self._guard:
             ids: set[str] = set()
             if query.instance_id is not None:  # the instance's own list: a few tasks
                 ids |= self._instance_tasks.get(query.instance_id, set())
@@ -305,23 +352,23 @@ class MemoryBackend(Backend):
 
     def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
         """Filters every stored instance: the memory backend is for one process and tests."""
-        with self._locked():
+        with self._guard:
             matched = sorted((i for i in self._instances.values() if query.matches(i)), key=query.sort_key)
             return [_thaw(i) for i in matched[query.start : query.start + query.size]], len(matched)
 
     # -- timers, messages and signals -------------------------------------------------
 
     def due_timers(self, now: int, limit: int = 100) -> list[tuple[str, int]]:
-        with self._locked():
+        with self._guard:
             due = sorted((d, m) for m, d in self._timers.items() if d <= now)
             return [(m, d) for d, m in due[: max(limit, 0)]]
 
     def schedule_timer(self, member: str, due: int) -> None:
-        with self._locked():
+        with self._guard:
             self._timers[member] = due
 
     def take_timer(self, member: str, due: int, next_due: int | None) -> bool:
-        with self._locked():
+        with self._guard:
             if self._timers.get(member) != due:
                 return False
             if next_due is None:
@@ -331,31 +378,31 @@ class MemoryBackend(Backend):
             return True
 
     def remove_timer(self, member: str) -> None:
-        with self._locked():
+        with self._guard:
             self._timers.pop(member, None)
 
     def subscriptions(self, kind: str, name: str) -> list[tuple[str, str]]:
         if kind not in ("message", "signal"):
             raise ValueError(f"subscriptions are kept for messages and signals, not {kind!r}")
-        with self._locked():
+        with self._guard:
             members = sorted(self._named.get((kind, name), ()))
         return [parse_member(m) for m in members]
 
     # -- external tasks ---------------------------------------------------------------
 
     def external_task(self, external_id: str) -> ExternalTaskRecord | None:
-        with self._locked():
+        with self._guard:
             return _clone(self._externals.get(external_id))
 
     def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
-        with self._locked():
+        with self._guard:
             found = [self._externals[e] for e in self._instance_externals.get(instance_id, ())]
             return [_clone(e) for e in sorted(found, key=lambda e: (e.create_time, e.id))]
 
     def fetch_and_lock(
         self, worker: str, topics: Mapping[str, int], max_tasks: int, now: int
     ) -> list[ExternalTaskRecord]:
-        with self._locked():
+        with self._guard:
             candidates: list[tuple[ExternalTaskRecord, int]] = []
             for topic, lock in topics.items():
                 # as Redis: the window of earliest available, ties by id
@@ -377,7 +424,7 @@ class MemoryBackend(Backend):
         error_details: str | None,
         now: int,
     ) -> ExternalTaskRecord:
-        with self._locked():
+        with self._guard:
             ext = self._require_lock(external_id, worker)
             ext.error_message, ext.error_details = error_message, error_details
             if retries > 0:
@@ -389,7 +436,7 @@ class MemoryBackend(Backend):
             return _clone(ext)
 
     def set_external_retries(self, external_id: str, retries: int, now: int) -> ExternalTaskRecord:
-        with self._locked():
+        with self._guard:
             ext = self._require_external(external_id)
             if retries > 0:
                 ext.retries, ext.incident, ext.worker, ext.lock_expiry = retries, False, None, None
@@ -400,14 +447,14 @@ class MemoryBackend(Backend):
             return _clone(ext)
 
     def extend_external_lock(self, external_id: str, worker: str, duration: int, now: int) -> ExternalTaskRecord:
-        with self._locked():
+        with self._guard:
             ext = self._require_lock(external_id, worker)
             ext.lock_expiry = ext.available_at = now + duration
             self._sync_external(ext)
             return _clone(ext)
 
     def unlock_external(self, external_id: str) -> ExternalTaskRecord:
-        with self._locked():
+        with self._guard:
             ext = self._require_external(external_id)
             ext.worker, ext.lock_expiry, ext.available_at = None, None, 0
             self._sync_external(ext)
@@ -421,7 +468,7 @@ class MemoryBackend(Backend):
     def idempotency_begin(
         self, key: str, fingerprint: str, lock_ms: int, ttl_ms: int | None = None
     ) -> tuple[str, dict[str, Any] | None]:
-        with self._locked():
+        with self._guard:
             record = self._idempotency_record(key)
             keep = _now() + max(lock_ms, ttl_ms or 0, 1)
             answer = "new"
@@ -437,13 +484,13 @@ class MemoryBackend(Backend):
             return answer, None
 
     def idempotency_finish(self, key: str, fingerprint: str, status: int, body: str, ttl_ms: int) -> None:
-        with self._locked():
+        with self._guard:
             record = self._idempotency_record(key)
             if record and record["fingerprint"] == fingerprint and record["state"] == "running":
                 record.update(state="done", status=status, body=body, until=_now() + ttl_ms)
 
     def idempotency_release(self, key: str, fingerprint: str) -> None:
-        with self._locked():
+        with self._guard:
             record = self._idempotency_record(key)
             if record and record["fingerprint"] == fingerprint and record["state"] == "running":
                 record["state"] = "released"
@@ -458,15 +505,15 @@ class MemoryBackend(Backend):
     # -- identity store ---------------------------------------------------------------
 
     def identity(self, user: str) -> Identity:
-        with self._locked():
+        with self._guard:
             return self._identities.get(user, Identity(user))
 
     def identities(self, users: Iterable[str]) -> list[Identity]:
-        with self._locked():
+        with self._guard:
             return [self.identity(u) for u in users]
 
     def set_identity(self, identity: Identity) -> None:
-        with self._locked():
+        with self._guard:
             self._identities[identity.user] = identity
 
     # -- helpers (lock held) ----------------------------------------------------------
@@ -520,12 +567,35 @@ class MemoryBackend(Backend):
         stored.history_truncated = stored.history_truncated or bool(previous and previous.history_truncated)
         self._instances[step.instance.id] = stored
         self._append_history(step.instance.id, step.history)
+        if stored.ended:
+            self._settle(stored.id)
         if stored.ended and not (previous and previous.ended) and self.retention_ms is not None:
-            self._expiry.add(stored.id, time.time() * 1000 + self.retention_ms)
+            heapq.heappush(self._expiring, (time.time() * 1000 + self.retention_ms, stored.id))
 
     def _append_history(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
-        if append_capped(self._history[instance_id], entries, self.history_limit) and instance_id in self._instances:
+        history = self._history.get(instance_id)
+        if type(history) is not list:  # none yet, or settled (see _settle)
+            history = self._history[instance_id] = thaw(history) if type(history) is bytes else []
+        if self.history_limit is None or len(history) + len(entries) <= self.history_limit:
+            history.extend(entries)  # within the limit: nothing to drop
+            return
+        if append_capped(history, entries, self.history_limit) and instance_id in self._instances:
             self._instances[instance_id].history_truncated = True
+
+    def _settle(self, instance_id: str) -> None:
+        """An ended instance keeps its records in forms the garbage collector does not walk: its
+        history marshalled, its record ids as a tuple (of strings: untracked), its closed tasks'
+        empty name lists as one shared list. Ended instances stay for their retention; fewer kept
+        containers make the full collections, which walk every kept object, come less often."""
+        if type(history := self._history.get(instance_id)) is list:
+            self._history[instance_id] = freeze(history)  # as the state is stored (bpm.copying.freeze)
+        records = self._records.get(instance_id)
+        if type(records) is set:
+            self._records[instance_id] = tuple(records)
+            for record_id in records:
+                task = self._tasks.get(record_id)
+                if task is not None and not task.active:
+                    _share_empty_lists(task)
 
     def _forget(self, instance_id: str) -> None:
         """Remove an expired instance and everything of it."""
@@ -570,7 +640,7 @@ class MemoryBackend(Backend):
         if old is not None:
             self._topics.get(old.topic, {}).pop(ext.id, None)
         self._externals[ext.id] = ext
-        self._records[ext.instance_id].add(ext.id)
+        self._record(ext.instance_id, ext.id)
         self._sync_external(ext)
 
     def _close_external(self, external_id: str, status: str, now: int) -> None:
@@ -597,33 +667,43 @@ class MemoryBackend(Backend):
             raise TaskNotActive(f"task '{task_id}' is {task.status}")
         return task
 
-    def _candidate_indexes(self, task: Task) -> list[tuple[dict[str, set[str]], list[str]]]:
-        return [
+    def _candidate_indexes(self, task: Task) -> tuple[tuple[dict[str, set[str]], list[str]], ...]:
+        if not (task.candidate_users or task.candidate_groups or task.candidate_roles):
+            return ()
+        return (
             (self._by_user, task.candidate_users),
             (self._by_group, task.candidate_groups),
             (self._by_role, task.candidate_roles),
-        ]
+        )
+
+    def _record(self, instance_id: str, record_id: str) -> None:
+        records = self._records.get(instance_id)
+        if type(records) is not set:  # none yet, or settled
+            records = self._records[instance_id] = set(records or ())
+        records.add(record_id)
 
     def _put_task(self, task: Task) -> None:
         self._tasks[task.id] = task
-        self._records[task.instance_id].add(task.id)
+        self._record(task.instance_id, task.id)
         if task.active:
             self._index(task, add=True)
 
     def _index(self, task: Task, *, add: bool) -> None:
-        entries = [(self._instance_tasks, [task.instance_id])]
-        entries += self._candidate_indexes(task)
-        if task.assignee is not None:
-            entries.append((self._by_assignee, [task.assignee]))
-        for index, names in entries:
+        task_id = task.id
+        if add:
+            self._instance_tasks[task.instance_id].add(task_id)
+            for index, names in self._candidate_indexes(task):
+                for name in names:
+                    index[name].add(task_id)
+            if task.assignee is not None:
+                self._by_assignee[task.assignee].add(task_id)
+            return
+        _unindex(self._instance_tasks, task.instance_id, task_id)
+        for index, names in self._candidate_indexes(task):
             for name in names:
-                if add:
-                    index[name].add(task.id)
-                elif name in index:
-                    members = index[name]
-                    members.discard(task.id)
-                    if not members:  # no empty sets left behind (an ended instance's, a gone user's)
-                        del index[name]
+                _unindex(index, name, task_id)
+        if task.assignee is not None:
+            _unindex(self._by_assignee, task.assignee, task_id)
 
     def _close(self, task_id: str, status: str, now: int, user: str | None) -> None:
         task = self._tasks[task_id]
@@ -636,9 +716,12 @@ class MemoryBackend(Backend):
                 task.assignee = user
 
     def _set_assignee(self, task: Task, user: str | None) -> None:
-        self._index(task, add=False)
+        """Only the assignee index changes (the instance's and the candidates' stay as they are)."""
+        if task.assignee is not None:
+            _unindex(self._by_assignee, task.assignee, task.id)
         task.assignee = user
-        self._index(task, add=True)
+        if user is not None:
+            self._by_assignee[user].add(task.id)
 
     def _assign(self, task: Task, users: list[str], audit: dict[str, Any] | None) -> None:
         previous = task.assignee
@@ -659,5 +742,7 @@ class MemoryBackend(Backend):
         self, audit: dict[str, Any] | None, task: Task, previous: str | None = None, *, assigned: bool = False
     ) -> None:
         if audit is not None:
-            entry = task_audit_entry(_clone(audit), task, previous, assigned=assigned)
+            # task_audit_entry makes a new entry; only values that are containers need copies
+            plain = SCALARS.issuperset(map(type, audit.values()))
+            entry = task_audit_entry(audit if plain else _clone(audit), task, previous, assigned=assigned)
             self._append_history(task.instance_id, [entry])

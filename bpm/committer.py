@@ -137,7 +137,10 @@ class Committer:
         entry: dict[str, Any] = {"time": self.now_ms(), "type": kind}
         if task is not None:
             entry.update(taskId=task.id, taskName=task.name, elementId=task.task_definition_key)
-        entry.update(user=user, actor=actor, **extra)
+        entry["user"] = user
+        entry["actor"] = actor
+        if extra:
+            entry.update(extra)
         return entry
 
 

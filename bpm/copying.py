@@ -36,6 +36,8 @@ def copy_plain(value: Any) -> Any:
     if kind in SCALARS:
         return value
     if kind in _MARSHALLED:
+        if not value:
+            return kind()  # an empty container (task variables, mostly): no marshal round trip
         try:
             return marshal.loads(marshal.dumps(value))
         except (ValueError, TypeError):  # something in it marshal does not take exactly
@@ -55,20 +57,6 @@ def freeze(value: Any) -> Any:
 def thaw(frozen: Any) -> Any:
     """A fresh deep copy of what :func:`freeze` stored."""
     return marshal.loads(frozen) if type(frozen) is bytes else copy.deepcopy(frozen)
-
-
-def frozen_record(record: Any, name: str) -> Any:
-    """A new record with the same fields, field ``name`` stored by :func:`freeze`."""
-    stored = shallow_copy(record)
-    setattr(stored, name, freeze(getattr(record, name)))
-    return stored
-
-
-def thawed_record(stored: Any, name: str) -> Any:
-    """A new record from one :func:`frozen_record` made, with a fresh copy of field ``name``."""
-    record = shallow_copy(stored)
-    setattr(record, name, thaw(getattr(stored, name)))
-    return record
 
 
 def shallow_copy(record: Any) -> Any:
@@ -112,7 +100,11 @@ def _copier_for(kind: type) -> Callable[[Any], Any]:
 def _deep_field(hint: str) -> str:
     if hint in _SCALAR_HINTS:
         return "{v}"
-    return "list({v})" if hint == "list[str]" else "c({v})"
+    if hint == "list[str]":
+        return "list({v})"
+    if hint.startswith("dict["):  # an empty plain dict (task variables, mostly) made inline
+        return "(c({v}) if {v} or type({v}) is not dict else {{}})"
+    return "c({v})"
 
 
 def _generate(kind: type, field_copy: Callable[[str], str]) -> Callable[[Any], Any]:

@@ -218,6 +218,8 @@ class DefinitionCache:
         self._generation: int | None = None
         self._checked_at: float | None = None
         self._records: dict[str, list[Definition]] = {}
+        #: process name -> the keys whose latest version has that name, sorted (made at each reload)
+        self._by_name: dict[str, list[str]] = {}
         self._specs: dict[str, ProcessSpec] = {}
 
     @property
@@ -243,8 +245,12 @@ class DefinitionCache:
         records: dict[str, list[Definition]] = {}
         for definition in sorted(self.backend.definitions(), key=lambda d: (d.key, d.version)):
             records.setdefault(definition.key, []).append(definition)
+        by_name: dict[str, list[str]] = {}
+        for key in sorted(records):
+            by_name.setdefault(records[key][-1].name, []).append(key)
         with self._lock:
             self._records = records
+            self._by_name = by_name
             self._specs = {}
             self._generation = generation
 
@@ -281,9 +287,9 @@ class DefinitionCache:
     def _keys_for(self, *, name: str | None, key: str | None) -> list[str]:
         if key is not None:
             return [key] if key in self._records else []
-        by_name = [k for k, v in self._records.items() if v[-1].name == name]
+        by_name = self._by_name.get(name) if name is not None else None  # (None: no name matches)
         if by_name:
-            return sorted(by_name)
+            return list(by_name)
         return [name] if name in self._records else []
 
     def get(self, definition_id: str) -> Definition:
@@ -295,6 +301,11 @@ class DefinitionCache:
         if stored is None:
             raise ProcessNotFound(f"process definition '{definition_id}' does not exist")
         return stored
+
+    def spec_of_id(self, definition_id: str) -> ProcessSpec:
+        """:meth:`spec` of :meth:`get`, straight from the parsed specs when it is there."""
+        spec = self._specs.get(definition_id)
+        return spec if spec is not None else self.spec(self.get(definition_id))
 
     def spec(self, definition: Definition) -> ProcessSpec:
         """The parsed spec of one definition, parsed at most once per worker and generation."""

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bpm.copying import shallow_copy
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine
-from bpm.engine.engine import CallRequest, NewTask, StepResult, Thrown, UncaughtError
+from bpm.engine.results import CallRequest, NewTask, StepResult, Subscription, Thrown, UncaughtError
 from bpm.errors import Unprocessable
 from bpm.model.spec import ProcessSpec
 from bpm.records import ExternalTaskRecord, Instance, Step, SubscriptionIndex, Task
@@ -90,6 +91,10 @@ def _tidy(result: StepResult) -> StepResult:
     return result
 
 
+def _indexes(instance_id: str, subscriptions: list[Subscription]) -> list[SubscriptionIndex]:
+    return [SubscriptionIndex(instance_id, s.id, s.kind, s.name, s.due) for s in subscriptions] if subscriptions else []
+
+
 def merge(first: StepResult, second: StepResult) -> StepResult:
     """The effects of two consecutive engine steps on one instance, as one."""
     return StepResult(
@@ -135,7 +140,7 @@ class Planner:
     def spec_of(self, instance: Instance) -> ProcessSpec:
         """The parsed spec of the definition an instance runs."""
         self.cache.refresh_if_stale()
-        return self.cache.spec(self.cache.get(instance.definition_id))
+        return self.cache.spec_of_id(instance.definition_id)
 
     def plan(
         self,
@@ -152,7 +157,11 @@ class Planner:
         UNHANDLED_BPMN_ERROR in the strict mode) before anything is written.
         """
         plan = Plan()
-        self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
+        if result.calls or result.calls_cancelled or result.uncaught or (instance.parent_id and result.ended):
+            self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
+        else:  # nothing reaches another instance: what _add does for this one alone
+            entry = plan.entries[instance.id] = _Entry(instance, spec, result, pre or Preconditions(), new)
+            plan.steps[instance.id] = self._step(entry)
         for instance_id, entry in plan.entries.items():
             plan.outbox.thrown.extend(entry.result.thrown)
             plan.outbox.externals.extend(plan.steps[instance_id].externals)
@@ -193,29 +202,26 @@ class Planner:
     def _step(self, entry: _Entry) -> Step:
         instance, result, pre = entry.instance, entry.result, entry.pre
         now = self.now()
-        updated = replace(
-            instance,
-            state=result.state,
-            rev=1 if entry.new else instance.rev + 1,
-            ended=result.ended,
-            end_time=now if result.ended and not instance.ended else instance.end_time,
-        )
-        cancelled_externals = [e for e in result.externals_cancelled if e != pre.complete_external]
+        updated = shallow_copy(instance)  # dataclasses.replace, without re-running __init__
+        updated.state = result.state
+        updated.rev = 1 if entry.new else instance.rev + 1
+        updated.ended = result.ended
+        updated.end_time = now if result.ended and not instance.ended else instance.end_time
         return Step(
-            instance=updated,
-            created=self.tasks(updated, result.created, now),
-            cancelled=list(result.cancelled),
-            complete_task=pre.complete_task,
-            completed_by=pre.completed_by,
-            now=now,
-            history=list(pre.history) + list(result.history),
-            new=entry.new,
-            externals=[self.external(updated, e, now) for e in result.externals],
-            externals_cancelled=cancelled_externals,
-            complete_external=pre.complete_external,
-            external_worker=pre.external_worker,
-            subscribed=[SubscriptionIndex(updated.id, s.id, s.kind, s.name, s.due) for s in result.subscribed],
-            unsubscribed=[SubscriptionIndex(updated.id, s.id, s.kind, s.name, s.due) for s in result.unsubscribed],
+            updated,
+            self.tasks(updated, result.created, now) if result.created else [],
+            list(result.cancelled),
+            pre.complete_task,
+            pre.completed_by,
+            now,
+            [*pre.history, *result.history],
+            entry.new,
+            [self.external(updated, e, now) for e in result.externals] if result.externals else [],
+            [e for e in result.externals_cancelled if e != pre.complete_external],
+            pre.complete_external,
+            pre.external_worker,
+            _indexes(updated.id, result.subscribed),
+            _indexes(updated.id, result.unsubscribed),
         )
 
     def _start_children(

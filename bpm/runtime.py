@@ -393,7 +393,7 @@ class Runtime:
 
     def claim(self, task_id: str, user: str, identity: Identity | None = None, *, actor: str | None = None) -> Task:
         """Make ``user`` the assignee. Raises TaskNotFound, TaskNotActive, TaskAlreadyClaimed, NotCandidate."""
-        audit = self.audit("task.claimed", user=user, actor=actor or user)
+        audit = self.committer.audit("task.claimed", user=user, actor=actor or user)
         if identity is None:  # the backend reads the identity store (in the claim's round trip where it can)
             return self.backend.claim_as_stored(task_id, user, audit=audit)
         return self.backend.claim(task_id, user, identity.principals(), audit=audit)
@@ -424,14 +424,14 @@ class Runtime:
             if principals is None and task.assignee is None and task.has_candidates:
                 principals = self.principals(user, identity)
             self._check_may_complete(task, user, principals)
-            spec = self.spec_of(instance)
+            spec = self.planner.spec_of(instance)
             check_task_form(spec, task, variables, instance.state.get("vars", {}))
-            completed = self.audit("task.completed", task=task, user=user, actor=actor or user)  # audit trail
+            completed = self.committer.audit("task.completed", task=task, user=user, actor=actor or user)
             with id_scope(instance.id):
-                result = self.engine.complete_task(spec, instance.state, task_id, variables)
+                result = self.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
             pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
             try:
-                self.commit(instance, spec, result, pre)
+                self.committer.commit(instance, spec, result, pre)
                 return
             except ConcurrentModification:
                 continue

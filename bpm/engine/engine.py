@@ -22,15 +22,33 @@ carry ``mi`` and their local variables in ``vars``.
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from bpm.copying import copy_plain
 from bpm.engine import conditions, mappings, timers
 from bpm.engine.evaluation import evaluating
+from bpm.engine.resolve import DEFAULT_PRIORITY as DEFAULT_PRIORITY  # re-exported: the engine's names
+from bpm.engine.resolve import (
+    _catch_variables,
+    _catches,
+    _condition,
+    _evaluate,
+    _map_in,
+    _map_out,
+    resolve_task,
+)
+from bpm.engine.resolve import parse_due as parse_due
+from bpm.engine.results import (
+    CallRequest,
+    NewExternalTask,
+    StepResult,
+    Subscription,
+    Thrown,
+    UncaughtError,
+)
+from bpm.engine.results import NewTask as NewTask
 from bpm.engine.scripts import run_script
 from bpm.errors import BpmError, ExpressionError, NoMatchingFlow, Unprocessable
 from bpm.expressions.beans import BeanRegistry
@@ -59,110 +77,8 @@ STATE_FORMAT = 2
 ROOT = "root"
 MAX_STEPS = 10_000
 MAX_MULTI_INSTANCES = 1000
-DEFAULT_PRIORITY = 50
 WAIT_KEYS = ("task", "ext", "join", "sub", "call", "event", "body")
 SUBSCRIBABLE = frozenset({"timer", "message", "signal", "conditional"})
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    """A user task the step opened, with its assignment resolved."""
-
-    id: str
-    element_id: str
-    name: str
-    description: str
-    assignee: str | None
-    candidate_users: tuple[str, ...]
-    candidate_groups: tuple[str, ...]
-    candidate_roles: tuple[str, ...]
-    due_date: int | None
-    priority: int
-    form_key: str | None = None
-    variables: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class NewExternalTask:
-    """Service work the step created for an external worker."""
-
-    id: str
-    element_id: str
-    name: str
-    topic: str
-    retries: int
-    priority: int
-    kind: str
-    variables: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """A wait for a timer, message or signal; ``id`` is unique within the instance."""
-
-    id: str
-    kind: str
-    element_id: str
-    name: str | None = None
-    due: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequest:
-    """A call activity asks for a child instance ``child_id`` of process ``process_key``."""
-
-    token_id: str
-    element_id: str
-    child_id: str
-    process_key: str
-    binding: str
-    version: str | None
-    variables: Mapping[str, Any]
-    business_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Thrown:
-    """A message or signal the step throws (a notification, or a broadcast to deliver)."""
-
-    kind: str
-    name: str
-    element_id: str
-    variables: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class UncaughtError:
-    """A BPMN error nothing in this instance caught; the token that threw it has ended.
-
-    A calling process may still catch it at its call activity (the planner walks up).
-    """
-
-    code: str | None
-    message: str
-    element_id: str
-
-
-@dataclass(slots=True)
-class StepResult:
-    """What one engine step produced: the new state and its side effects."""
-
-    state: dict[str, Any]
-    created: list[NewTask] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    externals: list[NewExternalTask] = field(default_factory=list)
-    externals_cancelled: list[str] = field(default_factory=list)
-    subscribed: list[Subscription] = field(default_factory=list)
-    unsubscribed: list[Subscription] = field(default_factory=list)
-    calls: list[CallRequest] = field(default_factory=list)
-    calls_cancelled: list[str] = field(default_factory=list)
-    thrown: list[Thrown] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    uncaught: list[UncaughtError] = field(default_factory=list)
-
-    @property
-    def ended(self) -> bool:
-        return bool(self.state["ended"])
 
 
 class Engine:
@@ -217,9 +133,14 @@ class Engine:
         state: Mapping[str, Any],
         task_id: str,
         variables: Mapping[str, Any] | None = None,
+        *,
+        owned: bool = False,
     ) -> StepResult:
-        """Complete the user task ``task_id``: merge ``variables``, leave the task, run on."""
-        return self._resume(spec, state, "task", task_id, variables)
+        """Complete the user task ``task_id``: merge ``variables``, leave the task, run on.
+
+        ``owned``: ``state`` is the caller's private copy (a fresh read), which the step may
+        take as its own working copy instead of copying it again."""
+        return self._resume(spec, state, "task", task_id, variables, owned)
 
     @evaluating
     def complete_external(
@@ -299,15 +220,20 @@ class Engine:
         wait_key: str,
         wait_id: str,
         variables: Mapping[str, Any] | None,
+        owned: bool = False,
     ) -> StepResult:
-        run = self._run(spec, state, variables)
+        run = self._run(spec, state, variables, owned)
         token_id = run.find_token(wait_key, wait_id)
         run.tokens[token_id].pop(wait_key, None)
         run.leave(token_id)
         return run.finish()
 
-    def _run(self, spec: ProcessSpec, state: Mapping[str, Any], variables: Mapping[str, Any] | None) -> _Run:
-        new_state = upgrade_state(copy_plain(dict(state)))
+    def _run(
+        self, spec: ProcessSpec, state: Mapping[str, Any], variables: Mapping[str, Any] | None, owned: bool = False
+    ) -> _Run:
+        # conditional events compare the variables with the state given: that one must stay as it was
+        mine = owned and type(state) is dict and not conditions.has_conditions(spec)
+        new_state = upgrade_state(state if mine else copy_plain(dict(state)))  # type: ignore[arg-type]
         if new_state["ended"]:
             raise Unprocessable("the process instance has ended", code="INSTANCE_ENDED")
         if variables:
@@ -422,6 +348,8 @@ class _Run:
     def __init__(self, engine: Engine, spec: ProcessSpec, state: dict[str, Any]) -> None:
         self.engine = engine
         self.spec = spec
+        self.elements = spec.elements
+        self.flows = spec.flows
         self.state = state
         self.tokens: dict[str, dict[str, Any]] = state["tokens"]
         self.scopes: dict[str, dict[str, Any]] = state["scopes"]
@@ -451,36 +379,27 @@ class _Run:
         raise BpmError(f"nothing in the instance waits for '{wait_id}'", code="STATE_CORRUPT")
 
     def history(self, kind: str, element: Element, **extra: Any) -> None:
-        self.result.history.append(
-            {
-                "time": self.now,
-                "type": kind,
-                "elementId": element.id,
-                "elementType": element.tag,
-                "elementName": element.name,
-                **extra,
-            }
-        )
+        entry = {"time": self.now, "type": kind, "elementId": element.id, "elementType": element.tag}
+        entry["elementName"] = element.name
+        if extra:
+            entry.update(extra)
+        self.result.history.append(entry)
 
     def finish(self) -> StepResult:
+        queue, tokens, spec = self.queue, self.tokens, self.spec
+        acts = {"enter": self.enter, "leave": self.leave, "execute": self.execute}
         while True:
-            while self.queue:
+            while queue:
                 self.steps += 1
                 if self.steps > MAX_STEPS:
                     raise Unprocessable(
                         f"process '{self.spec.key}' ran {MAX_STEPS} steps without waiting (an endless loop?)",
                         code="ENDLESS_LOOP",
                     )
-                action, token_id = self.queue.popleft()
-                if token_id not in self.tokens:
-                    continue  # removed meanwhile (terminate, interrupting event)
-                if action == "enter":
-                    self.enter(token_id)
-                elif action == "leave":
-                    self.leave(token_id)
-                else:
-                    self.execute(token_id)
-            if not self.fire_inclusive_joins() and not conditions.settle(self):
+                action, token_id = queue.popleft()
+                if token_id in tokens:  # else removed meanwhile (terminate, interrupting event)
+                    acts[action](token_id)
+            if not (inclusive_joins(spec) and self.fire_inclusive_joins()) and not conditions.settle(self):
                 return self.result
 
     def visible_vars(self, token_id: str | None) -> dict[str, Any]:
@@ -505,10 +424,13 @@ class _Run:
 
     def enter(self, token_id: str) -> None:
         token = self.tokens[token_id]
-        element = self.spec.element(token["el"])
-        self.history("element.entered", element)
-        mappings.entered(self, token_id, element)
-        if isinstance(element, EndEvent) and element.terminate:
+        element = self.elements[token["el"]]
+        entered = {"time": self.now, "type": "element.entered", "elementId": element.id, "elementType": element.tag}
+        entered["elementName"] = element.name  # (self.history, inline: once per element entered)
+        self.result.history.append(entered)
+        if element.io_inputs or element.listeners:
+            mappings.entered(self, token_id, element)
+        if type(element) is EndEvent and element.terminate:
             self.end(token_id, element)  # at once: tokens queued behind it never reach their own end
             return
         if element.loop is not None and "mi" not in token and "loop" not in token:
@@ -520,36 +442,28 @@ class _Run:
             if element.loop.test_before and not self.loop_continues(token_id, element):
                 self.queue.append(("leave", token_id))
                 return
-        elif "mi" not in token:
+        elif element.boundary and "mi" not in token:
             self.subscribe_boundaries(token_id, element)
         self.queue.append(("execute", token_id))
 
     def execute(self, token_id: str) -> None:
-        token = self.tokens[token_id]
-        element = self.spec.element(token["el"])
-        if isinstance(element, UserTask):
-            self.open_task(token_id, element)
-        elif isinstance(element, ExternalTask):
-            self.open_external(token_id, element)
-        elif isinstance(element, ScriptTask):
-            self.run_script(token_id, element)
-        elif isinstance(element, (ParallelGateway, InclusiveGateway)) and len(element.incoming) > 1:
-            self.arrive_at_join(token_id, element)
-        elif isinstance(element, EventBasedGateway):
-            self.wait_at_event_gateway(token_id, element)
-        elif isinstance(element, SubProcess):
-            self.enter_subprocess(token_id, element)
-        elif isinstance(element, CallActivity):
-            self.call(token_id, element)
-        elif isinstance(element, (IntermediateCatchEvent, ReceiveTask)):
-            self.wait_for_event(token_id, element)
-        elif isinstance(element, IntermediateThrowEvent) and element.event is not None:
-            self.throw_event(token_id, element.event, element)
-            if token_id in self.tokens:
-                self.queue.append(("leave", token_id))
-        elif isinstance(element, EndEvent):
-            self.end(token_id, element)
+        element = self.elements[self.tokens[token_id]["el"]]
+        act = _EXECUTE.get(type(element))  # element classes are final: one lookup, no isinstance chain
+        if act is None:
+            self.queue.append(("leave", token_id))
         else:
+            act(self, token_id, element)
+
+    def join_or_pass(self, token_id: str, element: Element) -> None:
+        if len(element.incoming) > 1:
+            self.arrive_at_join(token_id, element)
+        else:
+            self.queue.append(("leave", token_id))
+
+    def throw_and_leave(self, token_id: str, element: IntermediateThrowEvent) -> None:
+        if element.event is not None:
+            self.throw_event(token_id, element.event, element)
+        if token_id in self.tokens:
             self.queue.append(("leave", token_id))
 
     def open_task(self, token_id: str, element: UserTask) -> None:
@@ -558,7 +472,8 @@ class _Run:
         variables = self.visible_vars(token_id)
         local = dict(self.tokens[token_id].get("vars", {}))
         self.result.created.append(resolve_task(task_id, element, variables, self.now, local))
-        mappings.task_created(self, token_id, element, self.result.created[-1])
+        if element.listeners:
+            mappings.task_created(self, token_id, element, self.result.created[-1])
 
     def open_external(self, token_id: str, element: ExternalTask) -> None:
         external_id = self.engine.new_id()
@@ -613,7 +528,7 @@ class _Run:
         """Fire each inclusive join that has arrivals and can get no more; True if one fired."""
         pending: dict[tuple[str, str], list[str]] = {}
         for tid, tok in self.tokens.items():
-            if tok.get("join") and isinstance(self.spec.element(tok["el"]), InclusiveGateway):
+            if tok.get("join") and isinstance(self.elements[tok["el"]], InclusiveGateway):
                 pending.setdefault((tok["el"], tok["scope"]), []).append(tid)
         for (element_id, scope), arrived in pending.items():
             if self.can_still_arrive(element_id, scope, set(arrived)):
@@ -643,8 +558,8 @@ class _Run:
             if current in seen:
                 continue
             seen.add(current)
-            element = self.spec.element(current)
-            nexts = [self.spec.flow(f).target for f in element.outgoing] + list(element.boundary)
+            element = self.elements[current]
+            nexts = [self.flows[f].target for f in element.outgoing] + list(element.boundary)
             if target in nexts:
                 return True
             todo.extend(nexts)
@@ -669,10 +584,10 @@ class _Run:
     def open_scope_events(self, scope_id: str, event_subprocesses: Iterable[str]) -> None:
         """Subscribe the timer/message/signal starts of a scope's event subprocesses."""
         for esp_id in event_subprocesses:
-            esp = self.spec.element(esp_id)
+            esp = self.elements[esp_id]
             assert isinstance(esp, SubProcess)
             for start_id in self.event_starts(esp):
-                start = self.spec.element(start_id)
+                start = self.elements[start_id]
                 assert isinstance(start, StartEvent) and start.event is not None
                 if start.event.kind in SUBSCRIBABLE:
                     self.subscribe(start.event, start, None, scope_id)
@@ -725,7 +640,7 @@ class _Run:
     def wait_at_event_gateway(self, token_id: str, element: EventBasedGateway) -> None:
         self.tokens[token_id]["event"] = True
         for flow_id in element.outgoing:
-            target = self.spec.element(self.spec.flow(flow_id).target)
+            target = self.spec.element(self.flows[flow_id].target)
             if isinstance(target, ReceiveTask):
                 definition = EventDefinition(kind="message", ref=target.message)
             elif isinstance(target, IntermediateCatchEvent) and target.event is not None:
@@ -776,6 +691,8 @@ class _Run:
             self.result.unsubscribed.append(_subscription(sub_id, sub))
 
     def drop_subs(self, *, token: str | None = None, scope: str | None = None) -> None:
+        if not self.subs:
+            return
         for sub_id, sub in list(self.subs.items()):
             if (token is not None and sub["token"] == token) or (
                 scope is not None and sub["token"] is None and sub["scope"] == scope
@@ -783,15 +700,17 @@ class _Run:
                 self.unsubscribe(sub_id)
 
     def subscribe_boundaries(self, token_id: str, element: Element) -> None:
+        if not element.boundary:
+            return
         for boundary_id in element.boundary:
-            boundary = self.spec.element(boundary_id)
+            boundary = self.elements[boundary_id]
             if isinstance(boundary, BoundaryEvent) and boundary.event and boundary.event.kind in SUBSCRIBABLE:
                 self.subscribe(boundary.event, boundary, token_id, self.tokens[token_id]["scope"])
 
     def fire(self, sub_id: str) -> None:
         """Act on one subscription: catch event, boundary, event gateway or event subprocess."""
         sub = self.subs[sub_id]
-        element = self.spec.element(sub["el"])
+        element = self.elements[sub["el"]]
         self.history("event.triggered", element)
         self.reschedule_or_drop(sub_id, element)
         if isinstance(element, BoundaryEvent):
@@ -844,7 +763,7 @@ class _Run:
         self.queue.append(("leave", token_id))
 
     def start_event_subprocess(self, start: StartEvent, scope: str, extra: Mapping[str, Any] | None = None) -> None:
-        esp = self.spec.element(start.scope or "")
+        esp = self.elements[start.scope or ""]
         if start.interrupting:
             self.clear_scope(scope)
         token_id = self.next_id("t")
@@ -867,7 +786,7 @@ class _Run:
         extra_for = _catch_variables(kind, code, message)
         token = self.tokens[token_id]
         if from_activity:
-            element = self.spec.element(token["el"])
+            element = self.elements[token["el"]]
             boundary = self.matching_boundary(element, kind, code)
             if boundary is not None:
                 self.fire_boundary(boundary, token_id, extra_for(boundary.event))
@@ -881,7 +800,7 @@ class _Run:
             if scope == ROOT:
                 return False
             owner = self.outer_token(self.scopes[scope]["token"])
-            owner_element = self.spec.element(self.tokens[owner]["el"])
+            owner_element = self.elements[self.tokens[owner]["el"]]
             boundary = self.matching_boundary(owner_element, kind, code)
             if boundary is not None:
                 self.fire_boundary(boundary, owner, extra_for(boundary.event))
@@ -890,7 +809,7 @@ class _Run:
 
     def matching_boundary(self, element: Element, kind: str, code: str | None) -> BoundaryEvent | None:
         for boundary_id in element.boundary:
-            boundary = self.spec.element(boundary_id)
+            boundary = self.elements[boundary_id]
             if isinstance(boundary, BoundaryEvent) and _catches(boundary.event, kind, code):
                 return boundary
         return None
@@ -900,14 +819,14 @@ class _Run:
         if scope_element is None:
             esps: Iterable[str] = self.spec.event_subprocesses
         else:
-            owner = self.spec.element(scope_element)
+            owner = self.elements[scope_element]
             esps = owner.event_subprocesses if isinstance(owner, SubProcess) else ()
         fallback = None
         for esp_id in esps:
-            esp = self.spec.element(esp_id)
+            esp = self.elements[esp_id]
             assert isinstance(esp, SubProcess)
             for start_id in self.event_starts(esp):
-                start = self.spec.element(start_id)
+                start = self.elements[start_id]
                 if isinstance(start, StartEvent) and _catches(start.event, kind, code):
                     if start.event is not None and start.event.ref is not None:
                         return start  # a specific code wins over a catch-all
@@ -973,7 +892,7 @@ class _Run:
 
     def start_inner(self, body_id: str) -> None:
         body = self.bodies[body_id]
-        element = self.spec.element(body["el"])
+        element = self.elements[body["el"]]
         assert element.loop is not None
         index = body["started"]
         body["started"] += 1
@@ -994,7 +913,7 @@ class _Run:
         body_id = token["mi"]
         body = self.bodies[body_id]
         body["done"] += 1
-        element = self.spec.element(body["el"])
+        element = self.elements[body["el"]]
         assert element.loop is not None
         counters = self.body_counters(body)
         finished = body["done"] >= body["total"]
@@ -1026,7 +945,7 @@ class _Run:
 
     def leave(self, token_id: str) -> None:
         token = self.tokens[token_id]
-        element = self.spec.element(token["el"])
+        element = self.elements[token["el"]]
         if "mi" in token:
             self.history("element.left", element)
             self.inner_done(token_id)
@@ -1037,9 +956,11 @@ class _Run:
                 self.queue.append(("execute", token_id))
                 return
             token.pop("loop", None)
-        mappings.leaving(self, token_id, element)
+        if element.io_outputs or element.listeners:
+            mappings.leaving(self, token_id, element)
         self.history("element.left", element)
-        self.drop_subs(token=token_id)
+        if self.subs:
+            self.drop_subs(token=token_id)
         flows = self.select_flows(element, token_id)
         if not flows:
             self.consume(token_id)
@@ -1048,9 +969,12 @@ class _Run:
         scope = token["scope"]
         del self.tokens[token_id]
         for flow_id in flows:
-            self.spawn(self.spec.flow(flow_id).target, scope, flow_id)
+            self.spawn(self.flows[flow_id].target, scope, flow_id)
 
     def select_flows(self, element: Element, token_id: str) -> list[str]:
+        outgoing = element.outgoing
+        if len(outgoing) == 1 and type(element) not in _GATEWAYS and self.spec.flows[outgoing[0]].condition is None:
+            return [outgoing[0]]  # the one flow, unconditional (as the general rule below takes it)
         if isinstance(element, ParallelGateway):
             return list(element.outgoing)
         if isinstance(element, ExclusiveGateway):
@@ -1076,7 +1000,7 @@ class _Run:
         )
 
     def condition_holds(self, flow_id: str, token_id: str) -> bool:
-        condition = self.spec.flow(flow_id).condition
+        condition = self.flows[flow_id].condition
         if condition is None:
             return True
         try:
@@ -1102,14 +1026,14 @@ class _Run:
 
     def uncaught(self, code: str | None, message: str, token_id: str) -> None:
         """Record a BPMN error nothing in this instance catches (history, and the result)."""
-        element = self.spec.element(self.tokens[token_id]["el"])
+        element = self.elements[self.tokens[token_id]["el"]]
         self.history("error.uncaught", element, errorCode=code, errorMessage=message)
         self.result.uncaught.append(UncaughtError(code, message, element.id))
 
     def end_token(self, token_id: str) -> None:
         """End a token where it stands (an uncaught error): no outgoing flow is taken."""
         token = self.tokens[token_id]
-        self.history("element.left", self.spec.element(token["el"]))
+        self.history("element.left", self.elements[token["el"]])
         self.drop_subs(token=token_id)
         if "mi" in token:
             self.inner_done(token_id)
@@ -1165,129 +1089,35 @@ class _Run:
         self.queue.append(("leave", owner))
 
 
-# -- helpers -----------------------------------------------------------------------------
+#: id(spec) -> (the spec, whether it has an inclusive join); specs are immutable and few
+_INCLUSIVE_JOINS: dict[int, tuple[ProcessSpec, bool]] = {}
 
 
-def _catches(definition: EventDefinition | None, kind: str, code: str | None) -> bool:
-    return definition is not None and definition.kind == kind and definition.ref in (None, code)
+def inclusive_joins(spec: ProcessSpec) -> bool:
+    """Whether the spec has an inclusive gateway that joins (else no step needs to look for one)."""
+    known = _INCLUSIVE_JOINS.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    found = any(type(e) is InclusiveGateway and len(e.incoming) > 1 for e in spec.elements.values())
+    if len(_INCLUSIVE_JOINS) > 4096:
+        _INCLUSIVE_JOINS.clear()
+    _INCLUSIVE_JOINS[id(spec)] = (spec, found)
+    return found
 
 
-def _catch_variables(kind: str, code: str | None, message: str) -> Callable[[EventDefinition | None], dict[str, Any]]:
-    def extra(definition: EventDefinition | None) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        if definition is not None and definition.variable:
-            found[definition.variable] = code
-        if definition is not None and definition.message_variable:
-            found[definition.message_variable] = message
-        return found
-
-    return extra
-
-
-def _evaluate(template: Any, variables: Mapping[str, Any], element: Element, what: str) -> Any:
-    try:
-        return template.evaluate(variables)
-    except ExpressionError as exc:
-        raise ExpressionError(f"{what} of '{element.label}' ({element.id}): {exc.message}") from exc
-
-
-def _condition(expression: Any, variables: Mapping[str, Any], element: Element, what: str) -> bool:
-    try:
-        return bool(expression.evaluate_condition(variables))
-    except ExpressionError as exc:
-        raise ExpressionError(f"{what} of '{element.label}' ({element.id}): {exc.message}") from exc
-
-
-def _map_in(element: CallActivity, variables: Mapping[str, Any]) -> dict[str, Any]:
-    mapped: dict[str, Any] = copy.deepcopy(dict(variables)) if element.in_all else {}
-    for mapping in element.inputs:
-        mapped[mapping.target] = _mapped_value(mapping, variables, element)
-    return mapped
-
-
-def _map_out(element: CallActivity, child: Mapping[str, Any], parent: Mapping[str, Any]) -> dict[str, Any]:
-    mapped: dict[str, Any] = copy.deepcopy(dict(child)) if element.out_all else {}
-    for mapping in element.outputs:
-        mapped[mapping.target] = _mapped_value(mapping, child, element)
-    return mapped
-
-
-def _mapped_value(mapping: Any, variables: Mapping[str, Any], element: CallActivity) -> Any:
-    if mapping.source_expression is not None:
-        return _evaluate(mapping.source_expression, variables, element, f"mapping to '{mapping.target}'")
-    return copy.deepcopy(variables.get(mapping.source)) if mapping.source else None
-
-
-def resolve_task(
-    task_id: str, element: UserTask, variables: Mapping[str, Any], now_ms: int, local: Mapping[str, Any]
-) -> NewTask:
-    """A user task's assignment, due date and priority, evaluated against ``variables``."""
-    return NewTask(
-        id=task_id,
-        element_id=element.id,
-        name=element.label,
-        description=mappings.description(element, variables),
-        assignee=_one_name(element.assignee, variables, element),
-        candidate_users=_names(element.candidate_users, variables, element),
-        candidate_groups=_names(element.candidate_groups, variables, element),
-        candidate_roles=_names(element.candidate_roles, variables, element),
-        due_date=_due_date(element, variables, now_ms),
-        priority=_priority(element, variables),
-        form_key=element.form_key,
-        variables=dict(local),
-    )
-
-
-def _one_name(template: Any, variables: Mapping[str, Any], element: Element) -> str | None:
-    if template is None:
-        return None
-    value = _evaluate(template, variables, element, "assignee")
-    if value is None or value == "":
-        return None
-    if isinstance(value, (dict, list, bool)):
-        raise ExpressionError(f"assignee of '{element.label}' ({element.id}) is not a user name: {value!r}")
-    return str(value).strip() or None
-
-
-def _names(templates: Iterable[Any], variables: Mapping[str, Any], element: Element) -> tuple[str, ...]:
-    names: list[str] = []
-    for template in templates:
-        value = _evaluate(template, variables, element, "candidates")
-        items = value if isinstance(value, (list, tuple)) else str(value if value is not None else "").split(",")
-        for item in items:
-            if isinstance(item, (dict, list)):
-                raise ExpressionError(f"candidate of '{element.label}' ({element.id}) is not a name: {item!r}")
-            name = str(item).strip() if item is not None else ""
-            if name and name not in names:
-                names.append(name)
-    return tuple(names)
-
-
-def _priority(element: UserTask, variables: Mapping[str, Any]) -> int:
-    if element.priority is None:
-        return DEFAULT_PRIORITY
-    value = _evaluate(element.priority, variables, element, "priority")
-    try:
-        priority = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ExpressionError(f"priority of '{element.label}' ({element.id}) is not a number: {value!r}") from None
-    return max(1, min(99, priority))
-
-
-def parse_due(value: Any, now_ms: int) -> int | None:
-    """An epoch-ms due date from epoch ms, an ISO 8601 date/date-time, or a duration from now."""
-    if value is None or value == "":
-        return None
-    return timers.due_from_value(value, now_ms)
-
-
-def _due_date(element: UserTask, variables: Mapping[str, Any], now_ms: int) -> int | None:
-    if element.due_date is None:
-        return None
-    value = _evaluate(element.due_date, variables, element, "due date")
-    try:
-        return parse_due(value, now_ms)
-    except ExpressionError:
-        raise ExpressionError(
-            f"due date of '{element.label}' ({element.id}) is not a date or duration: {value!r}"
-        ) from None
+_GATEWAYS = frozenset({ParallelGateway, ExclusiveGateway, InclusiveGateway, EventBasedGateway})
+#: what executing an element does, by its class (anything else: the token leaves at once)
+_EXECUTE: dict[type, Callable[[_Run, str, Any], None]] = {
+    UserTask: _Run.open_task,
+    ExternalTask: _Run.open_external,
+    ScriptTask: _Run.run_script,
+    ParallelGateway: _Run.join_or_pass,
+    InclusiveGateway: _Run.join_or_pass,
+    EventBasedGateway: _Run.wait_at_event_gateway,
+    SubProcess: _Run.enter_subprocess,
+    CallActivity: _Run.call,
+    IntermediateCatchEvent: _Run.wait_for_event,
+    ReceiveTask: _Run.wait_for_event,
+    IntermediateThrowEvent: _Run.throw_and_leave,
+    EndEvent: _Run.end,
+}

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from bpm.expressions import use_clock
-from bpm.expressions.beans import BeanRegistry, use_beans
+from bpm.expressions.beans import BeanRegistry, reset_beans, set_beans, use_beans
+from bpm.expressions.temporal import reset_clock, set_clock
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,7 +42,13 @@ def evaluating(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S
 
     @functools.wraps(method)
     def wrapped(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
-        with evaluation_context(self.now_ms, self.beans):
+        # evaluation_context, without the generator-based context managers (once per step)
+        clock = set_clock(self.now_ms())
+        beans = set_beans(self.beans)
+        try:
             return method(self, *args, **kwargs)
+        finally:
+            reset_beans(beans)
+            reset_clock(clock)
 
     return wrapped

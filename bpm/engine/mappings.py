@@ -53,6 +53,8 @@ class _Run(Protocol):
 
 def entered(run: _Run, token_id: str, element: Element) -> None:
     """Inputs into the token's local variables, then ``start`` listeners."""
+    if not element.io_inputs and not element.listeners:
+        return
     if element.io_inputs:
         local = run.tokens[token_id].setdefault("vars", {})
         for name, value in evaluate_mappings(element.io_inputs, run.visible_vars(token_id), element, "input").items():
@@ -69,6 +71,8 @@ def task_created(run: _Run, token_id: str, element: UserTask, task: Any) -> None
 
 def leaving(run: _Run, token_id: str, element: Element) -> None:
     """``complete`` task listeners, outputs into the instance variables, ``end`` listeners."""
+    if not element.io_outputs and not element.listeners:
+        return
     if isinstance(element, UserTask):
         _listen(run, token_id, element, element.listeners, "complete")
     if element.io_outputs:
@@ -188,6 +192,8 @@ def _assign(variables: dict[str, Any], target: str, value: Any) -> None:
 
 
 def _listen(run: _Run, token_id: str, owner: Any, listeners: Iterable[Listener], event: str) -> None:
+    if not listeners:
+        return
     for listener in listeners:
         if listener.event != event:
             continue

@@ -32,7 +32,7 @@ import copy
 import importlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from importlib.metadata import entry_points
 from typing import Any, Final
 
@@ -93,6 +93,15 @@ def use_beans(registry: BeanRegistry | None) -> Iterator[None]:
         yield
     finally:
         _ACTIVE.reset(token)
+
+
+def set_beans(registry: BeanRegistry | None) -> Token[BeanRegistry]:
+    """:func:`use_beans` without the block: the token to pass to :func:`reset_beans`."""
+    return _ACTIVE.set(registry if registry is not None else EMPTY)
+
+
+def reset_beans(token: Token[BeanRegistry]) -> None:
+    _ACTIVE.reset(token)
 
 
 def active_beans() -> BeanRegistry:

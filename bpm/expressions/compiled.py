@@ -56,11 +56,11 @@ class Expression:
         The work is charged to ``meter`` (a fresh one with the default budget when
         None); its ``used`` tells the work done, also after a failure.
         """
-        return self._guard(variables, meter, lambda evaluator: evaluator.result(evaluator.visit(self._tree())))
+        return self._guard(variables, meter, _result_value)
 
     def evaluate_condition(self, variables: Mapping[str, Any], meter: WorkMeter | None = None) -> bool:
         """The value's truthiness (JUEL reads "true"/"false" strings); raises ExpressionError."""
-        return self._guard(variables, meter, lambda evaluator: evaluator.truthy(evaluator.visit(self._tree())))
+        return self._guard(variables, meter, _truthy_value)
 
     def unknown_calls(self, beans: BeanRegistry | None = None) -> tuple[str, ...]:
         """Functions and methods this expression calls that no evaluation can run (beans, Java methods ...).
@@ -97,13 +97,15 @@ class Expression:
             raise _Fault("expression is not compiled")
         return self.root
 
-    def _guard(self, variables: Mapping[str, Any], meter: WorkMeter | None, run: Callable[[_Evaluator], Any]) -> Any:
-        if not isinstance(variables, Mapping):
+    def _guard(
+        self, variables: Mapping[str, Any], meter: WorkMeter | None, run: Callable[[_Evaluator, _Node], Any]
+    ) -> Any:
+        if type(variables) is not dict and not isinstance(variables, Mapping):
             raise _error(f"variables must be a mapping, not {type(variables).__name__}", self.source)
         meter = WorkMeter() if meter is None else meter
         started = meter.used
         try:
-            return run(_Evaluator(variables, self.dialect, meter))
+            return run(_Evaluator(variables, self.dialect, meter), self._tree())
         except _Fault as fault:
             raise _error(str(fault), self.source) from None
         except ExpressionError:
@@ -112,6 +114,14 @@ class Expression:
             raise _error(f"evaluation failed ({type(exc).__name__})", self.source) from exc
         finally:
             meter.finish(meter.used - started)
+
+
+def _truthy_value(evaluator: _Evaluator, root: _Node) -> bool:
+    return evaluator.truthy(evaluator.visit(root))
+
+
+def _result_value(evaluator: _Evaluator, root: _Node) -> Any:
+    return evaluator.result(evaluator.visit(root))
 
 
 def _check_source(text: Any) -> str:

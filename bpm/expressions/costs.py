@@ -30,6 +30,17 @@ def _scalar_size(value: Any) -> tuple[int, int] | None:
     return 1, 24  # floats; other objects cannot be converted or serialised anyway
 
 
+#: exact types :func:`_scalar_size` sizes without looking inside
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _scalar_weight(value: Any) -> int:
+    """The weight of a value of one of :data:`_PLAIN_SCALARS`."""
+    size = _scalar_size(value)
+    assert size is not None
+    return size[0]
+
+
 def _slots(container: Any) -> int:
     """Items a walk of ``container`` looks at: its elements, or a map's keys and values."""
     return 2 * len(container) if isinstance(container, Mapping) else len(container)
@@ -233,6 +244,12 @@ class WorkMeter:
 
     def equality_cost(self, left: Any, right: Any) -> int:
         """Deep ``==``: at most the smaller side is walked (bounded by the remaining budget)."""
+        if type(left) in _PLAIN_SCALARS and type(right) in _PLAIN_SCALARS:  # the common case, without the walk
+            if type(left) is bool and type(right) is str:
+                return _scalar_weight(right)
+            if type(right) is bool and type(left) is str:
+                return _scalar_weight(left)
+            return min(_scalar_weight(left), _scalar_weight(right))
         if isinstance(left, bool) and isinstance(right, str):
             return self.weight(right)
         if isinstance(right, bool) and isinstance(left, str):

@@ -66,6 +66,8 @@ class _Evaluator:
         self.temporal = False  # whether a date, date-time or duration was made (results then need converting)
 
     def truthy(self, value: Any) -> bool:
+        if type(value) is bool:  # a comparison's result, mostly
+            return value
         if isinstance(value, str) and self.dialect == JUEL:
             self.charge(_text_units(len(value)))  # JUEL reads the string as a boolean word
         return _truthy(value, self.dialect)
@@ -79,11 +81,17 @@ class _Evaluator:
 
     def visit(self, node: _Node) -> Any:
         self.charge(NODE_WORK)
+        # the commonest nodes first, by exact type (the match below tries each class in turn)
+        if type(node) is _Literal:
+            return node.value
+        if type(node) is _Name:
+            return self.lookup(node.name)
+        if type(node) is _Compare:
+            return self.compare(node)
+        return self.visit_other(node)
+
+    def visit_other(self, node: _Node) -> Any:
         match node:
-            case _Literal():
-                return node.value
-            case _Name():
-                return self.lookup(node.name)
             case _Attr():
                 return _get_property(self.visit(node.target), node.name)
             case _Index():
@@ -106,8 +114,6 @@ class _Evaluator:
                 return self.logical(node)
             case _Binary():
                 return self.binary(node)
-            case _Compare():
-                return self.compare(node)
             case _Conditional():
                 branch = node.then if self.truthy(self.visit(node.test)) else node.orelse
                 return self.visit(branch)
@@ -148,6 +154,10 @@ class _Evaluator:
 
     def compare(self, node: _Compare) -> bool:
         left = self.visit(node.operands[0])
+        if len(node.ops) == 1:  # one comparison (the usual case): no zip over a slice
+            right = self.visit(node.operands[1])
+            self.charge(self.comparison_cost(node.ops[0], left, right))
+            return _compare(node.ops[0], left, right)
         for op, operand in zip(node.ops, node.operands[1:], strict=True):
             right = self.visit(operand)
             self.charge(self.comparison_cost(op, left, right))

@@ -17,7 +17,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -82,18 +82,42 @@ _CLOCK: ContextVar[Callable[[], dt.datetime] | None] = ContextVar("bpm_expressio
 @contextmanager
 def use_clock(now: int | dt.datetime | Callable[[], dt.datetime]) -> Iterator[None]:
     """Evaluate ``now()``/``today()``/``dateTime()`` at this time (epoch ms, a datetime or a function)."""
-    if isinstance(now, int):
-        fixed = dt.datetime.fromtimestamp(now / 1000, _UTC)
-        clock: Callable[[], dt.datetime] = lambda: fixed  # noqa: E731
-    elif isinstance(now, dt.datetime):
-        clock = lambda: now  # noqa: E731
-    else:
-        clock = now
-    token = _CLOCK.set(clock)
+    token = set_clock(now)
     try:
         yield
     finally:
         _CLOCK.reset(token)
+
+
+class _FixedClock:
+    """The time ``now`` epoch ms, as a datetime made on first use (most steps never read it)."""
+
+    __slots__ = ("moment", "ms")
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+        self.moment: dt.datetime | None = None
+
+    def __call__(self) -> dt.datetime:
+        if self.moment is None:
+            self.moment = dt.datetime.fromtimestamp(self.ms / 1000, _UTC)
+        return self.moment
+
+
+def set_clock(now: int | dt.datetime | Callable[[], dt.datetime]) -> Token[Callable[[], dt.datetime] | None]:
+    """:func:`use_clock` without the block: the token to pass to :func:`reset_clock`."""
+    clock: Callable[[], dt.datetime]
+    if isinstance(now, int):
+        clock = _FixedClock(now)
+    elif isinstance(now, dt.datetime):
+        clock = lambda: now  # noqa: E731
+    else:
+        clock = now
+    return _CLOCK.set(clock)
+
+
+def reset_clock(token: Token[Callable[[], dt.datetime] | None]) -> None:
+    _CLOCK.reset(token)
 
 
 def _now() -> dt.datetime:
