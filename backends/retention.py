@@ -13,7 +13,6 @@ audit entries (claim, complete, assign ...) are kept, and the instance is marked
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -75,20 +74,3 @@ def append_capped(history: list[dict[str, Any]], entries: list[dict[str, Any]], 
                 del history[oldest]
                 dropped = True
     return dropped
-
-
-class ExpiryQueue:
-    """Ended instances by the wall-clock time (ms) they expire at, soonest first."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, str]] = []
-
-    def add(self, instance_id: str, expires_at: float) -> None:
-        heapq.heappush(self._heap, (expires_at, instance_id))
-
-    def due(self, now: float) -> list[str]:
-        """Pop and return the instances expired at ``now``."""
-        found = []
-        while self._heap and self._heap[0][0] <= now:
-            found.append(heapq.heappop(self._heap)[1])
-        return found
