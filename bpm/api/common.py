@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, cast
 
 import flask_smorest
+import marshmallow as ma
 from flask import Request, Response, current_app, request
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core
@@ -137,6 +138,16 @@ def parse_json_body(raw: bytes) -> Any:
     return value
 
 
+#: webargs locations of the query string, and how many loaded query strings are remembered
+QUERY_LOCATIONS = frozenset({"query", "querystring"})
+QUERY_CACHE_SIZE = 1024
+
+
+def _copy_arguments(loaded: dict[str, Any]) -> dict[str, Any]:
+    """Loaded query arguments, as a new dict with new lists (the only mutable values)."""
+    return {name: list(value) if type(value) is list else value for name, value in loaded.items()}
+
+
 class JsonBodyParser(FlaskParser):
     """webargs' Flask parser, stricter about bodies and answering 400 instead of 422.
 
@@ -145,6 +156,37 @@ class JsonBodyParser(FlaskParser):
     """
 
     DEFAULT_VALIDATION_STATUS = 400
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: (query schema, raw query string) -> what loading it gave (see :meth:`parse`)
+        self._queries: dict[tuple[Any, bytes], dict[str, Any]] = {}
+
+    def parse(self, argmap: Any, req: Request | None = None, **kwargs: Any) -> Any:
+        """webargs' parse; a query string a query schema loaded before is answered from memory.
+
+        Loading a query string depends on nothing but the schema and the string (the values
+        are strings, numbers, booleans, None and lists of strings), so the same string gives
+        the same arguments: each caller gets its own copy. Only successful loads are kept
+        (an invalid query string fails as before), at most :data:`QUERY_CACHE_SIZE` of them.
+        """
+        if (
+            kwargs.get("location") not in QUERY_LOCATIONS
+            or not isinstance(argmap, ma.Schema)
+            or kwargs.get("validate") is not None
+            or kwargs.get("unknown", core._UNKNOWN_DEFAULT_PARAM) != core._UNKNOWN_DEFAULT_PARAM
+        ):
+            return super().parse(argmap, req, **kwargs)
+        request_obj = req if req is not None else self.get_default_request()
+        key = (argmap, request_obj.query_string)
+        loaded = self._queries.get(key)
+        if loaded is None:
+            loaded = super().parse(argmap, request_obj, **kwargs)
+            if len(self._queries) >= QUERY_CACHE_SIZE:
+                self._queries.clear()
+            self._queries[key] = _copy_arguments(loaded)
+            return loaded
+        return _copy_arguments(loaded)
 
     def _raw_load_json(self, req: Request) -> Any:
         raw = req.get_data(cache=True)
