@@ -52,13 +52,17 @@ def limit_request_body() -> None:
     A view class may name a bigger limit in ``max_body_config`` (a config key), plus
     :data:`BODY_LIMIT_SLACK` for multipart framing.
     """
-    view = current_app.view_functions.get(request.endpoint or "")
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup each
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    view = app.view_functions.get(req.endpoint or "")
     key = getattr(getattr(view, "view_class", None), "max_body_config", None)
     if key:
-        request.max_content_length = int(current_app.config[key]) + BODY_LIMIT_SLACK
-    limit = request.max_content_length
-    if limit is not None and request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge()
+        req.max_content_length = int(app.config[key]) + BODY_LIMIT_SLACK
+    limit = req.max_content_length
+    if limit is not None:
+        length = req.content_length
+        if length is not None and length > limit:
+            raise RequestEntityTooLarge()
 
 
 def shown(value: str, limit: int = 80) -> str:
