@@ -39,11 +39,12 @@ class TextFormatter(logging.Formatter):
         if cached[0] != second:
             cached = (second, time.strftime(self.default_time_format, self.converter(record.created)))
             self._second = cached
-        return self.default_msec_format % (cached[1], record.msecs)
+        return self.default_msec_format % (cached[1], record.msecs) if self.default_msec_format else cached[1]
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        extra = [f"{name}={getattr(record, name)}" for name in REQUEST_FIELDS if hasattr(record, name)]
+        fields = record.__dict__  # where ``extra`` puts them
+        extra = [f"{name}={fields[name]}" for name in REQUEST_FIELDS if name in fields]
         return f"{text} {' '.join(extra)}" if extra else text
 
 

@@ -56,9 +56,9 @@ def limit_request_body() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     view = app.view_functions.get(req.endpoint or "")
     key = getattr(getattr(view, "view_class", None), "max_body_config", None)
-    if key:
-        req.max_content_length = int(app.config[key]) + BODY_LIMIT_SLACK
-    limit = req.max_content_length
+    # the limit is set on the request either way: reading the body asks for it again
+    limit = int(app.config[key]) + BODY_LIMIT_SLACK if key else app.config["MAX_CONTENT_LENGTH"]
+    req.max_content_length = limit
     if limit is not None:
         length = req.content_length
         if length is not None and length > limit:

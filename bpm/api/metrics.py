@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -63,6 +63,28 @@ def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
     return found
 
 
+#: raw query string -> its ``user`` parameter (the request log's user when nobody authenticated)
+_QUERY_USERS: dict[bytes, str | None] = {}
+_QUERY_USERS_SIZE = 1024
+_UNSEEN = object()
+
+
+def _query_user(req: Any) -> str | None:
+    """``req.args.get("user")``, without parsing a query string seen before (the query
+    schemas' loads are remembered too, so ``args`` is often not parsed otherwise)."""
+    query = req.query_string
+    if not query:
+        return None
+    known = _QUERY_USERS.get(query, _UNSEEN)  # (another thread may empty it meanwhile)
+    if known is not _UNSEEN:
+        return cast("str | None", known)
+    user: str | None = req.args.get("user")
+    if len(_QUERY_USERS) >= _QUERY_USERS_SIZE:
+        _QUERY_USERS.clear()
+    _QUERY_USERS[query] = user
+    return user
+
+
 def _finished(response: Response) -> Response:
     """After every request (errors included): count, time and log it.
 
@@ -87,7 +109,7 @@ def _finished(response: Response) -> Response:
         name = getattr(caller, "actor", None) if caller is not None else None
         fields = {
             "request_id": request_id(),
-            "user": str(name or req.args.get("user") or "-"),
+            "user": str(name or _query_user(req) or "-"),
             "method": method,
             "route": route,
             "status": status,
