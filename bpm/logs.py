@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
@@ -22,11 +23,28 @@ _MARK = "_bpm_handler"
 
 
 class TextFormatter(logging.Formatter):
-    """The plain format, plus the request fields a record carries."""
+    """The plain format, plus the request fields a record carries.
+
+    The date and time of a second are formatted once for all of that second's records
+    (the same text :meth:`logging.Formatter.formatTime` makes).
+    """
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = (second, time.strftime(self.default_time_format, self.converter(record.created)))
+            self._second = cached
+        return self.default_msec_format % (cached[1], record.msecs) if self.default_msec_format else cached[1]
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        extra = [f"{name}={getattr(record, name)}" for name in REQUEST_FIELDS if hasattr(record, name)]
+        fields = record.__dict__  # where ``extra`` puts them
+        extra = [f"{name}={fields[name]}" for name in REQUEST_FIELDS if name in fields]
         return f"{text} {' '.join(extra)}" if extra else text
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, cast
 
 import flask_smorest
+import marshmallow as ma
 from flask import Request, Response, current_app, request
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core
@@ -51,13 +52,17 @@ def limit_request_body() -> None:
     A view class may name a bigger limit in ``max_body_config`` (a config key), plus
     :data:`BODY_LIMIT_SLACK` for multipart framing.
     """
-    view = current_app.view_functions.get(request.endpoint or "")
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup each
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    view = app.view_functions.get(req.endpoint or "")
     key = getattr(getattr(view, "view_class", None), "max_body_config", None)
-    if key:
-        request.max_content_length = int(current_app.config[key]) + BODY_LIMIT_SLACK
-    limit = request.max_content_length
-    if limit is not None and request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge()
+    # the limit is set on the request either way: reading the body asks for it again
+    limit = int(app.config[key]) + BODY_LIMIT_SLACK if key else app.config["MAX_CONTENT_LENGTH"]
+    req.max_content_length = limit
+    if limit is not None:
+        length = req.content_length
+        if length is not None and length > limit:
+            raise RequestEntityTooLarge()
 
 
 def shown(value: str, limit: int = 80) -> str:
@@ -137,6 +142,16 @@ def parse_json_body(raw: bytes) -> Any:
     return value
 
 
+#: webargs locations of the query string, and how many loaded query strings are remembered
+QUERY_LOCATIONS = frozenset({"query", "querystring"})
+QUERY_CACHE_SIZE = 1024
+
+
+def _copy_arguments(loaded: dict[str, Any]) -> dict[str, Any]:
+    """Loaded query arguments, as a new dict with new lists (the only mutable values)."""
+    return {name: list(value) if type(value) is list else value for name, value in loaded.items()}
+
+
 class JsonBodyParser(FlaskParser):
     """webargs' Flask parser, stricter about bodies and answering 400 instead of 422.
 
@@ -145,6 +160,37 @@ class JsonBodyParser(FlaskParser):
     """
 
     DEFAULT_VALIDATION_STATUS = 400
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: (query schema, raw query string) -> what loading it gave (see :meth:`parse`)
+        self._queries: dict[tuple[Any, bytes], dict[str, Any]] = {}
+
+    def parse(self, argmap: Any, req: Request | None = None, **kwargs: Any) -> Any:
+        """webargs' parse; a query string a query schema loaded before is answered from memory.
+
+        Loading a query string depends on nothing but the schema and the string (the values
+        are strings, numbers, booleans, None and lists of strings), so the same string gives
+        the same arguments: each caller gets its own copy. Only successful loads are kept
+        (an invalid query string fails as before), at most :data:`QUERY_CACHE_SIZE` of them.
+        """
+        if (
+            kwargs.get("location") not in QUERY_LOCATIONS
+            or not isinstance(argmap, ma.Schema)
+            or kwargs.get("validate") is not None
+            or kwargs.get("unknown", core._UNKNOWN_DEFAULT_PARAM) != core._UNKNOWN_DEFAULT_PARAM
+        ):
+            return super().parse(argmap, req, **kwargs)
+        request_obj = req if req is not None else self.get_default_request()
+        key = (argmap, request_obj.query_string)
+        loaded = self._queries.get(key)
+        if loaded is None:
+            loaded = super().parse(argmap, request_obj, **kwargs)
+            if len(self._queries) >= QUERY_CACHE_SIZE:
+                self._queries.clear()
+            self._queries[key] = _copy_arguments(loaded)
+            return loaded
+        return _copy_arguments(loaded)
 
     def _raw_load_json(self, req: Request) -> Any:
         raw = req.get_data(cache=True)

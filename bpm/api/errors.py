@@ -44,11 +44,12 @@ UNAVAILABLE = "The storage backend is unavailable; try again later."
 
 def request_id() -> str:
     """This request's id: a sane incoming X-Request-Id, else a new uuid4 hex."""
-    rid: str | None = g.get("request_id")
+    ctx_g = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not two
+    rid: str | None = ctx_g.get("request_id")
     if rid is None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         rid = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        g.request_id = rid
+        ctx_g.request_id = rid
     return rid
 
 

@@ -112,15 +112,17 @@ def allowed_origins(config_value: object) -> frozenset[str]:
 
 def refuse_cross_origin() -> None:
     """Before every request: a browser's write from another origin is 403 ``CROSS_ORIGIN``."""
-    if request.method not in WRITE_METHODS:
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.method not in WRITE_METHODS:
         return
-    origin = request.headers.get("Origin")
+    headers = req.headers
+    origin = headers.get("Origin")
     if origin is None:
-        if request.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        if headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
             raise CrossOrigin("a write from another site is refused (Sec-Fetch-Site: cross-site without an Origin)")
         return
     allowed = allowed_origins(current_app.config.get("BPM_CORS_ORIGINS"))
-    own = _origin(f"{request.scheme}://{request.host}")
+    own = _origin(f"{req.scheme}://{req.host}")
     if _origin(origin) == own or _origin(origin) in allowed or "*" in allowed:
         return
     raise CrossOrigin(

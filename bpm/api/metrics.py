@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -44,17 +44,6 @@ class IncidentsCollector:
         yield family
 
 
-def _route() -> str:
-    rule = request.url_rule
-    return rule.rule if rule is not None else UNMATCHED
-
-
-def _user() -> str:
-    caller = g.get("caller")
-    name = getattr(caller, "actor", None) if caller is not None else None
-    return str(name or request.args.get("user") or "-")
-
-
 def _started() -> None:
     g.bpm_started = time.perf_counter()
 
@@ -74,27 +63,75 @@ def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
     return found
 
 
+#: raw query string -> its ``user`` parameter (the request log's user when nobody authenticated)
+_QUERY_USERS: dict[bytes, str | None] = {}
+_QUERY_USERS_SIZE = 1024
+_UNSEEN = object()
+
+
+def _query_user(req: Any) -> str | None:
+    """``req.args.get("user")``, without parsing a query string seen before (the query
+    schemas' loads are remembered too, so ``args`` is often not parsed otherwise)."""
+    query = req.query_string
+    if not query:
+        return None
+    known = _QUERY_USERS.get(query, _UNSEEN)  # (another thread may empty it meanwhile)
+    if known is not _UNSEEN:
+        return cast("str | None", known)
+    user: str | None = req.args.get("user")
+    if len(_QUERY_USERS) >= _QUERY_USERS_SIZE:
+        _QUERY_USERS.clear()
+    _QUERY_USERS[query] = user
+    return user
+
+
 def _finished(response: Response) -> Response:
-    """After every request (errors included): count, time and log it."""
-    began = g.get("bpm_started")
+    """After every request (errors included): count, time and log it.
+
+    (The request and ``g`` are looked up once, not through their proxies per attribute; the
+    log record is made and handled as ``Logger.info`` would, without its caller lookup.)
+    """
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    ctx_g = g._get_current_object()  # type: ignore[attr-defined]
+    began = getattr(ctx_g, "bpm_started", None)
     duration = time.perf_counter() - began if began is not None else 0.0
-    route = _route()
+    rule = req.url_rule
+    route = rule.rule if rule is not None else UNMATCHED
+    method = req.method
     status = response.status_code
-    counted, timed = _series(request.method, route, status)
+    counted, timed = _series(method, route, status)
     counted.inc()
     timed.observe(duration)
     if status == 503:
         metrics.backend_error("unavailable")
-    fields = {
-        "request_id": request_id(),
-        "user": _user(),
-        "method": request.method,
-        "route": route,
-        "status": status,
-        "duration": round(duration, 6),
-    }
-    request_log.info("%s %s %d %.1f ms", request.method, route, status, duration * 1000, extra=fields)
+    if request_log.isEnabledFor(logging.INFO):
+        caller = getattr(ctx_g, "caller", None)
+        name = getattr(caller, "actor", None) if caller is not None else None
+        fields = {
+            "request_id": request_id(),
+            "user": str(name or _query_user(req) or "-"),
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration": round(duration, 6),
+        }
+        record = request_log.makeRecord(
+            request_log.name,
+            logging.INFO,
+            __file__,
+            _LOG_LINE,
+            "%s %s %d %.1f ms",
+            (method, route, status, duration * 1000),
+            None,
+            "_finished",
+            fields,
+        )
+        request_log.handle(record)
     return response
+
+
+#: the line the request log records name as their origin (that of the ``makeRecord`` call)
+_LOG_LINE = _finished.__code__.co_firstlineno + 30
 
 
 def scrape(runtime: Any) -> bytes:
