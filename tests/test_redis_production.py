@@ -39,7 +39,7 @@ def _prefix() -> str:
 
 
 #: the real stores the races run on, and how often each race is repeated there
-STORES = [pytest.param("redis", 200, id="redis"), pytest.param("cluster", 50, id="cluster")]
+STORES = [pytest.param("redis", 200, id="redis"), pytest.param("cluster", 200, id="cluster")]
 
 
 def store_url(kind: str, request: pytest.FixtureRequest) -> str:
