@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from backends.base import Backend, id_scope
+from bpm import class_actions
+from bpm.class_actions import parse_class_action_name
 from bpm.committer import Committer
 from bpm.condition_cases import ConditionCases
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
@@ -24,7 +25,6 @@ from bpm.errors import (
     InstanceNotFound,
     InvalidDefinition,
     NotCandidate,
-    ProcessNotFound,
     TaskAlreadyClaimed,
     TaskNotActive,
     TaskNotFound,
@@ -59,34 +59,6 @@ HISTORY_KEYS = ("time", "type", "taskId", "taskName", "elementId", "user", "acto
 
 def epoch_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class ClassActionTarget:
-    """One entry of ``classAction``'s ``fileNames``, or its ``processName``."""
-
-    raw: str
-    key: str | None = None
-    name: str | None = None
-    app_name: str | None = None
-    version: str | None = None
-    file: str | None = None
-
-
-def parse_class_action_name(raw: str) -> ClassActionTarget:
-    """``<uniqueId>.<appName>.<processName>.<snapVersion>.jar`` or ``<file>.bpmn``."""
-    text = raw.strip()
-    lower = text.lower()
-    if lower.endswith((".bpmn", ".bpmn20.xml", ".xml")):
-        return ClassActionTarget(raw, file=Path(text).name)
-    if lower.endswith(".jar"):
-        parts = text[:-4].split(".")
-        if len(parts) >= 4:
-            return ClassActionTarget(
-                raw, key=parts[0], app_name=parts[1] or None, name=".".join(parts[2:-1]), version=parts[-1] or None
-            )
-        return ClassActionTarget(raw, key=parts[0])
-    return ClassActionTarget(raw, name=text)
 
 
 class Runtime:
@@ -195,79 +167,8 @@ class Runtime:
     def class_action(
         self, file_names: Iterable[str], event: str = "refresh", process_name: str | None = None
     ) -> dict[str, Any]:
-        """Refresh, first-deploy ('generate') or fetch ('file') specific processes."""
-        self.cache.refresh_if_stale()
-        targets = [parse_class_action_name(n) for n in file_names if n and n.strip()]
-        if process_name:
-            targets.append(ClassActionTarget(process_name, name=process_name))
-        if not targets:
-            raise ValidationError("classAction needs 'fileNames' or 'processName'")
-        errors: list[str] = []
-        if event in ("refresh", "generate"):
-            self._deploy_targets(targets, only_new=event == "generate", errors=errors)
-        found = self._resolve_targets(targets)
-        if not found:
-            names = ", ".join(t.raw for t in targets)
-            raise ProcessNotFound(f"none of the named processes exists: {names}")
-        files = [self._file_entry(d) for d in found] if event == "file" else []
-        return {
-            "responseStatus": "FAILURE" if errors else "SUCCESS",
-            "process": [self._summary(d) for d in found],
-            "files": files,
-            "exception": "; ".join(errors),
-        }
-
-    def _deploy_targets(self, targets: list[ClassActionTarget], *, only_new: bool, errors: list[str]) -> None:
-        paths: list[Path] = []
-        for target in targets:
-            path = self._source_file(target)
-            if path is None or (only_new and self._resolve_targets([target])):
-                continue
-            paths.append(path)
-        report = self.deployer.deploy_files(dict.fromkeys(paths))
-        errors.extend(f"{e['file']}: {e['message']}" for e in report.errors)
-        self._deployed(report)
-
-    def _source_file(self, target: ClassActionTarget) -> Path | None:
-        files = self.process_files()
-        if target.file:
-            return next((p for p in files if p.name == target.file), None)
-        for definition in self._resolve_targets([target]):
-            match = next((p for p in files if p.name == definition.file), None)
-            if match:
-                return match
-        wanted = target.key or target.name
-        return next((p for p in files if p.name.split(".")[0] == wanted), None)
-
-    def _resolve_targets(self, targets: list[ClassActionTarget]) -> list[Definition]:
-        found: dict[str, Definition] = {}
-        for target in targets:
-            if target.file:
-                for definition in self.cache.latest():
-                    if definition.file == target.file:
-                        found[definition.definition_id] = definition
-                continue
-            try:
-                definition = self.cache.find(
-                    name=target.name if target.key is None else None,
-                    key=target.key,
-                    app_name=target.app_name,
-                    version=None,
-                )
-            except ProcessNotFound:
-                continue
-            found[definition.definition_id] = definition
-        return list(found.values())
-
-    @staticmethod
-    def _file_entry(definition: Definition) -> dict[str, Any]:
-        return {
-            "fileName": definition.file,
-            "key": definition.key,
-            "name": definition.name,
-            "version": definition.version,
-            "xml": definition.xml,
-        }
+        """Refresh, first-deploy ('generate') or fetch ('file') specific processes (:mod:`bpm.class_actions`)."""
+        return class_actions.class_action(self, file_names, event, process_name)
 
     # -- instances --------------------------------------------------------------------
 
