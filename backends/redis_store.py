@@ -312,9 +312,13 @@ class RedisStore:
     def _holds_records(self) -> bool:
         """Whether any partition has handed out ids (so holds instances or tasks)."""
         with self._pipeline() as pipe:
-            for partition in range(self.partitions):
-                pipe.exists(self.pkey(partition, "ids"))
+            self._queue_ids_exist(pipe)
             return any(pipe.execute())
+
+    def _queue_ids_exist(self, pipe: Any) -> None:
+        """Queue an EXISTS of every partition's id counter (a read of each partition's slot)."""
+        for partition in range(self.partitions):
+            pipe.exists(self.pkey(partition, "ids"))
 
     @unavailable_as_domain_error
     def new_id(self, near: str | None = None) -> str:
@@ -340,8 +344,7 @@ class RedisStore:
     def health_check(self) -> dict[str, Any]:
         with self._pipeline() as pipe:
             pipe.hget(self.key("meta"), "partitions")
-            for partition in range(self.partitions):
-                pipe.exists(self.pkey(partition, "ids"))
+            self._queue_ids_exist(pipe)
             replies = pipe.execute()
         return {"partitions": self.partitions, "stored_partitions": int(replies[0] or self.partitions)}
 
