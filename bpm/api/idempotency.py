@@ -142,6 +142,10 @@ def _error(status: int, error: str, message: str) -> Response:
     return response
 
 
+#: ``app.extensions`` key of the settings read at start-up: (TTL ms, lock ms)
+EXTENSION = "bpm_idempotency"
+
+
 def _duration_ms(app: Flask, name: str, default: str) -> int:
     """A duration setting (app config, else the environment) in milliseconds."""
     raw = app.config.get(name, os.environ.get(name)) or default
@@ -177,8 +181,8 @@ def begin() -> Response | None:
     record = record_key(who, request.args.get("user", ""), key)
     fingerprint = request_fingerprint(request.method, request.full_path, request.get_data(cache=True))
     backend = get_runtime().backend
-    ttl = _ttl_ms(current_app)
-    state, stored = backend.idempotency_begin(record, fingerprint, _lock_ms(current_app), ttl)
+    ttl, lock = current_app.extensions[EXTENSION]
+    state, stored = backend.idempotency_begin(record, fingerprint, lock, ttl)
     if state in ("new", "retry"):
         write = once.KeyedWrite(write_id(record, fingerprint), ttl, retry=state == "retry")
         g.idempotency = (record, fingerprint)
@@ -248,7 +252,9 @@ def finish(response: Response) -> Response:
             if os.environ.get(EXIT_HOOK) == "1":  # test hook: die between the write and the answer
                 os._exit(70)
             body = response.get_data(as_text=True)
-            backend.idempotency_finish(record, fingerprint, response.status_code, body, _ttl_ms(current_app))
+            backend.idempotency_finish(
+                record, fingerprint, response.status_code, body, current_app.extensions[EXTENSION][0]
+            )
     except Exception:  # the answer stands; a retry runs again once the lock ran out
         current_app.logger.warning("could not store the %s record", HEADER, exc_info=True)
     return response
@@ -261,8 +267,8 @@ def teardown(_exc: BaseException | None) -> None:
 
 def init_idempotency(app: Flask) -> None:
     """Install the hooks (after authentication, so only callers it let in reserve keys)."""
-    _ttl_ms(app)  # a bad BPM_IDEMPOTENCY_TTL or BPM_IDEMPOTENCY_LOCK stops start-up
-    _lock_ms(app)
+    # read once (a bad BPM_IDEMPOTENCY_TTL or BPM_IDEMPOTENCY_LOCK stops start-up): (ttl ms, lock ms)
+    app.extensions[EXTENSION] = (_ttl_ms(app), _lock_ms(app))
     app.before_request(begin)
     app.after_request(finish)
     app.teardown_request(teardown)
