@@ -6,15 +6,12 @@ and the in-web timer loop of a single-process setup.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from flask.json.provider import DefaultJSONProvider
 from flask_cors import CORS
-from werkzeug.sansio.response import Response
 
 import backends
 from bpm import logs, settings, worker
@@ -37,33 +34,9 @@ ENVIRONMENT = settings.ENVIRONMENT
 DEFAULT_HOST = "127.0.0.1"
 
 
-class JsonProvider(DefaultJSONProvider):
-    """Flask's JSON provider; a compact response reuses one encoder made with the settings
-    ``json.dumps`` would pass (the same text, without building an encoder per response)."""
-
-    _encoder: tuple[tuple[bool, bool], json.JSONEncoder] | None = None
-
-    def response(self, *args: Any, **kwargs: Any) -> Response:
-        if (self.compact is None and self._app.debug) or self.compact is False:
-            return super().response(*args, **kwargs)
-        settings = (self.ensure_ascii, self.sort_keys)
-        cached = self._encoder
-        if cached is None or cached[0] != settings:
-            encoder = json.JSONEncoder(
-                ensure_ascii=self.ensure_ascii, sort_keys=self.sort_keys, separators=(",", ":"), default=self.default
-            )
-            cached = self._encoder = (settings, encoder)
-        obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(f"{cached[1].encode(obj)}\n", mimetype=self.mimetype)
-
-
-class BpmFlask(Flask):
-    json_provider_class = JsonProvider
-
-
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service: defaults, then environment, then FLASK_* variables, then ``config``."""
-    app = BpmFlask(__name__, static_folder=None)
+    app = Flask(__name__, static_folder=None)
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(settings.from_environment(os.environ))
     app.config.from_prefixed_env()
