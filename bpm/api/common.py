@@ -12,12 +12,14 @@ from typing import Any, NoReturn, cast
 import flask_smorest
 import marshmallow as ma
 from flask import Request, Response, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from bpm.api.envelope import PlainEnvelope
+from bpm.api.flaskapp import BpmResponse
 from bpm.errors import ExternalTaskNotFound, InstanceNotFound, NotFound, TaskNotFound, ValidationError
 from bpm.runtime import Runtime
 
@@ -204,10 +206,38 @@ class JsonBodyParser(FlaskParser):
 
 
 def json_response(body: Any, status: int) -> Response:
-    """``body`` as the JSON response Flask's ``jsonify`` would make (the app's JSON provider)."""
-    response = cast(Response, current_app.json.response(body))
-    response.status_code = status
-    return response
+    """``body`` as the JSON response Flask's ``jsonify`` would make (the app's JSON provider).
+
+    With Flask's default provider outside debug mode (compact JSON) the same bytes are written
+    by an encoder made once for the provider's settings, into a response whose Content-Type
+    is set as it is (Flask's provider builds an encoder and parses the mimetype per call).
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    provider = app.json
+    if (
+        type(provider) is not DefaultJSONProvider
+        or provider.compact is False
+        or (provider.compact is None and app.debug)
+    ):
+        response = cast(Response, provider.response(body))
+        response.status_code = status
+        return response
+    settings = (provider.ensure_ascii, provider.sort_keys, provider.default)
+    encoder = _ENCODERS.get(settings)
+    if encoder is None:
+        encoder = json.JSONEncoder(
+            ensure_ascii=settings[0], sort_keys=settings[1], default=settings[2], separators=(",", ":")
+        )
+        _ENCODERS[settings] = encoder
+    text = f"{encoder.encode(body)}\n".encode()
+    response_class = app.response_class
+    if issubclass(response_class, BpmResponse):
+        return response_class.json(text, status)
+    return cast(Response, response_class(text, status=status, mimetype="application/json"))
+
+
+#: (ensure_ascii, sort_keys, default) -> the compact encoder Flask's provider would use
+_ENCODERS: dict[tuple[Any, ...], json.JSONEncoder] = {}
 
 
 class Blueprint(flask_smorest.Blueprint):
