@@ -154,6 +154,27 @@ def _copy_arguments(loaded: dict[str, Any]) -> dict[str, Any]:
     return {name: list(value) if type(value) is list else value for name, value in loaded.items()}
 
 
+#: schema -> whether loading it gives any JSON object back as it is (see :func:`_takes_any_object`)
+_ANY_OBJECT: dict[ma.Schema, bool] = {}
+
+
+def _takes_any_object(schema: ma.Schema) -> bool:
+    """A schema without fields, processors or validators that includes unknown fields:
+    its ``load`` of a dict is a copy of it."""
+    known = _ANY_OBJECT.get(schema)
+    if known is None:
+        known = (
+            not schema.fields
+            and not schema.many
+            and not schema.partial
+            and schema.unknown == ma.INCLUDE
+            and not any(schema._hooks.values())
+            and schema.dict_class is dict
+        )
+        _ANY_OBJECT[schema] = known
+    return known
+
+
 class JsonBodyParser(FlaskParser):
     """webargs' Flask parser, stricter about bodies and answering 400 instead of 422.
 
@@ -193,6 +214,34 @@ class JsonBodyParser(FlaskParser):
             self._queries[key] = _copy_arguments(loaded)
             return loaded
         return _copy_arguments(loaded)
+
+    def _process_location_data(
+        self,
+        location_data: Any,
+        schema: ma.Schema,
+        req: Request,
+        location: str,
+        unknown: str | None,
+        validators: Any,
+    ) -> Any:
+        """webargs' loading; a JSON object for a schema that takes any object as it is
+        (:class:`~bpm.api.schemas.ObjectBodySchema`) is that object, without a schema load.
+
+        Loading such a schema (no fields, no hooks, unknown fields included) copies the object's
+        entries; anything but an object (or no body) goes through the schema as before, so its
+        errors are the same.
+        """
+        if (
+            (type(location_data) is dict or location_data is core.missing)
+            and not validators
+            and location == "json"
+            and unknown == core._UNKNOWN_DEFAULT_PARAM
+            and self.unknown == core._UNKNOWN_DEFAULT_PARAM
+            and self.DEFAULT_UNKNOWN_BY_LOCATION.get(location) is None
+            and _takes_any_object(schema)
+        ):
+            return {} if location_data is core.missing else dict(cast("dict[str, Any]", location_data))
+        return super()._process_location_data(location_data, schema, req, location, unknown, validators)
 
     def _raw_load_json(self, req: Request) -> Any:
         raw = req.get_data(cache=True)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
 from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
 from flask import Flask, Response
 from flask.globals import request_ctx
+from flask.signals import request_tearing_down
 from werkzeug.datastructures import Headers
 
 
@@ -35,6 +37,8 @@ def header_list(response: Response) -> list[tuple[str, str]]:
 
 
 _JSON_CONTENT_TYPE = ("Content-Type", "application/json")
+#: Flask's "no exception passed" marker of ``do_teardown_request``
+_SENTINEL: Any = object()
 
 
 class BpmResponse(Response):
@@ -146,3 +150,15 @@ class BpmFlask(Flask):
         if not self.session_interface.is_null_session(ctx._session):
             self.session_interface.save_session(self, ctx._session, response)
         return response
+
+    def do_teardown_request(self, exc: BaseException | None = _SENTINEL) -> None:  # type: ignore[assignment]
+        """Flask's: the blueprints' and the app's teardown functions, then ``request_tearing_down``."""
+        if exc is _SENTINEL:
+            exc = sys.exc_info()[1]
+        hooks = self.teardown_request_funcs
+        blueprints = request_ctx._get_current_object().request.blueprints  # type: ignore[attr-defined]
+        for name in chain(blueprints, (None,)):
+            if name in hooks:
+                for func in reversed(hooks[name]):
+                    self.ensure_sync(func)(exc)
+        request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
