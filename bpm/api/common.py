@@ -289,35 +289,65 @@ def json_response(body: Any, status: int) -> Response:
 _ENCODERS: dict[tuple[Any, ...], json.JSONEncoder] = {}
 
 
+#: ``arguments`` keywords that only document (the rest go to webargs' ``use_args``)
+_DOC_ONLY_ARGUMENTS = frozenset({"content_type", "required", "description", "example", "examples"})
+
+
+def _result_of(result: Any) -> Any:
+    """A "view" handing back a result already made (see :meth:`Blueprint.response`)."""
+    return result
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with :class:`JsonBodyParser`, and three shortcuts that leave
-    the OpenAPI document as it was:
+    the OpenAPI document as it was (each decorator documents through flask-smorest's own):
 
     - ``arguments``: the schema is made once, not once per request (webargs builds a new
-      ``Schema()`` per request when it is given a class);
+      ``Schema()`` per request when it is given a class), and the view gets what the parser
+      parses in one wrapper (flask-smorest's and webargs' are two, with more look-ups);
     - ``response``: a view returning a :class:`~bpm.api.envelope.PlainEnvelope` is written as
-      it is, without dumping it through the schema (which still documents it);
+      it is, without dumping it through the schema (which still documents it); any other
+      result goes through flask-smorest's response wrapper;
     - ``alt_response`` only documents: it adds no wrapper (no call layer per request).
     """
 
     ARGUMENTS_PARSER = JsonBodyParser()
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
-        return super().arguments(resolve_schema_instance(schema), *args, **kwargs)  # type: ignore[no-any-return]
+        schema = resolve_schema_instance(schema)
+        document = super().arguments(schema, *args, **kwargs)
+        if args or set(kwargs) - _DOC_ONLY_ARGUMENTS - {"location"}:
+            return document  # type: ignore[no-any-return]  # webargs options: its own wrapper
+        location = kwargs.get("location", "json")
+        parse = self.ARGUMENTS_PARSER.parse
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(func)
+            def with_arguments(*f_args: Any, **f_kwargs: Any) -> Any:
+                # as webargs' use_args: the parsed arguments after the positional ones
+                return func(*f_args, parse(schema, location=location), **f_kwargs)
+
+            with_arguments._apidoc = document(func)._apidoc  # type: ignore[attr-defined]
+            return with_arguments
+
+        return decorator
 
     def response(self, status_code: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
         document = super().response(status_code, *args, **kwargs)
         status = int(status_code)
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            dumped = document(_result_of)  # flask-smorest's wrapper, around a result already made
+
             @functools.wraps(func)
             def plain_or_dumped(*f_args: Any, **f_kwargs: Any) -> Any:
                 result = func(*f_args, **f_kwargs)
                 if type(result) is PlainEnvelope:
-                    return json_response(result, status)  # flask-smorest passes a Response on
-                return result
+                    return json_response(result, status)
+                return dumped(result)
 
-            return document(plain_or_dumped)  # type: ignore[no-any-return]
+            plain_or_dumped._apidoc = document(func)._apidoc  # type: ignore[attr-defined]
+            return plain_or_dumped
 
         return decorator
 
