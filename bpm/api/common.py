@@ -17,6 +17,7 @@ from flask_smorest.utils import resolve_schema_instance
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.sansio.utils import get_content_length
 
 from bpm.api.envelope import PlainEnvelope
 from bpm.api.flaskapp import BpmResponse
@@ -62,7 +63,8 @@ def limit_request_body() -> None:
     limit = int(app.config[key]) + BODY_LIMIT_SLACK if key else app.config["MAX_CONTENT_LENGTH"]
     req.max_content_length = limit
     if limit is not None:
-        length = req.content_length
+        environ = req.environ  # req.content_length, without the header look-ups that raise for a missing one
+        length = get_content_length(environ.get("CONTENT_LENGTH"), environ.get("HTTP_TRANSFER_ENCODING"))
         if length is not None and length > limit:
             raise RequestEntityTooLarge()
 

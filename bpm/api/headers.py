@@ -130,10 +130,10 @@ def refuse_cross_origin() -> None:
     req = request._get_current_object()  # type: ignore[attr-defined]
     if req.method not in WRITE_METHODS:
         return
-    headers = req.headers
-    origin = headers.get("Origin")
+    environ = req.environ  # the headers' own store (``req.headers.get`` raises and catches for a missing one)
+    origin = environ.get("HTTP_ORIGIN")
     if origin is None:
-        if headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        if environ.get("HTTP_SEC_FETCH_SITE", "").strip().lower() == "cross-site":
             raise CrossOrigin("a write from another site is refused (Sec-Fetch-Site: cross-site without an Origin)")
         return
     allowed = allowed_origins(current_app.config.get("BPM_CORS_ORIGINS"))

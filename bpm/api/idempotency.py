@@ -92,6 +92,7 @@ from bpm.api.common import get_runtime
 from bpm.api.envelope import envelope, error_envelope
 
 HEADER = "Idempotency-Key"
+_HEADER_ENVIRON = "HTTP_IDEMPOTENCY_KEY"
 REPLAYED = "Idempotent-Replayed"
 DEFAULT_TTL = "24h"
 #: how long a running request holds its key before a retry may run again (``BPM_IDEMPOTENCY_LOCK``)
@@ -171,7 +172,7 @@ def _lock_ms(app: Flask) -> int:
 
 def begin() -> Response | None:
     """Before a POST with the header: reserve its key, or answer a replay / 409 / 422."""
-    key = request.headers.get(HEADER)
+    key = request.environ.get(_HEADER_ENVIRON)  # request.headers.get(HEADER), without a KeyError when absent
     if key is None or request.method != "POST" or request.path.endswith(READ_ONLY_SUFFIXES):
         return None
     if not _valid(key):
