@@ -167,10 +167,11 @@ def _assign_request_id() -> None:
 def add_request_id(response: Response) -> Response:
     rid = request_id()
     listed = header_list(response)
-    if any(name.lower() == "x-request-id" for name, _ in listed):
-        response.headers[REQUEST_ID_HEADER] = rid
-    else:
-        listed.append((REQUEST_ID_HEADER, rid))  # a sane id: no newline in it
+    for name, _ in listed:
+        if name.lower() == "x-request-id":
+            response.headers[REQUEST_ID_HEADER] = rid
+            return response
+    listed.append((REQUEST_ID_HEADER, rid))  # a sane id: no newline in it
     return response
 
 

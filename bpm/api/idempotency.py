@@ -82,6 +82,7 @@ import contextlib
 import hashlib
 import os
 import re
+from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
 
@@ -212,9 +213,9 @@ def _replayed(response: Response) -> Response:
     return response
 
 
-def _leave_scope() -> None:
+def _leave_scope(ctx_g: Any = None) -> None:
     """Leave the request's keyed write and id scope (once; finish, else teardown)."""
-    scope: contextlib.ExitStack | None = g.pop("idempotency_scope", None)
+    scope: contextlib.ExitStack | None = (ctx_g if ctx_g is not None else g).pop("idempotency_scope", None)
     if scope is not None:
         try:
             scope.close()
@@ -235,8 +236,9 @@ def _committed_meanwhile(response: Response, write: once.KeyedWrite) -> Response
 
 def finish(response: Response) -> Response:
     """After the request that holds a key: store its answer (or release the key on a 5xx)."""
-    _leave_scope()
-    held: tuple[str, str] | None = g.pop("idempotency", None)
+    ctx_g = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup for both
+    _leave_scope(ctx_g)
+    held: tuple[str, str] | None = ctx_g.pop("idempotency", None)
     if held is None:
         return response
     write: once.KeyedWrite | None = g.pop("idempotency_write", None)
