@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from flask import Flask, redirect
+from flask import Flask, Response, redirect
 from werkzeug.exceptions import HTTPException
 
 from backends.memory import MemoryBackend
@@ -28,17 +28,22 @@ def app() -> Flask:
 
 def test_the_service_runs_on_its_own_flask_and_response_classes(app: Flask) -> None:
     assert isinstance(app, BpmFlask) and app.response_class is BpmResponse
+    dunders = {"__doc__", "__module__", "__annotations__"}
+    shadowed = {name for name in vars(BpmResponse) if hasattr(Response, name)} - dunders
+    assert shadowed == {"get_wsgi_headers"}  # nothing of werkzeug's (such as the ``json`` property) is hidden
+    answer: Any = app.test_client().get("/health").json  # werkzeug's property, not a method
+    assert answer["code"] == 0
 
 
 @pytest.mark.parametrize("status", [200, 201, 409])
 def test_a_json_response_is_the_one_werkzeugs_constructor_makes(status: int) -> None:
     body = b'{"data":"x"}\n'
     made = BpmResponse(body, status=status, mimetype="application/json")
-    cloned = BpmResponse.json(body, status)
+    cloned = BpmResponse.json_body(body, status)
     assert list(cloned.headers.items()) == list(made.headers.items())
     assert (cloned.status, cloned.status_code, cloned.get_data()) == (made.status, made.status_code, body)
     assert list(cloned.__dict__) == list(made.__dict__)
-    other = BpmResponse.json(b"{}\n", status)
+    other = BpmResponse.json_body(b"{}\n", status)
     other.call_on_close(lambda: None)
     assert cloned._on_close == [] and other.headers is not cloned.headers  # nothing shared between responses
 
@@ -57,7 +62,7 @@ def test_json_response_writes_the_bytes_of_flasks_provider(app: Flask) -> None:
 
 def test_wsgi_headers_are_werkzeugs() -> None:
     environ = {"wsgi.url_scheme": "http", "HTTP_HOST": "example.org", "SERVER_NAME": "x", "SERVER_PORT": "80"}
-    plain = BpmResponse.json(b"{}\n", 200)
+    plain = BpmResponse.json_body(b"{}\n", 200)
     plain.headers["X-Extra"] = "1"
     assert list(plain.get_wsgi_headers(environ)) == list(super(BpmResponse, plain).get_wsgi_headers(environ))
     moved = BpmResponse("", status=302, headers={"Location": "/élsewhere"})

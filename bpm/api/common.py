@@ -283,7 +283,7 @@ def json_response(body: Any, status: int) -> Response:
     text = f"{encoder.encode(body)}\n".encode()
     response_class = app.response_class
     if issubclass(response_class, BpmResponse):
-        return response_class.json(text, status)
+        return response_class.json_body(text, status)
     return cast(Response, response_class(text, status=status, mimetype="application/json"))
 
 

@@ -50,11 +50,11 @@ class BpmResponse(Response):
     of this service but a redirect), the copy is the list as it is.
     """
 
-    #: status -> a response made by werkzeug's constructor, whose attributes :meth:`json` copies
+    #: status -> a response made by werkzeug's constructor, whose attributes :meth:`json_body` copies
     _prototypes: dict[int, BpmResponse] = {}
 
     @classmethod
-    def json(cls, body: bytes, status: int) -> BpmResponse:
+    def json_body(cls, body: bytes, status: int) -> BpmResponse:
         """``cls(body, status=status, mimetype="application/json")``, at a fraction of the cost.
 
         The attributes are those of a response werkzeug's constructor made for this status once
