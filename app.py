@@ -16,6 +16,7 @@ from flask_cors import CORS
 import backends
 from bpm import logs, settings, worker
 from bpm.api import init_api
+from bpm.api.flaskapp import BpmFlask
 from bpm.api.health import init_readiness
 from bpm.api.metrics import init_metrics
 
@@ -36,7 +37,7 @@ DEFAULT_HOST = "127.0.0.1"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service: defaults, then environment, then FLASK_* variables, then ``config``."""
-    app = Flask(__name__, static_folder=None)
+    app = BpmFlask(__name__, static_folder=None)
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(settings.from_environment(os.environ))
     app.config.from_prefixed_env()

@@ -42,8 +42,19 @@ class TextFormatter(logging.Formatter):
         return self.default_msec_format % (cached[1], record.msecs) if self.default_msec_format else cached[1]
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
         fields = record.__dict__  # where ``extra`` puts them
+        if (
+            self._fmt is TEXT_FORMAT
+            and type(self._style) is logging.PercentStyle
+            and not self._style._defaults  # type: ignore[attr-defined]
+            and not (record.exc_info or record.exc_text or record.stack_info)
+        ):
+            # what logging.Formatter.format makes of TEXT_FORMAT, without its generic steps
+            record.message = record.getMessage()
+            record.asctime = self.formatTime(record, self.datefmt)
+            text = "%s %s %s: %s" % (record.asctime, record.levelname, record.name, record.message)  # noqa: UP031
+        else:
+            text = super().format(record)
         extra = [f"{name}={fields[name]}" for name in REQUEST_FIELDS if name in fields]
         return f"{text} {' '.join(extra)}" if extra else text
 

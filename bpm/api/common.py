@@ -12,12 +12,15 @@ from typing import Any, NoReturn, cast
 import flask_smorest
 import marshmallow as ma
 from flask import Request, Response, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.sansio.utils import get_content_length
 
 from bpm.api.envelope import PlainEnvelope
+from bpm.api.flaskapp import BpmResponse
 from bpm.errors import ExternalTaskNotFound, InstanceNotFound, NotFound, TaskNotFound, ValidationError
 from bpm.runtime import Runtime
 
@@ -60,7 +63,8 @@ def limit_request_body() -> None:
     limit = int(app.config[key]) + BODY_LIMIT_SLACK if key else app.config["MAX_CONTENT_LENGTH"]
     req.max_content_length = limit
     if limit is not None:
-        length = req.content_length
+        environ = req.environ  # req.content_length, without the header look-ups that raise for a missing one
+        length = get_content_length(environ.get("CONTENT_LENGTH"), environ.get("HTTP_TRANSFER_ENCODING"))
         if length is not None and length > limit:
             raise RequestEntityTooLarge()
 
@@ -152,6 +156,27 @@ def _copy_arguments(loaded: dict[str, Any]) -> dict[str, Any]:
     return {name: list(value) if type(value) is list else value for name, value in loaded.items()}
 
 
+#: schema -> whether loading it gives any JSON object back as it is (see :func:`_takes_any_object`)
+_ANY_OBJECT: dict[ma.Schema, bool] = {}
+
+
+def _takes_any_object(schema: ma.Schema) -> bool:
+    """A schema without fields, processors or validators that includes unknown fields:
+    its ``load`` of a dict is a copy of it."""
+    known = _ANY_OBJECT.get(schema)
+    if known is None:
+        known = (
+            not schema.fields
+            and not schema.many
+            and not schema.partial
+            and schema.unknown == ma.INCLUDE
+            and not any(schema._hooks.values())
+            and schema.dict_class is dict
+        )
+        _ANY_OBJECT[schema] = known
+    return known
+
+
 class JsonBodyParser(FlaskParser):
     """webargs' Flask parser, stricter about bodies and answering 400 instead of 422.
 
@@ -192,6 +217,34 @@ class JsonBodyParser(FlaskParser):
             return loaded
         return _copy_arguments(loaded)
 
+    def _process_location_data(
+        self,
+        location_data: Any,
+        schema: ma.Schema,
+        req: Request,
+        location: str,
+        unknown: str | None,
+        validators: Any,
+    ) -> Any:
+        """webargs' loading; a JSON object for a schema that takes any object as it is
+        (:class:`~bpm.api.schemas.ObjectBodySchema`) is that object, without a schema load.
+
+        Loading such a schema (no fields, no hooks, unknown fields included) copies the object's
+        entries; anything but an object (or no body) goes through the schema as before, so its
+        errors are the same.
+        """
+        if (
+            (type(location_data) is dict or location_data is core.missing)
+            and not validators
+            and location == "json"
+            and unknown == core._UNKNOWN_DEFAULT_PARAM
+            and self.unknown == core._UNKNOWN_DEFAULT_PARAM
+            and self.DEFAULT_UNKNOWN_BY_LOCATION.get(location) is None
+            and _takes_any_object(schema)
+        ):
+            return {} if location_data is core.missing else dict(cast("dict[str, Any]", location_data))
+        return super()._process_location_data(location_data, schema, req, location, unknown, validators)
+
     def _raw_load_json(self, req: Request) -> Any:
         raw = req.get_data(cache=True)
         if not raw.strip():
@@ -204,41 +257,99 @@ class JsonBodyParser(FlaskParser):
 
 
 def json_response(body: Any, status: int) -> Response:
-    """``body`` as the JSON response Flask's ``jsonify`` would make (the app's JSON provider)."""
-    response = cast(Response, current_app.json.response(body))
-    response.status_code = status
-    return response
+    """``body`` as the JSON response Flask's ``jsonify`` would make (the app's JSON provider).
+
+    With Flask's default provider outside debug mode (compact JSON) the same bytes are written
+    by an encoder made once for the provider's settings, into a response whose Content-Type
+    is set as it is (Flask's provider builds an encoder and parses the mimetype per call).
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    provider = app.json
+    if (
+        type(provider) is not DefaultJSONProvider
+        or provider.compact is False
+        or (provider.compact is None and app.debug)
+    ):
+        response = cast(Response, provider.response(body))
+        response.status_code = status
+        return response
+    settings = (provider.ensure_ascii, provider.sort_keys, provider.default)
+    encoder = _ENCODERS.get(settings)
+    if encoder is None:
+        encoder = json.JSONEncoder(
+            ensure_ascii=settings[0], sort_keys=settings[1], default=settings[2], separators=(",", ":")
+        )
+        _ENCODERS[settings] = encoder
+    text = f"{encoder.encode(body)}\n".encode()
+    response_class = app.response_class
+    if issubclass(response_class, BpmResponse):
+        return response_class.json_body(text, status)
+    return cast(Response, response_class(text, status=status, mimetype="application/json"))
+
+
+#: (ensure_ascii, sort_keys, default) -> the compact encoder Flask's provider would use
+_ENCODERS: dict[tuple[Any, ...], json.JSONEncoder] = {}
+
+
+#: ``arguments`` keywords that only document (the rest go to webargs' ``use_args``)
+_DOC_ONLY_ARGUMENTS = frozenset({"content_type", "required", "description", "example", "examples"})
+
+
+def _result_of(result: Any) -> Any:
+    """A "view" handing back a result already made (see :meth:`Blueprint.response`)."""
+    return result
 
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with :class:`JsonBodyParser`, and three shortcuts that leave
-    the OpenAPI document as it was:
+    the OpenAPI document as it was (each decorator documents through flask-smorest's own):
 
     - ``arguments``: the schema is made once, not once per request (webargs builds a new
-      ``Schema()`` per request when it is given a class);
+      ``Schema()`` per request when it is given a class), and the view gets what the parser
+      parses in one wrapper (flask-smorest's and webargs' are two, with more look-ups);
     - ``response``: a view returning a :class:`~bpm.api.envelope.PlainEnvelope` is written as
-      it is, without dumping it through the schema (which still documents it);
+      it is, without dumping it through the schema (which still documents it); any other
+      result goes through flask-smorest's response wrapper;
     - ``alt_response`` only documents: it adds no wrapper (no call layer per request).
     """
 
     ARGUMENTS_PARSER = JsonBodyParser()
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
-        return super().arguments(resolve_schema_instance(schema), *args, **kwargs)  # type: ignore[no-any-return]
+        schema = resolve_schema_instance(schema)
+        document = super().arguments(schema, *args, **kwargs)
+        if args or set(kwargs) - _DOC_ONLY_ARGUMENTS - {"location"}:
+            return document  # type: ignore[no-any-return]  # webargs options: its own wrapper
+        location = kwargs.get("location", "json")
+        parse = self.ARGUMENTS_PARSER.parse
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(func)
+            def with_arguments(*f_args: Any, **f_kwargs: Any) -> Any:
+                # as webargs' use_args: the parsed arguments after the positional ones
+                return func(*f_args, parse(schema, location=location), **f_kwargs)
+
+            with_arguments._apidoc = document(func)._apidoc  # type: ignore[attr-defined]
+            return with_arguments
+
+        return decorator
 
     def response(self, status_code: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
         document = super().response(status_code, *args, **kwargs)
         status = int(status_code)
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            dumped = document(_result_of)  # flask-smorest's wrapper, around a result already made
+
             @functools.wraps(func)
             def plain_or_dumped(*f_args: Any, **f_kwargs: Any) -> Any:
                 result = func(*f_args, **f_kwargs)
                 if type(result) is PlainEnvelope:
-                    return json_response(result, status)  # flask-smorest passes a Response on
-                return result
+                    return json_response(result, status)
+                return dumped(result)
 
-            return document(plain_or_dumped)  # type: ignore[no-any-return]
+            plain_or_dumped._apidoc = document(func)._apidoc  # type: ignore[attr-defined]
+            return plain_or_dumped
 
         return decorator
 

@@ -9,8 +9,8 @@ a 503 at WARNING, a 500 at ERROR with its traceback (in the log, never the body)
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,9 +20,11 @@ from werkzeug.exceptions import HTTPException
 from bpm.api.auth import challenge
 from bpm.api.common import shown
 from bpm.api.envelope import error_envelope
+from bpm.api.flaskapp import header_list
 from bpm.errors import BpmError, InvalidDefinition, Unauthorized
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 #: HTTP status -> (error code, message) where werkzeug's name or text is not ours
@@ -42,13 +44,24 @@ INTERNAL = HTTP_ERRORS[500]
 UNAVAILABLE = "The storage backend is unavailable; try again later."
 
 
+def new_request_id() -> str:
+    """A new uuid4 as 32 hex digits (``uuid.uuid4().hex``, without building a UUID object)."""
+    value = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET
+    return f"{value:032x}"
+
+
+#: the bits of a random 128-bit number that ``uuid.uuid4`` clears and sets (version 4, RFC 4122 variant)
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def request_id() -> str:
     """This request's id: a sane incoming X-Request-Id, else a new uuid4 hex."""
     ctx_g = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not two
     rid: str | None = ctx_g.get("request_id")
     if rid is None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        rid = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        incoming = request.environ.get(_REQUEST_ID_ENVIRON, "")
+        rid = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else new_request_id()
         ctx_g.request_id = rid
     return rid
 
@@ -152,7 +165,13 @@ def _assign_request_id() -> None:
 
 
 def add_request_id(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = request_id()
+    rid = request_id()
+    listed = header_list(response)
+    for name, _ in listed:
+        if name.lower() == "x-request-id":
+            response.headers[REQUEST_ID_HEADER] = rid
+            return response
+    listed.append((REQUEST_ID_HEADER, rid))  # a sane id: no newline in it
     return response
 
 

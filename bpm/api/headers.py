@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, request
 
 from bpm.api.common import shown
+from bpm.api.flaskapp import header_list
 from bpm.errors import Forbidden
 
 #: for every response
@@ -39,8 +40,11 @@ SECURITY_HEADERS = {
 }
 #: what every response gets unless it set its own
 _DEFAULT_HEADERS = (*SECURITY_HEADERS.items(), ("Cache-Control", "no-store"))
+#: the lower-case names of :data:`_DEFAULT_HEADERS`
+_DEFAULT_NAMES = frozenset(name.lower() for name, _ in _DEFAULT_HEADERS)
 #: for everything but pages: nothing may be loaded, run or framed
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_STRICT_CSP_HEADER = ("Content-Security-Policy", STRICT_CSP)
 #: an SVG diagram opened on its own may apply its own <style> (it runs nothing)
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 #: the methods that change state
@@ -80,23 +84,34 @@ def docs_csp(html: bytes, assets_url: str | None) -> str:
 def add_security_headers(response: Response) -> Response:
     """After every request (errors included). Headers a view set itself are kept.
 
-    (One pass over the response's headers: werkzeug's ``setdefault`` and ``in`` scan them
-    and raise and catch an exception for each header that is missing.)
+    (One pass over the response's headers, whose list is then extended with the constant
+    headers checked once at import; werkzeug's ``setdefault`` and ``in`` scan the headers
+    and raise and catch an exception for each header that is missing, and ``add`` checks
+    each name and value again.)
     """
-    headers = response.headers
-    present = {name.lower() for name, _ in headers.items()}
-    for name, value in _DEFAULT_HEADERS:
-        if name.lower() not in present:
-            headers.add(name, value)
+    listed = header_list(response)
+    present = set()
+    content_type = None
+    for name, value in listed:
+        lower = name.lower()
+        if lower == "content-type" and content_type is None:
+            content_type = value
+        present.add(lower)
+    if present.isdisjoint(_DEFAULT_NAMES):
+        listed.extend(_DEFAULT_HEADERS)
+    else:
+        listed.extend((name, value) for name, value in _DEFAULT_HEADERS if name.lower() not in present)
     if "content-security-policy" in present:
         return response  # a page that set its own
-    if response.mimetype == "text/html" and not response.is_streamed:
+    mimetype = content_type.split(";")[0].strip() if content_type else None
+    if mimetype == "text/html" and not response.is_streamed:
         csp = docs_csp(response.get_data(), current_app.config.get("OPENAPI_SWAGGER_UI_URL"))
-    elif response.mimetype == "image/svg+xml":
+    elif mimetype == "image/svg+xml":
         csp = SVG_CSP
     else:
-        csp = STRICT_CSP
-    headers.add("Content-Security-Policy", csp)
+        listed.append(_STRICT_CSP_HEADER)
+        return response
+    response.headers.add("Content-Security-Policy", csp)
     return response
 
 
@@ -115,10 +130,10 @@ def refuse_cross_origin() -> None:
     req = request._get_current_object()  # type: ignore[attr-defined]
     if req.method not in WRITE_METHODS:
         return
-    headers = req.headers
-    origin = headers.get("Origin")
+    environ = req.environ  # the headers' own store (``req.headers.get`` raises and catches for a missing one)
+    origin = environ.get("HTTP_ORIGIN")
     if origin is None:
-        if headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        if environ.get("HTTP_SEC_FETCH_SITE", "").strip().lower() == "cross-site":
             raise CrossOrigin("a write from another site is refused (Sec-Fetch-Site: cross-site without an Origin)")
         return
     allowed = allowed_origins(current_app.config.get("BPM_CORS_ORIGINS"))

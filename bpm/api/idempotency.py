@@ -82,6 +82,7 @@ import contextlib
 import hashlib
 import os
 import re
+from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
 
@@ -92,6 +93,7 @@ from bpm.api.common import get_runtime
 from bpm.api.envelope import envelope, error_envelope
 
 HEADER = "Idempotency-Key"
+_HEADER_ENVIRON = "HTTP_IDEMPOTENCY_KEY"
 REPLAYED = "Idempotent-Replayed"
 DEFAULT_TTL = "24h"
 #: how long a running request holds its key before a retry may run again (``BPM_IDEMPOTENCY_LOCK``)
@@ -171,7 +173,7 @@ def _lock_ms(app: Flask) -> int:
 
 def begin() -> Response | None:
     """Before a POST with the header: reserve its key, or answer a replay / 409 / 422."""
-    key = request.headers.get(HEADER)
+    key = request.environ.get(_HEADER_ENVIRON)  # request.headers.get(HEADER), without a KeyError when absent
     if key is None or request.method != "POST" or request.path.endswith(READ_ONLY_SUFFIXES):
         return None
     if not _valid(key):
@@ -211,9 +213,9 @@ def _replayed(response: Response) -> Response:
     return response
 
 
-def _leave_scope() -> None:
+def _leave_scope(ctx_g: Any = None) -> None:
     """Leave the request's keyed write and id scope (once; finish, else teardown)."""
-    scope: contextlib.ExitStack | None = g.pop("idempotency_scope", None)
+    scope: contextlib.ExitStack | None = (ctx_g if ctx_g is not None else g).pop("idempotency_scope", None)
     if scope is not None:
         try:
             scope.close()
@@ -234,8 +236,9 @@ def _committed_meanwhile(response: Response, write: once.KeyedWrite) -> Response
 
 def finish(response: Response) -> Response:
     """After the request that holds a key: store its answer (or release the key on a 5xx)."""
-    _leave_scope()
-    held: tuple[str, str] | None = g.pop("idempotency", None)
+    ctx_g = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup for both
+    _leave_scope(ctx_g)
+    held: tuple[str, str] | None = ctx_g.pop("idempotency", None)
     if held is None:
         return response
     write: once.KeyedWrite | None = g.pop("idempotency_write", None)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dis
 import logging
 import os
+import sys
+import threading
 import time
 from typing import Any, cast
 
@@ -25,6 +27,7 @@ from bpm import metrics
 from bpm.api.errors import request_id
 
 request_log = logging.getLogger("bpm.requests")
+_REQUEST_LINE = "%s %s %d %.1f ms"
 UNMATCHED = "<unmatched>"
 
 
@@ -90,7 +93,8 @@ def _finished(response: Response) -> Response:
     """After every request (errors included): count, time and log it.
 
     (The request and ``g`` are looked up once, not through their proxies per attribute; the
-    log record is made and handled as ``Logger.info`` would, without its caller lookup.)
+    log record is made (:func:`_request_record`) and handled as ``Logger.info`` would,
+    without its caller lookup.)
     """
     req = request._get_current_object()  # type: ignore[attr-defined]
     ctx_g = g._get_current_object()  # type: ignore[attr-defined]
@@ -109,24 +113,14 @@ def _finished(response: Response) -> Response:
         caller = getattr(ctx_g, "caller", None)
         name = getattr(caller, "actor", None) if caller is not None else None
         fields = {
-            "request_id": request_id(),
+            "request_id": ctx_g.get("request_id") or request_id(),
             "user": str(name or _query_user(req) or "-"),
             "method": method,
             "route": route,
             "status": status,
             "duration": round(duration, 6),
         }
-        record = request_log.makeRecord(
-            request_log.name,
-            logging.INFO,
-            __file__,
-            _LOG_LINE,
-            "%s %s %d %.1f ms",
-            (method, route, status, duration * 1000),
-            None,
-            "_finished",
-            fields,
-        )
+        record = _request_record((method, route, status, duration * 1000), fields)
         request_log.handle(record)
     return response
 
@@ -140,8 +134,53 @@ def _call_line(func: Any, attribute: str) -> int:
     return int(func.__code__.co_firstlineno)
 
 
-#: the line the request log records name as their origin (that of the ``makeRecord`` call)
-_LOG_LINE = _call_line(_finished, "makeRecord")
+#: the line the request log records name as their origin (that of the call making the record)
+_LOG_LINE = _call_line(_finished, "_request_record")
+
+
+#: the attributes of a request log record that are the same in every one (see :func:`_request_record`)
+_TEMPLATE = dict(
+    request_log.makeRecord(
+        request_log.name, logging.INFO, __file__, _LOG_LINE, _REQUEST_LINE, (), None, "_finished"
+    ).__dict__
+)
+
+
+def _request_record(args: tuple[Any, ...], fields: dict[str, Any]) -> logging.LogRecord:
+    """The record ``request_log.makeRecord(..., args, ..., extra=fields)`` would make.
+
+    The attributes ``logging.LogRecord.__init__`` would compute again from constants (level
+    name, file and module names ...) are copied from a record made at import, in the same
+    order (the JSON log lists extra fields in that order); the time, thread and process ones
+    are set as it sets them. With another record factory, a ``Logger`` subclass or logging's
+    thread/process fields turned off, the record is made by ``makeRecord``.
+    """
+    if (
+        logging.getLogRecordFactory() is not logging.LogRecord
+        or type(request_log) is not logging.Logger
+        or not (logging.logThreads and logging.logProcesses and logging.logMultiprocessing)
+    ):
+        return request_log.makeRecord(
+            request_log.name, logging.INFO, __file__, _LOG_LINE, _REQUEST_LINE, args, None, "_finished", fields
+        )
+    record: logging.LogRecord = _new_record(logging.LogRecord)
+    attributes = _TEMPLATE.copy()
+    now = time.time()
+    attributes["args"] = args
+    attributes["created"] = now
+    attributes["msecs"] = int((now - int(now)) * 1000) + 0.0
+    attributes["relativeCreated"] = (now - logging._startTime) * 1000  # type: ignore[attr-defined]
+    attributes["thread"] = threading.get_ident()
+    attributes["threadName"] = threading.current_thread().name
+    processes = sys.modules.get("multiprocessing")
+    attributes["processName"] = processes.current_process().name if processes is not None else "MainProcess"
+    attributes["process"] = os.getpid()
+    attributes.update(fields)
+    record.__dict__ = attributes
+    return record
+
+
+_new_record = object.__new__
 
 
 def scrape(runtime: Any) -> bytes:

@@ -1,0 +1,163 @@
+"""The web layer's shortcuts give what the generic paths they replace give."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import pytest
+from flask import Flask, Response, redirect
+from werkzeug.exceptions import HTTPException
+
+from backends.memory import MemoryBackend
+from bpm import logs
+from bpm.api import metrics as api_metrics
+from bpm.api.common import Blueprint, json_response
+from bpm.api.envelope import plain_envelope
+from bpm.api.errors import new_request_id
+from bpm.api.flaskapp import BpmFlask, BpmResponse
+from bpm.api.schemas import ObjectBodySchema
+from tests.api_support import make_app
+
+
+@pytest.fixture
+def app() -> Flask:
+    return make_app(MemoryBackend())
+
+
+def test_the_service_runs_on_its_own_flask_and_response_classes(app: Flask) -> None:
+    assert isinstance(app, BpmFlask) and app.response_class is BpmResponse
+    dunders = {"__doc__", "__module__", "__annotations__"}
+    shadowed = {name for name in vars(BpmResponse) if hasattr(Response, name)} - dunders
+    assert shadowed == {"get_wsgi_headers"}  # nothing of werkzeug's (such as the ``json`` property) is hidden
+    answer: Any = app.test_client().get("/health").json  # werkzeug's property, not a method
+    assert answer["code"] == 0
+
+
+@pytest.mark.parametrize("status", [200, 201, 409])
+def test_a_json_response_is_the_one_werkzeugs_constructor_makes(status: int) -> None:
+    body = b'{"data":"x"}\n'
+    made = BpmResponse(body, status=status, mimetype="application/json")
+    cloned = BpmResponse.json_body(body, status)
+    assert list(cloned.headers.items()) == list(made.headers.items())
+    assert (cloned.status, cloned.status_code, cloned.get_data()) == (made.status, made.status_code, body)
+    assert list(cloned.__dict__) == list(made.__dict__)
+    other = BpmResponse.json_body(b"{}\n", status)
+    other.call_on_close(lambda: None)
+    assert cloned._on_close == [] and other.headers is not cloned.headers  # nothing shared between responses
+
+
+def test_json_response_writes_the_bytes_of_flasks_provider(app: Flask) -> None:
+    body = plain_envelope([{"name": "é", "none": None, "numbers": [1, 2.5], "nested": {"b": 1, "a": 2}}])
+    with app.test_request_context("/"):
+        expected: Any = app.json.response(body)
+        written = json_response(body, 200)
+        assert written.get_data() == expected.get_data() and list(written.headers) == list(expected.headers)
+        app.debug = True  # Flask indents in debug mode: so does json_response (through the provider)
+        indented: Any = app.json.response(body)
+        assert json_response(body, 200).get_data() == indented.get_data()
+        assert b"\n  " in json_response(body, 200).get_data()
+
+
+def test_wsgi_headers_are_werkzeugs() -> None:
+    environ = {"wsgi.url_scheme": "http", "HTTP_HOST": "example.org", "SERVER_NAME": "x", "SERVER_PORT": "80"}
+    plain = BpmResponse.json_body(b"{}\n", 200)
+    plain.headers["X-Extra"] = "1"
+    assert list(plain.get_wsgi_headers(environ)) == list(super(BpmResponse, plain).get_wsgi_headers(environ))
+    moved = BpmResponse("", status=302, headers={"Location": "/élsewhere"})
+    assert moved.get_wsgi_headers(environ)["Location"] == "/%C3%A9lsewhere"  # werkzeug's IRI handling
+    unsized = BpmResponse(iter([b"a"]), status=200)  # a stream: no length is made up
+    assert "Content-Length" not in unsized.get_wsgi_headers(environ)
+    empty = BpmResponse(b"", status=204)
+    assert list(empty.get_wsgi_headers(environ)) == list(super(BpmResponse, empty).get_wsgi_headers(environ))
+
+
+def test_a_redirect_still_gets_an_absolute_location_and_the_security_headers(app: Flask) -> None:
+    @app.get("/moved-for-test")
+    def moved() -> Any:
+        return redirect("/health")
+
+    response = app.test_client().get("/moved-for-test")
+    assert response.status_code == 302 and response.headers["Location"] == "/health"
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["X-Request-Id"]
+
+
+def test_a_view_that_sets_its_own_request_id_or_csp_header_keeps_one_of_each(app: Flask) -> None:
+    @app.get("/own-headers-for-test")
+    def own() -> Any:
+        return "x", 200, {"X-Request-Id": "set-by-the-view", "Content-Security-Policy": "default-src 'self'"}
+
+    response = app.test_client().get("/own-headers-for-test", headers={"X-Request-Id": "from-the-client-1"})
+    assert response.headers.getlist("X-Request-Id") == ["from-the-client-1"]
+    assert response.headers.getlist("Content-Security-Policy") == ["default-src 'self'"]
+
+
+def test_ensure_sync_remembers_per_function_and_still_refuses_nothing_it_should_run(app: Flask) -> None:
+    class View:
+        def get(self) -> str:
+            return "ok"
+
+    first, second = View().get, View().get
+    assert app.ensure_sync(first) is first and app.ensure_sync(second) is second
+    assert app._coroutine_functions == {**app._coroutine_functions, View.get: False}  # type: ignore[attr-defined]
+
+    async def coroutine() -> str:
+        return "ok"
+
+    with pytest.raises(RuntimeError, match="async"):  # Flask's answer without asgiref: not run as a plain function
+        app.ensure_sync(coroutine)
+
+
+def test_a_new_request_id_is_a_uuid4_hex() -> None:
+    ids = {new_request_id() for _ in range(200)}
+    assert len(ids) == 200
+    for rid in ids:
+        parsed = uuid.UUID(rid)
+        assert parsed.hex == rid and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_the_request_log_record_is_the_one_make_record_makes() -> None:
+    fields = {"request_id": "r-1", "user": "u", "method": "GET", "route": "/x", "status": 200, "duration": 0.001}
+    args = ("GET", "/x", 200, 1.0)
+    made = api_metrics.request_log.makeRecord(
+        "bpm.requests", logging.INFO, api_metrics.__file__, api_metrics._LOG_LINE, "%s %s %d %.1f ms", args, None,
+        "_finished", fields,
+    )  # fmt: skip
+    copied = api_metrics._request_record(args, fields)
+    assert type(copied) is logging.LogRecord and list(copied.__dict__) == list(made.__dict__)
+    timed = {"created", "msecs", "relativeCreated"}
+    assert {k: v for k, v in copied.__dict__.items() if k not in timed} == {
+        k: v for k, v in made.__dict__.items() if k not in timed
+    }
+    assert abs(copied.created - made.created) < 5 and copied.getMessage() == "GET /x 200 1.0 ms"
+
+
+def test_the_text_format_is_loggings_plus_the_request_fields() -> None:
+    formatter = logs.formatter("text")
+    plain = logging.Formatter(logs.TEXT_FORMAT)
+    record = logging.LogRecord("bpm.requests", logging.INFO, __file__, 1, "%s done", ("it",), None)
+    record.__dict__.update(request_id="r-2", user="u")
+    assert formatter.format(record) == plain.format(record) + " request_id=r-2 user=u"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert formatter.format(failed) == plain.format(failed) and "ValueError: boom" in formatter.format(failed)
+
+
+def test_an_object_body_is_taken_as_it_is_and_anything_else_is_refused_as_before(app: Flask) -> None:
+    parser = Blueprint.ARGUMENTS_PARSER
+    schema = ObjectBodySchema()
+    body = {"b": 1, "a": {"x": [1, None]}, "c": "é"}
+    with app.test_request_context("/", method="POST", json=body):
+        loaded = parser.parse(schema, location="json")
+        assert loaded == schema.load(body) == body and loaded is not body
+    with app.test_request_context("/", method="POST"):
+        assert parser.parse(schema, location="json") == {}
+    with app.test_request_context("/", method="POST", json=[1, 2]), pytest.raises(HTTPException) as refused:
+        parser.parse(schema, location="json")
+    messages = getattr(refused.value, "data", {}).get("messages")
+    assert refused.value.code == 400 and messages == {"json": {"_schema": ["Invalid input type."]}}
