@@ -116,6 +116,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import (
     as_json,
+    build,
     decode_fields,
     decode_instance,
     encode,
@@ -123,11 +124,11 @@ from backends.redis_codec import (
     history_json,
     pairs,
     split_prefix,
-    step_args,
 )
 from backends.redis_scripts import (
     unavailable_as_domain_error,
 )
+from backends.redis_steps import step_args
 from backends.redis_store import RedisStore
 from bpm.errors import InstanceNotFound
 
@@ -166,7 +167,7 @@ class RedisBackend(RedisStore, Backend):
         if version < 1:
             return None
         data = self._client.hgetall(self.key("def", key, str(version)))
-        return Definition.from_dict(decode_fields(data)) if data else None
+        return build(Definition, decode_fields(data)) if data else None
 
     @unavailable_as_domain_error
     def cache_generation(self) -> int:
@@ -320,7 +321,7 @@ class RedisBackend(RedisStore, Backend):
     @unavailable_as_domain_error
     def external_task(self, external_id: str) -> ExternalTaskRecord | None:
         data = self._client.hgetall(self.ikey(external_id, "ext"))
-        return ExternalTaskRecord.from_dict(decode_fields(data)) if data else None
+        return build(ExternalTaskRecord, decode_fields(data)) if data else None
 
     @unavailable_as_domain_error
     def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
@@ -440,12 +441,12 @@ class RedisBackend(RedisStore, Backend):
 
     @staticmethod
     def _external(flat: list[str]) -> ExternalTaskRecord:
-        return ExternalTaskRecord.from_dict(decode_fields(pairs(flat)))
+        return build(ExternalTaskRecord, decode_fields(pairs(flat)))
 
     @staticmethod
     def _task(flat: list[str], task_id: str) -> Task:
         """A task from a script's flat reply of its hash (which has no id)."""
-        return Task.from_dict({**decode_fields(pairs(flat)), "id": task_id})
+        return build(Task, {**decode_fields(pairs(flat)), "id": task_id})
 
     @staticmethod
     def decode_task(data: Mapping[str, str], task_id: str | None = None) -> Task:
@@ -454,11 +455,11 @@ class RedisBackend(RedisStore, Backend):
         fields = decode_fields(data)
         if task_id is not None:
             fields["id"] = task_id
-        return Task.from_dict(fields)
+        return build(Task, fields)
 
     @staticmethod
     def _definition(flat: list[str]) -> Definition:
-        return Definition.from_dict(decode_fields(pairs(flat)))
+        return build(Definition, decode_fields(pairs(flat)))
 
     @staticmethod
     def _audit(audit: Mapping[str, Any] | None) -> str:

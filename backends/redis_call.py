@@ -32,7 +32,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from backends.redis_wire import command_packer
+from backends.redis_wire import pack_plain
 
 __all__ = ["ScriptCaller"]
 
@@ -44,7 +44,6 @@ class ScriptCaller:
         self._pool = client.connection_pool
         self._idle: list[Any] = []
         self._pid = os.getpid()
-        self._pack = command_packer().pack
 
     def __call__(self, sha: str, source: str, keys: list[str], args: list[str]) -> Any:
         """The script's reply (decoded as redis-py decodes it); a ResponseError for an error reply."""
@@ -57,9 +56,9 @@ class ScriptCaller:
             conn = self._pool.get_connection()
         try:
             try:
-                return self._round_trip(conn, self._pack("EVALSHA", sha, str(len(keys)), *keys, *args))
+                return self._round_trip(conn, pack_plain(("EVALSHA", sha, str(len(keys)), *keys, *args)))
             except NoScriptError:
-                return self._round_trip(conn, self._pack("EVAL", source, str(len(keys)), *keys, *args))
+                return self._round_trip(conn, pack_plain(("EVAL", source, str(len(keys)), *keys, *args)))
         except ResponseError:
             raise  # an error reply: the connection read all of it and is ready for the next command
         except BaseException:
