@@ -86,7 +86,8 @@ slot; ``tests/test_redis_cluster.py`` checks it; on a single Redis only, the cla
 script also declares the claimer's identity sets: :meth:`RedisBackend.claim_as_stored`),
 checks everything before its
 first write and appends the operation's audit entry to the history in the same
-script. Every write script runs once per request id (``backends/lua/_once.lua``):
+script. On a single server the scripts run as the functions of one library loaded once
+(:mod:`backends.redis_functions`, FCALL), elsewhere as scripts (EVALSHA). Every write script runs once per request id (``backends/lua/_once.lua``):
 redis-py's retry after a dropped connection gets the first run's reply. A
 step list (a parent and the child it calls) always shares one
 partition. Reads across partitions (task queries, due timers, subscriptions,

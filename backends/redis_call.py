@@ -16,8 +16,11 @@ uses underneath, minus the layers above them:
   connection's ``retry`` (the client's ``Retry``: one immediate retry on a
   ConnectionError, the connection closed first) — a retried write script finds
   its first run's reply (``_once.lua``), as under redis-py;
-* NOSCRIPT (a restarted or flushed server) sends the script once with EVAL,
-  which also caches it again on the server.
+* the script runs as a function of the library of every script
+  (:mod:`backends.redis_functions`: its helpers are defined once, not on every call),
+  loaded when the server answers ``Function not found``; a server that cannot load it
+  (Redis before 7) gets EVALSHA, and NOSCRIPT (a restarted or flushed server) sends
+  the script once with EVAL, which also caches it again on the server.
 
 Connections are taken from the client's pool once and kept on a stack of idle
 ones (``list.pop``/``append`` are atomic, so threads share it without a lock);
@@ -28,6 +31,7 @@ reconnect by themselves on their next use). A forked worker drops its parent's.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
@@ -38,14 +42,21 @@ __all__ = ["ScriptCaller"]
 
 
 class ScriptCaller:
-    """EVALSHA of one script on a single Redis server through the client's pool."""
+    """A script call on a single Redis server through the client's pool: FCALL of its
+    function in ``library`` (name, code), or EVALSHA of ``scripts[name]`` (sha, source)
+    when there is no library or the server cannot load it."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(
+        self, client: Any, scripts: Mapping[str, tuple[str, str]], library: tuple[str, str] | None = None
+    ) -> None:
         self._pool = client.connection_pool
         self._idle: list[Any] = []
         self._pid = os.getpid()
+        self._scripts = scripts
+        self._library = library
+        self.functions = library is not None  # False once the server refused the library
 
-    def __call__(self, sha: str, source: str, keys: list[str], args: list[str]) -> Any:
+    def __call__(self, script: str, keys: list[str], args: list[str]) -> Any:
         """The script's reply (decoded as redis-py decodes it); a ResponseError for an error reply."""
         if self._pid != os.getpid():  # a forked worker must not share its parent's sockets
             self._idle = []
@@ -55,10 +66,16 @@ class ScriptCaller:
         except IndexError:
             conn = self._pool.get_connection()
         try:
+            count = str(len(keys))
+            if self.functions:
+                reply = self._function(conn, script, count, keys, args)
+                if reply is not _REFUSED:
+                    return reply
+            sha, source = self._scripts[script]
             try:
-                return self._round_trip(conn, pack_plain(("EVALSHA", sha, str(len(keys)), *keys, *args)))
+                return self._round_trip(conn, pack_plain(("EVALSHA", sha, count, *keys, *args)))
             except NoScriptError:
-                return self._round_trip(conn, pack_plain(("EVAL", source, str(len(keys)), *keys, *args)))
+                return self._round_trip(conn, pack_plain(("EVAL", source, count, *keys, *args)))
         except ResponseError:
             raise  # an error reply: the connection read all of it and is ready for the next command
         except BaseException:
@@ -67,6 +84,24 @@ class ScriptCaller:
         finally:
             self._idle.append(conn)
 
+    def _function(self, conn: Any, script: str, count: str, keys: list[str], args: list[str]) -> Any:
+        """FCALL; the library loaded first when the server lacks it; _REFUSED when it cannot load it."""
+        assert self._library is not None
+        name, code = self._library
+        call = pack_plain(("FCALL", f"{name}_{script}", count, *keys, *args))
+        try:
+            return self._round_trip(conn, call)
+        except ResponseError as exc:
+            message = str(exc)
+            if "Function not found" not in message and "unknown command" not in message.lower():
+                raise
+        try:  # a new, restarted or flushed server: load the library (REPLACE: a racing worker loads the same)
+            self._round_trip(conn, pack_plain(("FUNCTION", "LOAD", "REPLACE", code)))
+        except ResponseError:  # Redis before 7, or an ACL without FUNCTION: scripts it is
+            self.functions = False
+            return _REFUSED
+        return self._round_trip(conn, call)
+
     @staticmethod
     def _round_trip(conn: Any, packed: list[bytes]) -> Any:
         def once() -> Any:
@@ -74,3 +109,6 @@ class ScriptCaller:
             return conn.read_response()
 
         return conn.retry.call_with_retry(once, lambda error, failures: conn.disconnect(), with_failure_count=True)
+
+
+_REFUSED = object()

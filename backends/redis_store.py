@@ -37,6 +37,7 @@ from backends.redis_codec import (
     script_error,
     split_options,
 )
+from backends.redis_functions import library
 from backends.redis_scripts import (
     SCRIPTS,
     UNAVAILABLE,
@@ -142,7 +143,10 @@ class RedisStore:
         self._client = self._connect(url, socket_timeout, health_check_interval)
         self._scripts: dict[str, Script] = {name: self._client.register_script(script_source(name)) for name in SCRIPTS}
         # a single server: the lean call (backends/redis_call.py); a cluster: redis-py's routing
-        self._lean = ScriptCaller(self._client) if isinstance(self._client, redis.Redis) else None
+        self._lean = None
+        if isinstance(self._client, redis.Redis):
+            scripts = {name: (code.sha, str(code.script)) for name, code in self._scripts.items()}
+            self._lean = ScriptCaller(self._client, scripts, library())
         self._picker = PartitionPicker(self.partitions)
         self._id_lock = threading.Lock()
         self._id_block = id_block
@@ -219,8 +223,7 @@ class RedisStore:
             run = self._scripts[script]
             reply = self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))
         elif self._lean is not None:
-            code = self._scripts[script]
-            reply = self._lean(code.sha, code.script, keys, [head, *args])  # type: ignore[arg-type]
+            reply = self._lean(script, keys, [head, *args])
         else:
             reply = self._scripts[script](keys=keys, args=[head, *args])
         return reply if keyed is None else _settle_keyed(keyed, reply)
