@@ -87,8 +87,9 @@ script also declares the claimer's identity sets: :meth:`RedisBackend.claim_as_s
 checks everything before its
 first write and appends the operation's audit entry to the history in the same
 script. On a single server the scripts run as the functions of one library loaded once
-(:mod:`backends.redis_functions`, FCALL), elsewhere as scripts (EVALSHA). Every write script runs once per request id (``backends/lua/_once.lua``):
-redis-py's retry after a dropped connection gets the first run's reply. A
+(:mod:`backends.redis_functions`, FCALL), elsewhere as scripts (EVALSHA). Every write
+script runs once per request id (``backends/lua/_once.lua``): redis-py's retry after a
+dropped connection gets the first run's reply. A
 step list (a parent and the child it calls) always shares one
 partition. Reads across partitions (task queries, due timers, subscriptions,
 external-task fetching) read every partition and merge in Python.

@@ -34,7 +34,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
 from backends.redis_wire import pack_plain
 
@@ -93,6 +93,9 @@ class ScriptCaller:
             return self._round_trip(conn, call)
         except ResponseError as exc:
             message = str(exc)
+            if isinstance(exc, NoPermissionError):  # an ACL that allows scripts but not FCALL
+                self.functions = False
+                return _REFUSED
             if "Function not found" not in message and "unknown command" not in message.lower():
                 raise
         try:  # a new, restarted or flushed server: load the library (REPLACE: a racing worker loads the same)
