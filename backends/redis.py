@@ -86,8 +86,10 @@ slot; ``tests/test_redis_cluster.py`` checks it; on a single Redis only, the cla
 script also declares the claimer's identity sets: :meth:`RedisBackend.claim_as_stored`),
 checks everything before its
 first write and appends the operation's audit entry to the history in the same
-script. Every write script runs once per request id (``backends/lua/_once.lua``):
-redis-py's retry after a dropped connection gets the first run's reply. A
+script. On a single server the scripts run as the functions of one library loaded once
+(:mod:`backends.redis_functions`, FCALL), elsewhere as scripts (EVALSHA). Every write
+script runs once per request id (``backends/lua/_once.lua``): redis-py's retry after a
+dropped connection gets the first run's reply. A
 step list (a parent and the child it calls) always shares one
 partition. Reads across partitions (task queries, due timers, subscriptions,
 external-task fetching) read every partition and merge in Python.
@@ -116,6 +118,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import (
     as_json,
+    build,
     decode_fields,
     decode_instance,
     encode,
@@ -123,11 +126,11 @@ from backends.redis_codec import (
     history_json,
     pairs,
     split_prefix,
-    step_args,
 )
 from backends.redis_scripts import (
     unavailable_as_domain_error,
 )
+from backends.redis_steps import step_args
 from backends.redis_store import RedisStore
 from bpm.errors import InstanceNotFound
 
@@ -166,7 +169,7 @@ class RedisBackend(RedisStore, Backend):
         if version < 1:
             return None
         data = self._client.hgetall(self.key("def", key, str(version)))
-        return Definition.from_dict(decode_fields(data)) if data else None
+        return build(Definition, decode_fields(data)) if data else None
 
     @unavailable_as_domain_error
     def cache_generation(self) -> int:
@@ -320,7 +323,7 @@ class RedisBackend(RedisStore, Backend):
     @unavailable_as_domain_error
     def external_task(self, external_id: str) -> ExternalTaskRecord | None:
         data = self._client.hgetall(self.ikey(external_id, "ext"))
-        return ExternalTaskRecord.from_dict(decode_fields(data)) if data else None
+        return build(ExternalTaskRecord, decode_fields(data)) if data else None
 
     @unavailable_as_domain_error
     def instance_externals(self, instance_id: str) -> list[ExternalTaskRecord]:
@@ -440,12 +443,12 @@ class RedisBackend(RedisStore, Backend):
 
     @staticmethod
     def _external(flat: list[str]) -> ExternalTaskRecord:
-        return ExternalTaskRecord.from_dict(decode_fields(pairs(flat)))
+        return build(ExternalTaskRecord, decode_fields(pairs(flat)))
 
     @staticmethod
     def _task(flat: list[str], task_id: str) -> Task:
         """A task from a script's flat reply of its hash (which has no id)."""
-        return Task.from_dict({**decode_fields(pairs(flat)), "id": task_id})
+        return build(Task, {**decode_fields(pairs(flat)), "id": task_id})
 
     @staticmethod
     def decode_task(data: Mapping[str, str], task_id: str | None = None) -> Task:
@@ -454,11 +457,11 @@ class RedisBackend(RedisStore, Backend):
         fields = decode_fields(data)
         if task_id is not None:
             fields["id"] = task_id
-        return Task.from_dict(fields)
+        return build(Task, fields)
 
     @staticmethod
     def _definition(flat: list[str]) -> Definition:
-        return Definition.from_dict(decode_fields(pairs(flat)))
+        return build(Definition, decode_fields(pairs(flat)))
 
     @staticmethod
     def _audit(audit: Mapping[str, Any] | None) -> str:

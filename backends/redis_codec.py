@@ -6,17 +6,14 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import MISSING, fields
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from backends.base import (
     Definition,
     ExternalTaskRecord,
     Instance,
-    Step,
-    SubscriptionIndex,
     Task,
-    check_subscription,
 )
 from bpm.errors import (
     BpmError,
@@ -30,6 +27,7 @@ from bpm.errors import (
     TaskNotFound,
 )
 
+R = TypeVar("R", Definition, ExternalTaskRecord, Instance, Task)
 _INT_FIELDS = frozenset(
     {
         "available_at",
@@ -105,8 +103,25 @@ def split_prefix(url: str) -> tuple[str, str | None]:
     return rebuilt, found.get("prefix")
 
 
+#: json.dumps(value, ensure_ascii=False, separators=(",", ":")) without making an encoder per call
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: a str as a JSON string (what _ENCODE writes for it)
+_STRING = json.encoder.encode_basestring
+
+
 def as_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(value)
+
+
+_RECORD_NAMES: dict[type, frozenset[str]] = {
+    kind: frozenset(f.name for f in fields(kind)) for kind in (Definition, ExternalTaskRecord, Instance, Task)
+}
+
+
+def build(kind: type[R], data: Mapping[str, Any]) -> R:
+    """``kind.from_dict(data)`` (unknown names left out) without reading the dataclass's fields each time."""
+    names = _RECORD_NAMES[kind]
+    return kind(**{name: value for name, value in data.items() if name in names})
 
 
 def redact(url: str) -> str:
@@ -124,22 +139,38 @@ def encode(record: Task | Instance | Definition | ExternalTaskRecord) -> dict[st
     also without its id (its key ends in it) and the fields at their default, and with
     TASK_NAMES."""
     out: dict[str, str] = {}
-    empty_defaults = _empty_defaults(type(record))  # type: ignore[arg-type]  # a class is hashable
-    task = isinstance(record, Task)
-    for f in fields(record):
-        value = getattr(record, f.name)
-        if value is None or (f.name in empty_defaults and value in ("", False, [], {})):
-            continue  # absent: the field's (empty) default; no empty fields stored
-        if task and (f.name == "id" or (f.name in _TASK_DEFAULTS and value == _TASK_DEFAULTS[f.name])):
-            continue  # the id is the key's; priority 50, loadlink_param "=", status active
-        name = (task and TASK_NAMES.get(f.name)) or SHORT_NAMES.get(f.name, f.name)
-        if f.name in _JSON_FIELDS:
-            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        elif f.name in _BOOL_FIELDS:
-            out[name] = "1" if value else "0"
+    for name, stored, empty, default, kind in _encoding(type(record)):  # type: ignore[arg-type]  # a class is hashable
+        value = getattr(record, name)
+        if value is None or (empty and value in _EMPTY) or (default is not _NONE and value == default):
+            continue  # absent: the field's (empty) default; no empty fields stored; a task's other defaults
+        if kind == "json":
+            out[stored] = _ENCODE(value)
+        elif kind == "bool":
+            out[stored] = "1" if value else "0"
         else:
-            out[name] = str(value)
+            out[stored] = str(value)
     return out
+
+
+_EMPTY: tuple[Any, ...] = ("", False, [], {})
+_NONE = object()
+
+
+@functools.cache
+def _encoding(kind: type) -> tuple[tuple[str, str, bool, Any, str], ...]:
+    """How :func:`encode` writes each field of a record class: (name, hash field, has an
+    empty default, a default also left out or _NONE, "json"/"bool"/"text"); a task's id left out."""
+    task = kind is Task
+    empty_defaults = _empty_defaults(kind)
+    found = []
+    for f in fields(kind):
+        if task and f.name == "id":
+            continue  # the key ends in it
+        stored = (task and TASK_NAMES.get(f.name)) or SHORT_NAMES.get(f.name, f.name)
+        default = _TASK_DEFAULTS.get(f.name, _NONE) if task else _NONE  # priority 50, loadlink_param "=", status active
+        kind_ = "json" if f.name in _JSON_FIELDS else "bool" if f.name in _BOOL_FIELDS else "text"
+        found.append((f.name, stored, f.name in empty_defaults, default, kind_))
+    return tuple(found)
 
 
 #: a task's fields with a default other than empty that are left out at that default
@@ -206,6 +237,7 @@ _HISTORY_LONG_TYPES = {short: name for name, short in HISTORY_TYPES.items()}
 #: its elementName when that is "": no key names stored, and short numbers.
 #: Only entries with an elementType are arrays (the history cap in _common.lua relies on it)
 _ELEMENT_KEYS = ("time", "type", "elementId", "elementType", "elementName")
+_ELEMENT_KEY_SET = frozenset(_ELEMENT_KEYS)
 _ELEMENT_TYPES = {"element.entered": 1, "element.left": 0}
 _ELEMENT_TYPE_NAMES = {code: kind for kind, code in _ELEMENT_TYPES.items()}
 #: element types stored as their index here (append only: stored histories keep these numbers)
@@ -226,10 +258,21 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
     kind = entry.get("type")
     if (
         created is not None
-        and set(entry) == set(_ELEMENT_KEYS)
-        and type(entry["time"]) is int
         and isinstance(kind, str)
+        and entry.keys() == _ELEMENT_KEY_SET
+        and type(entry["time"]) is int
     ):
+        code, element_id, element_type, element_name = (
+            _ELEMENT_TYPES.get(kind),
+            entry["elementId"],
+            entry["elementType"],
+            entry["elementName"],
+        )
+        number = _ELEMENT_TYPE_NUMBERS.get(element_type) if type(element_type) is str else None
+        if code is not None and number is not None and type(element_id) is str and type(element_name) is str:
+            # the common case written out (the bytes as_json writes for the list below)
+            name = "," + _STRING(element_name) if element_name else ""
+            return f"[{entry['time'] - created},{code},{_STRING(element_id)},{number}{name}]"
         values = [entry[name] for name in _ELEMENT_KEYS]
         values[0] -= created
         values[1] = _ELEMENT_TYPES.get(kind, kind)
@@ -282,15 +325,15 @@ def history_entry(stored: str, created: int, definition_id: str | None = None) -
     return entry
 
 
-#: the members of an engine state (one with "format") stored only when they differ
-#: from these, the values every instance has until it uses subscriptions, multi-
-#: instance bodies or subprocesses (see Engine.start): ~90 bytes less per instance
-_STATE_DEFAULTS: dict[str, Any] = {
-    "ended": False,
-    "scopes": {"root": {"el": None, "parent": None, "token": None}},
-    "subs": {},
-    "mi": {},
-}
+def _state_defaults() -> dict[str, Any]:
+    """The members of an engine state (one with "format") stored only when they differ
+    from these, the values every instance has until it uses subscriptions, multi-
+    instance bodies or subprocesses (see Engine.start): ~90 bytes less per instance.
+    A fresh copy on each call (a decoded state may change its members)."""
+    return {"ended": False, "scopes": {"root": {"el": None, "parent": None, "token": None}}, "subs": {}, "mi": {}}
+
+
+_STATE_DEFAULTS = _state_defaults()
 _STATE_ORDER = ("format", "seq", "ended", "vars", "tokens", "scopes", "subs", "mi")
 
 
@@ -315,9 +358,9 @@ def state_value(stored: str | None) -> dict[str, Any]:
 def _full_state(state: dict[str, Any]) -> dict[str, Any]:
     if "format" not in state:
         return state
-    for name, default in _STATE_DEFAULTS.items():
+    for name, default in _state_defaults().items():
         if name not in state:
-            state[name] = json.loads(as_json(default))  # a fresh copy
+            state[name] = default
     ordered = {name: state.pop(name) for name in _STATE_ORDER if name in state}
     return {**ordered, **state}
 
@@ -330,6 +373,14 @@ _BODY_NAMES = {"end_time": "et"}
 _BODY_LONG_NAMES = {short: name for name, short in {**SHORT_NAMES, **_BODY_NAMES}.items()}
 
 
+#: the instance fields in the object after the body's first members: (name, stored name, empty default)
+_INSTANCE_REST = tuple(
+    (f.name, _BODY_NAMES.get(f.name) or SHORT_NAMES.get(f.name, f.name), f.name in _empty_defaults(Instance))
+    for f in fields(Instance)
+    if f.name not in _HEADER_FIELDS and f.name not in _BODY_FIELDS
+)
+
+
 def instance_body(instance: Instance) -> str:
     """The body of an instance's stored value: a JSON array of its definition id, process
     name, create time, creator and engine state (without its default members), then, when
@@ -339,18 +390,14 @@ def instance_body(instance: Instance) -> str:
     The stored value (one string key, written by apply_steps.lua; see load_inst in
     _common.lua) is ``<rev>|<flags>|<active task ids>|<closed records>|<body>``: one key
     instead of a hash, a state string and a set of closed records."""
-    empty_defaults = _empty_defaults(Instance)
     rest: dict[str, Any] = {}
-    for f in fields(instance):
-        name = f.name
+    for name, stored, empty in _INSTANCE_REST:
         value = getattr(instance, name)
-        if name in _HEADER_FIELDS or name in _BODY_FIELDS or value is None:
-            continue
-        if (name in empty_defaults and value in ("", False, [], {})) or (
-            name == "process_key" and instance.definition_id.rpartition(":")[0] == value
-        ):
-            continue  # a default, or derivable
-        rest[_BODY_NAMES.get(name) or SHORT_NAMES.get(name, name)] = value
+        if value is None or (empty and value in _EMPTY):
+            continue  # a default
+        if name == "process_key" and instance.definition_id.rpartition(":")[0] == value:
+            continue  # derivable
+        rest[stored] = value
     body: list[Any] = [
         instance.definition_id,
         instance.process_name,
@@ -404,9 +451,8 @@ def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
         state = {"format": 2, "seq": state[0], "vars": state[1], "tokens": tokens, **(state[3:] or [{}])[0]}
     data["state"] = _full_state(state)
     data.setdefault("process_key", data["definition_id"].rpartition(":")[0])
-    return Instance.from_dict(
-        {**data, "id": instance_id, "rev": int(rev), "ended": "e" in flags, "history_truncated": "t" in flags}
-    )
+    data.update(id=instance_id, rev=int(rev), ended="e" in flags, history_truncated="t" in flags)
+    return build(Instance, data)
 
 
 def pairs(flat: list[str]) -> dict[str, str]:
@@ -440,75 +486,3 @@ def script_error(reply: list[Any]) -> BpmError:
     if code == "LOCK_LOST":
         return Conflict(f"external task '{ident}' is not locked by worker '{detail}'", code="LOCK_LOST")
     raise RuntimeError(f"unexpected reply from a Redis script: {reply!r}")  # pragma: no cover
-
-
-def step_args(steps: list[Step]) -> list[str]:
-    """apply_steps.lua's arguments after the head: the steps as JSON (see step_json), then
-    the values the JSON points at by their ARGV index, passed as they are so the script
-    neither decodes nor copies them: each step's instance body, its history entries and
-    each created task's field/value pairs."""
-    extra: list[str] = []
-    first = 3  # ARGV[1] is the head, ARGV[2] the JSON
-
-    def place(values: list[str]) -> list[int]:
-        """Append ``values`` to the arguments; their ARGV range [first, last]."""
-        at = first + len(extra)
-        extra.extend(values)
-        return [at, at + len(values) - 1]
-
-    payload = []
-    for step in steps:
-        # members at the script's default (false, "", [], see STEP_DEFAULTS there) left out
-        data = {name: value for name, value in step_json(step).items() if value not in (False, "", [])}
-        instance = step.instance
-        data["body"] = place([instance_body(instance)])[0]
-        if step.history:
-            entries = [history_json(entry, instance.create_time, instance.definition_id) for entry in step.history]
-            data["history"] = place(entries)
-        if step.created:
-            data["created"] = [place([task.id, *_flat(encode(task))]) for task in step.created]
-        payload.append(data)
-    return [as_json(payload), *extra]
-
-
-def _flat(fields_: Mapping[str, str]) -> list[str]:
-    return [item for pair in fields_.items() for item in pair]
-
-
-def step_json(step: Step) -> dict[str, Any]:
-    """One step as apply_steps.lua reads it: hash fields, decimal strings, false for None
-    (:func:`step_args` moves the body, the history and the created tasks out of it).
-
-    Raises ValueError for a ``new`` step whose rev is not 1 or a bad subscription."""
-    for sub in (*step.subscribed, *step.unsubscribed):
-        check_subscription(sub)
-    if step.new and step.instance.rev != 1:
-        raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
-    instance = step.instance
-    return {
-        "id": instance.id,
-        "new": step.new,
-        "expected": str(instance.rev - 1),
-        # what the script needs of the instance: the header and the instance lists' keys
-        "rev": str(instance.rev),
-        "ended": instance.ended,
-        "truncated": instance.history_truncated,
-        "pk": instance.process_key,
-        "bk": instance.business_key,
-        "ct": str(instance.create_time),
-        "now": str(step.now),
-        "complete_task": step.complete_task or "",
-        "completed_by": False if step.completed_by is None else step.completed_by,
-        "cancelled": step.cancelled,
-        "complete_external": step.complete_external or "",
-        "external_worker": False if step.external_worker is None else step.external_worker,
-        "externals": [encode(ext) for ext in step.externals],
-        "externals_cancelled": step.externals_cancelled,
-        "subscribed": [subscription_json(sub) for sub in step.subscribed],
-        "unsubscribed": [subscription_json(sub) for sub in step.unsubscribed],
-    }
-
-
-def subscription_json(sub: SubscriptionIndex) -> list[str]:
-    due = "" if sub.due is None else str(sub.due)
-    return [sub.kind, sub.name or "", sub.member, due]

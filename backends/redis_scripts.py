@@ -71,6 +71,17 @@ def script_source(name: str) -> str:
 _DEFINITION = re.compile(r"^local (?:function )?([\w, ]+?)\s*(?:\(|=)", re.MULTILINE)
 
 
+def common_blocks() -> list[tuple[set[str], str]]:
+    """The blocks of ``_common.lua`` in order: (the names a block defines, its text). A block
+    is a top-level definition with the comment lines above it."""
+    blocks: list[tuple[set[str], str]] = []
+    for chunk in re.split(r"\n(?=(?:--[^\n]*\n)*local )", (LUA_DIR / "_common.lua").read_text()):
+        match = _DEFINITION.search(chunk)
+        names = {n.strip() for n in match.group(1).split(",")} if match else set()
+        blocks.append((names, chunk))
+    return blocks
+
+
 def helpers_for(code: str) -> str:
     """The blocks of ``_common.lua`` that ``code`` needs, directly or through other blocks, in
     their order there; the first block (ARGV[1] parsed) always. Every call of a script runs
@@ -78,11 +89,7 @@ def helpers_for(code: str) -> str:
 
     A block is a top-level definition with the comment lines above it; a block is needed when
     a name it defines appears as a word outside comments in the code or in another needed block."""
-    blocks: list[tuple[set[str], str]] = []
-    for chunk in re.split(r"\n(?=(?:--[^\n]*\n)*local )", (LUA_DIR / "_common.lua").read_text()):
-        match = _DEFINITION.search(chunk)
-        names = {n.strip() for n in match.group(1).split(",")} if match else set()
-        blocks.append((names, chunk))
+    blocks = common_blocks()
     needed = [True] + [False] * (len(blocks) - 1)
     pending = [code, blocks[0][1]]
     while pending:

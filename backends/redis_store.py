@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -32,11 +31,13 @@ from backends.partitions import (
     partition_of,
     partition_tags,
 )
+from backends.redis_call import ScriptCaller
 from backends.redis_codec import (
     redact,
     script_error,
     split_options,
 )
+from backends.redis_functions import library
 from backends.redis_scripts import (
     SCRIPTS,
     UNAVAILABLE,
@@ -141,6 +142,11 @@ class RedisStore:
         self._roots = tuple(f"{self.prefix}:{{{tag}}}:" for tag in partition_tags(self.partitions))
         self._client = self._connect(url, socket_timeout, health_check_interval)
         self._scripts: dict[str, Script] = {name: self._client.register_script(script_source(name)) for name in SCRIPTS}
+        # a single server: the lean call (backends/redis_call.py); a cluster: redis-py's routing
+        self._lean = None
+        if isinstance(self._client, redis.Redis):
+            scripts = {name: (code.sha, str(code.script)) for name, code in self._scripts.items()}
+            self._lean = ScriptCaller(self._client, scripts, library())
         self._picker = PartitionPicker(self.partitions)
         self._id_lock = threading.Lock()
         self._id_block = id_block
@@ -211,11 +217,13 @@ class RedisStore:
         if keyed is not None:
             request_id = _keyed_request_id(keyed)
         else:
-            request_id = uuid.uuid4().hex if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
+            request_id = os.urandom(16).hex() if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
         head = f"{limit}|{retention}|{request_id}|{root}"  # see the top of backends/lua/_common.lua
         if self._wait and script in WRITE_SCRIPTS:
             run = self._scripts[script]
             reply = self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))
+        elif self._lean is not None:
+            reply = self._lean(script, keys, [head, *args])
         else:
             reply = self._scripts[script](keys=keys, args=[head, *args])
         return reply if keyed is None else _settle_keyed(keyed, reply)

@@ -21,11 +21,22 @@ from redis.utils import HIREDIS_AVAILABLE
 BUFFER_CUTOFF = 6000
 
 
+_hiredis_pack: Any
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a dependency
+    _hiredis_pack = None
+
+
+def _python_packer() -> PythonRespSerializer:
+    return PythonRespSerializer(BUFFER_CUTOFF, Encoder("utf-8", "surrogatepass", True).encode)
+
+
 class _Packer:
     """hiredis's packer, and redis-py's Python one for what hiredis refuses."""
 
     def __init__(self) -> None:
-        self._python = PythonRespSerializer(BUFFER_CUTOFF, Encoder("utf-8", "surrogatepass", True).encode)
+        self._python = _python_packer()
         self._fast = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
 
     def pack(self, *args: Any) -> list[bytes]:
@@ -35,6 +46,20 @@ class _Packer:
             except UnicodeEncodeError:  # a lone surrogate
                 pass
         return self._python.pack(*args)  # type: ignore[no-any-return]
+
+
+_PYTHON = _python_packer()
+
+
+def pack_plain(args: tuple[str, ...]) -> list[bytes]:
+    """A command of one-word name and str arguments, packed as :func:`command_packer`'s
+    packer packs it, without the argument conversions redis-py's serializer makes first."""
+    if _hiredis_pack is not None:
+        try:
+            return [_hiredis_pack(args)]
+        except UnicodeEncodeError:  # a lone surrogate
+            pass
+    return _PYTHON.pack(*args)  # type: ignore[no-any-return]
 
 
 def command_packer() -> Any:

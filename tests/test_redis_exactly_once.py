@@ -1,7 +1,7 @@
 """A write whose reply is lost still happens exactly once and answers success.
 
 A small TCP proxy sits between the backend and Redis. Armed, it lets the next
-script call (EVALSHA) reach Redis, waits for Redis's reply, and drops the
+script call (FCALL or EVALSHA) reach Redis, waits for Redis's reply, and drops the
 connection instead of passing the reply on: the script has run, the client saw a
 dropped connection. redis-py then retries the call on a new connection; the
 script recognises its own request id and answers the first run's reply.
@@ -64,7 +64,7 @@ class ReplyDroppingProxy:
     def _requests(self, client: socket.socket, server: socket.socket, state: dict[str, bool]) -> None:
         try:
             while data := client.recv(65536):
-                if b"EVALSHA" in data.upper() and self.armed.is_set():
+                if (b"EVALSHA" in data.upper() or b"FCALL" in data.upper()) and self.armed.is_set():
                     self.armed.clear()
                     state["drop_reply"] = True
                 server.sendall(data)

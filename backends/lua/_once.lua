@@ -13,7 +13,7 @@
 -- {"REPLAYED", note, first reply} and writes nothing. Mode "R" (a retry of a request
 -- whose write is known to have committed somewhere) never writes: without the marker
 -- here it answers {"IDEMPOTENT_REPLAY_MISMATCH", "", ""}.
-local DONE_TTL_MS = 30000
+local DONE_TTL_MS = "30000" -- text: a number argument of redis.call costs a float formatting
 local mode, keep, keyed_id, note = string.match(REQUEST_ID, "^([KR])(%d+)K(%x+)N(%x*)$")
 if keyed_id then
   local done = redis.call("GET", key("done", keyed_id))
@@ -40,6 +40,7 @@ if REQUEST_ID ~= "" then
 end
 local reply = body()
 if REQUEST_ID ~= "" then
-  redis.call("SET", key("done", REQUEST_ID), cjson.encode(reply), "PX", DONE_TTL_MS)
+  local plain = type(reply) == "table" and reply[1] == "OK" and #reply == 1 -- most writes: '["OK"]'
+  redis.call("SET", key("done", REQUEST_ID), plain and '["OK"]' or cjson.encode(reply), "PX", DONE_TTL_MS)
 end
 return reply

@@ -1,35 +1,61 @@
 -- apply_steps: several engine steps (of several instances), all or nothing.
--- ARGV[2] is the JSON list built by step_args in redis_codec.py: records are already
--- their hash fields (strings), numbers are decimal strings and None is false; the
--- instance is its new rev, ended, truncated, the instance lists' pk, bk and ct, and
--- ``body`` the ARGV index of the body of its stored value (see load_inst in
--- _common.lua); ``history`` and each of ``created`` an ARGV range {first, last} of
--- history entries and of a new task's id and hash field/value pairs.
--- Subscriptions are {kind, name, member, due}. Every check of every step runs
--- before the first write.
--- Members at these defaults are left out of the JSON.
+-- ARGV[2..] are the steps as step_args in redis_steps.py passes them: per step a block
+-- of 14 arguments (STEP_FIELDS there: id, flags, expected, rev, pk, bk, ct, now,
+-- complete_task, completed_by, body, the counts of history entries and of created
+-- tasks, and a JSON object of the members below that are not at their default, or ""),
+-- then its history entries, then per created task a count and that many arguments (its
+-- id and its hash field/value pairs). Records are already their hash fields (strings),
+-- numbers decimal strings; ``body`` is the body of the instance's stored value (see
+-- load_inst in _common.lua). A step read here has ``history`` and each of ``created``
+-- as an ARGV range {first, last}. Subscriptions are {kind, name, member, due}. Every
+-- check of every step runs before the first write.
 local NONE = {} -- an empty list, never written to
 local STEP_DEFAULTS = {
-  new = false,
-  ended = false,
-  truncated = false,
-  bk = "",
-  complete_task = "",
-  completed_by = false,
-  cancelled = NONE,
   complete_external = "",
   external_worker = false,
+  cancelled = NONE,
   externals = NONE,
   externals_cancelled = NONE,
   subscribed = NONE,
   unsubscribed = NONE,
-  history = {1, 0},
-  created = NONE,
 }
 local STEP = {__index = STEP_DEFAULTS} -- the defaults' tables are never written to
-local steps = cjson.decode(ARGV[2])
-for _, s in ipairs(steps) do
-  setmetatable(s, STEP)
+local steps = {}
+local at, last = 2, #ARGV
+while at <= last do
+  local flags = ARGV[at + 1]
+  local s = {
+    id = ARGV[at],
+    new = string.find(flags, "n", 1, true) ~= nil,
+    ended = string.find(flags, "e", 1, true) ~= nil,
+    truncated = string.find(flags, "t", 1, true) ~= nil,
+    expected = ARGV[at + 2],
+    rev = ARGV[at + 3],
+    pk = ARGV[at + 4],
+    bk = ARGV[at + 5],
+    ct = ARGV[at + 6],
+    now = ARGV[at + 7],
+    complete_task = ARGV[at + 8],
+    completed_by = string.find(flags, "c", 1, true) ~= nil and ARGV[at + 9],
+    body = ARGV[at + 10],
+  }
+  local entries, made, rest = tonumber(ARGV[at + 11]), tonumber(ARGV[at + 12]), ARGV[at + 13]
+  at = at + 14
+  s.history = {at, at + entries - 1}
+  at = at + entries
+  local created = {}
+  for i = 1, made do
+    local count = tonumber(ARGV[at])
+    created[i] = {at + 1, at + count}
+    at = at + count + 1
+  end
+  s.created = created
+  if rest ~= "" then
+    for name, value in pairs(cjson.decode(rest)) do
+      s[name] = value
+    end
+  end
+  steps[#steps + 1] = setmetatable(s, STEP)
 end
 local checked = {} -- tasks read by the checks, by id (until written)
 
@@ -172,7 +198,7 @@ for _, s in ipairs(steps) do
   -- truncated: also when marked by a write this step's reader did not see
   inst.truncated = s.truncated or inst.truncated
   inst.externals = inst.externals or #s.externals > 0
-  inst.rev, inst.ended, inst.body = s.rev, s.ended, ARGV[s.body]
+  inst.rev, inst.ended, inst.body = s.rev, s.ended, s.body
   -- an ended instance is written with its retention (expire_instance does the rest)
   save_inst(s.id, inst, false, s.ended and RETENTION_MS and RETENTION)
   if s.history[2] >= s.history[1] then
@@ -206,7 +232,7 @@ if any_ended or any_created then
   -- expiry by the server's clock, as PEXPIRE; the due ended instances leave the lists
   -- with each start and end (the writes that change the lists)
   local clock = redis.call("TIME")
-  local server_now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local server_now = clock[1] .. string.sub("00000" .. clock[2], -6, -4) -- ms, as text
   for id, s in pairs(latest) do
     if ending[id] then
       for _, list in ipairs(list_keys("active", s)) do
@@ -219,11 +245,12 @@ if any_ended or any_created then
         end
       end
       if RETENTION_MS then
-        redis.call("ZADD", key("inst-expiry"), server_now + RETENTION_MS, cjson.encode({id, s.pk, s.bk}))
+        local expiry = string.format("%d", tonumber(server_now) + RETENTION_MS)
+        redis.call("ZADD", key("inst-expiry"), expiry, cjson.encode({id, s.pk, s.bk}))
         redis.call("PEXPIRE", key("inst-expiry"), RETENTION)
       end
     end
   end
-  prune_instance_lists(server_now, 20)
+  prune_instance_lists(server_now, "20")
 end
 return {"OK"}
