@@ -166,7 +166,8 @@ class Executions(Step):
     # -- ending ----------------------------------------------------------------------
 
     def end(self, token_id: str, element: EndEvent) -> None:
-        mappings.leaving(self, token_id, element)
+        if element.io_outputs or element.listeners:
+            mappings.leaving(self, token_id, element)
         scope = self.tokens[token_id]["scope"]
         if element.terminate:
             self.history("element.left", element)
