@@ -493,7 +493,7 @@ class MemoryBackend(MemoryEvents, Backend):
             self._records[instance_id] = tuple(records)
             for record_id in records:
                 task = self._tasks.get(record_id)
-                if task is not None and not task.active:
+                if task is not None and task.status != ACTIVE:  # (not task.active)
                     _share_empty_lists(task)
 
     def _forget(self, instance_id: str) -> None:
@@ -535,7 +535,7 @@ class MemoryBackend(MemoryEvents, Backend):
     def _put_task(self, task: Task) -> None:
         self._tasks[task.id] = task
         self._record(task.instance_id, task.id)
-        if task.active:
+        if task.status == ACTIVE:  # (task.active)
             self._index(task, add=True)
 
     def _index(self, task: Task, *, add: bool) -> None:

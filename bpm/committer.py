@@ -78,8 +78,8 @@ class Committer:
             with id_scope(instance.id):  # children and their tasks in the instance's partition
                 plan = self.planner.plan(instance, spec, result, pre, new=new)
         else:  # no engine runs in the plan: no ids are made
-            plan = self.planner.plan(instance, spec, result, pre, new=new)
-        steps = plan.ordered()
+            plan = self.planner.plan_alone(instance, spec, result, pre, new=new)
+        steps = list(plan.steps.values())  # (plan.ordered())
         self.backend.apply_steps(steps)
         if once.last_write_replayed():  # an Idempotency-Key retry: the first run wrote it (its outbox)
             return plan
@@ -88,7 +88,9 @@ class Committer:
                 observe(steps)
             except Exception:  # metrics must never fail a write that happened
                 log.exception("a commit observer failed")
-        self.follow_up(plan.outbox)
+        outbox = plan.outbox
+        if outbox.thrown or outbox.externals:  # (not outbox.empty)
+            self.follow_up(outbox)
         return plan
 
     def follow_up(self, outbox: Outbox) -> None:
@@ -140,10 +142,18 @@ class Committer:
         return once.committed_instance_id(instance.id)  # a replayed start: the first run's instance
 
     def audit(
-        self, kind: str, *, user: str | None, actor: str | None, task: Task | None = None, **extra: Any
+        self,
+        kind: str,
+        *,
+        user: str | None,
+        actor: str | None,
+        task: Task | None = None,
+        now: int | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
-        """A history entry of ``kind`` made now; the task's fields when ``task`` is given."""
-        entry: dict[str, Any] = {"time": self.now_ms(), "type": kind}
+        """A history entry of ``kind`` made at ``now`` (None: read the clock); the task's fields when
+        ``task`` is given."""
+        entry: dict[str, Any] = {"time": self.now_ms() if now is None else now, "type": kind}
         if task is not None:
             entry["taskId"] = task.id
             entry["taskName"] = task.name

@@ -164,17 +164,30 @@ class Planner:
         Raises the planner's errors (PROCESS_NOT_FOUND for a called process, CALL_DEPTH,
         UNHANDLED_BPMN_ERROR in the strict mode) before anything is written.
         """
-        if not reaches_others(instance, result):  # what _add does for this one instance alone
-            entry = _Entry(instance, spec, result, pre or Preconditions(), new)
-            step = self._step(entry)
-            outbox = Outbox(list(result.thrown), list(step.externals))
-            return Plan({instance.id: step}, outbox, {instance.id: entry})
+        if not reaches_others(instance, result):
+            return self.plan_alone(instance, spec, result, pre, new=new)
         plan = Plan()
         self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
         for instance_id, entry in plan.entries.items():
             plan.outbox.thrown.extend(entry.result.thrown)
             plan.outbox.externals.extend(plan.steps[instance_id].externals)
         return plan
+
+    def plan_alone(
+        self,
+        instance: Instance,
+        spec: ProcessSpec,
+        result: StepResult,
+        pre: Preconditions | None = None,
+        *,
+        new: bool = False,
+    ) -> Plan:
+        """:meth:`plan` of a step that reaches no other instance (``not reaches_others(instance, result)``):
+        what :meth:`_add` does for this one instance alone."""
+        entry = _Entry(instance, spec, result, pre or Preconditions(), new)
+        step = self._step(entry)
+        outbox = Outbox(list(result.thrown), list(step.externals))
+        return Plan({instance.id: step}, outbox, {instance.id: entry})
 
     # -- one instance ----------------------------------------------------------------
 
@@ -210,7 +223,7 @@ class Planner:
 
     def _step(self, entry: _Entry) -> Step:
         instance, result, pre = entry.instance, entry.result, entry.pre
-        now = self.now()
+        now = result.now if result.now is not None else self.now()  # the engine step's time: no second read
         ended = bool(result.state["ended"])
         updated = _copy_instance(instance)  # dataclasses.replace, without re-running __init__
         updated.state = result.state

@@ -448,7 +448,9 @@ class _Run(Events, Executions, Gateways):
             token.pop("loop", None)
         if element.io_outputs or element.listeners:
             mappings.leaving(self, token_id, element)
-        self.history("element.left", element)
+        left = {"time": self.now, "type": "element.left", "elementId": element.id, "elementType": element.tag}
+        left["elementName"] = element.name  # (self.history, inline: once per element left)
+        self.result.history.append(left)
         if self.subs:
             self.drop_subs(token=token_id)
         plain = self.exits.get(element.id)

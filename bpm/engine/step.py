@@ -49,7 +49,7 @@ class Step:
         self.steps = 0
         # the clock its engine method set from now_ms on entry (bpm.engine.evaluation): no second read
         now = fixed_now_ms()
-        self.now = engine.now_ms() if now is None else now
+        self.now = self.result.now = engine.now_ms() if now is None else now
 
     # -- bookkeeping -----------------------------------------------------------------
 
