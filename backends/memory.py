@@ -540,18 +540,21 @@ class MemoryBackend(MemoryEvents, Backend):
 
     def _index(self, task: Task, *, add: bool) -> None:
         task_id = task.id
+        candidates = task.candidate_users or task.candidate_groups or task.candidate_roles
         if add:
             self._instance_tasks[task.instance_id].add(task_id)
-            for index, names in self._candidate_indexes(task):
-                for name in names:
-                    index[name].add(task_id)
+            if candidates:
+                for index, names in self._candidate_indexes(task):
+                    for name in names:
+                        index[name].add(task_id)
             if task.assignee is not None:
                 self._by_assignee[task.assignee].add(task_id)
             return
         _unindex(self._instance_tasks, task.instance_id, task_id)
-        for index, names in self._candidate_indexes(task):
-            for name in names:
-                _unindex(index, name, task_id)
+        if candidates:
+            for index, names in self._candidate_indexes(task):
+                for name in names:
+                    _unindex(index, name, task_id)
         if task.assignee is not None:
             _unindex(self._by_assignee, task.assignee, task_id)
 

@@ -125,3 +125,20 @@ def test_the_shortcut_walks_no_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     assert compile_expression("approved == True").evaluate_condition({"approved": False}) is False
     with pytest.raises(AssertionError):
         expression.evaluate_condition({"amount": "150"})  # a string against a number: the evaluator's to refuse
+
+
+def test_the_shortcut_leaves_a_comparison_past_the_budget_to_the_evaluator(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpm.expressions.compiled as compiled
+
+    ran: list[bool] = []
+    general = compiled.Expression._guard
+
+    def walk(self: Any, *args: Any) -> Any:
+        ran.append(True)
+        return general(self, *args)
+
+    monkeypatch.setattr(compiled.Expression, "_guard", walk)
+    monkeypatch.setattr(compiled, "MAX_WORK", compiled._QUICK_NODES_WORK)  # three node visits, nothing more
+    for source, variables in (("ok == true", {"ok": True}), ("n > 3", {"n": 5}), ("s != 'x'", {"s": "y"})):
+        assert compile_expression(source).evaluate_condition(variables) is True
+    assert ran == [True, True, True]

@@ -154,11 +154,15 @@ def _quick_compare(quick: tuple[str, str, Any, bool], variables: dict[str, Any])
     if type(value) not in _PLAIN_SCALARS:
         return None
     left, right = (value, literal) if name_first else (literal, value)
-    cost = scalar_equality_cost(left, right) if op == "==" or op == "!=" else scalar_order_cost(left, right)
-    used = _QUICK_NODES_WORK + cost
-    if used > MAX_WORK:
+    equality = op == "==" or op == "!="
+    if equality and (value is True or value is False or value is None) and type(value) is type(literal):
+        used = _QUICK_NODES_WORK + 1  # (scalar_equality_cost of two booleans or two nulls)
+    else:
+        cost = scalar_equality_cost(left, right) if equality else scalar_order_cost(left, right)
+        used = _QUICK_NODES_WORK + cost
+    if used > MAX_WORK:  # (a tiny BPM_EXPRESSION_WORK_BUDGET): the evaluator refuses it
         return None
-    if type(left) is type(right) and (op == "==" or op == "!="):  # _compare's coercions apply across types only
+    if equality and type(left) is type(right):  # _compare's coercions apply across types only
         holds = (left == right) is (op == "==")
     else:
         try:
