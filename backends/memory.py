@@ -9,6 +9,7 @@ their result, not the number of tasks stored.
 from __future__ import annotations
 
 import heapq
+import itertools
 import threading
 import time
 from collections import defaultdict
@@ -36,6 +37,7 @@ from backends.memory_events import MemoryEvents
 from backends.partitions import (
     DEFAULT_PARTITIONS,
     PartitionPicker,
+    base36,
     check_count,
     check_one_partition,
     make_id,
@@ -43,7 +45,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import append_capped
-from bpm.copying import SCALARS, clone, freeze, shallow_copy, thaw
+from bpm.copying import SCALARS, clone, cloner, freeze, shallow_copier, thaw
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -62,18 +64,21 @@ def _now() -> float:
 
 #: a deep copy of plain data and records (type-dispatched; see bpm.copying)
 _clone = clone
+#: the copiers of the records read and written on every use case (the type known: no dispatch)
+_clone_task = cloner(Task)
+_copy_instance = shallow_copier(Instance)
 
 
 def _freeze(instance: Instance) -> Instance:
     """The stored form of an instance: its state marshalled (bytes the garbage collector never walks)."""
-    stored: Instance = shallow_copy(instance)
+    stored: Instance = _copy_instance(instance)
     stored.state = freeze(instance.state)
     return stored
 
 
 def _thaw(stored: Instance) -> Instance:
     """A stored instance as callers get it: a new record with a fresh copy of the state."""
-    instance: Instance = shallow_copy(stored)
+    instance: Instance = _copy_instance(stored)
     instance.state = thaw(stored.state)
     return instance
 
@@ -146,9 +151,8 @@ class MemoryBackend(MemoryEvents, Backend):
 
     def new_id(self, near: str | None = None) -> str:
         partition = self._picker.pick(near)
-        with self._lock:  # no expiry sweep: a counter is all it touches
-            self._counters[partition] += 1
-            return make_id(partition, self._counters[partition])
+        # next() of an itertools.count is atomic (no lock); the id is make_id's
+        return self._id_prefixes[partition] + base36(next(self._counters[partition]))
 
     def partition(self, record_id: str) -> int:
         return partition_of(record_id, self.partitions)
@@ -158,7 +162,9 @@ class MemoryBackend(MemoryEvents, Backend):
 
     def clear(self) -> None:
         with self._lock:
-            self._counters = [0] * self.partitions
+            #: per partition, the counter of its ids (the next one it gives) and their prefix (see make_id)
+            self._counters = [itertools.count(1) for _ in range(self.partitions)]
+            self._id_prefixes = [make_id(partition, 0)[:-1] for partition in range(self.partitions)]
             #: (expiry time in wall-clock ms, instance id) of ended instances, soonest first (a heap)
             self._expiring: list[tuple[float, str]] = []
             self._idempotency: dict[str, dict[str, Any]] = {}
@@ -228,7 +234,7 @@ class MemoryBackend(MemoryEvents, Backend):
             task = self._tasks.get(task_id)
             if task is None:
                 return None
-            return _clone(task), _thaw(self._instances[task.instance_id])
+            return _clone_task(task), _thaw(self._instances[task.instance_id])
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
         with self._guard:
@@ -237,7 +243,7 @@ class MemoryBackend(MemoryEvents, Backend):
             tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
             if len(tasks) > 1:
                 tasks.sort(key=lambda t: (t.create_time, t.id))
-            return [_clone(t) for t in tasks]
+            return [_clone_task(t) for t in tasks]
 
     def apply_steps(self, steps: list[Step]) -> None:
         """As :meth:`Backend.apply_steps`. The steps' new tasks and history entries become the
@@ -267,14 +273,14 @@ class MemoryBackend(MemoryEvents, Backend):
         """:meth:`claim`, the lock held."""
         task = self._require_active(task_id)
         if task.assignee == user:
-            return _clone(task)
+            return _clone_task(task)
         if task.assignee is not None:
             raise TaskAlreadyClaimed(f"task '{task_id}' is already claimed by another user")
         if candidates is not None and task.has_candidates and not candidates.is_candidate_for(task):
             raise NotCandidate(f"user '{user}' is not a candidate for task '{task_id}'")
         self._set_assignee(task, user)
         self._audit(audit, task)
-        return _clone(task)
+        return _clone_task(task)
 
     def claim_as_stored(self, task_id: str, user: str, *, audit: dict[str, Any] | None = None) -> Task:
         """:meth:`claim`, the user's identity read under the same lock."""
@@ -487,7 +493,7 @@ class MemoryBackend(MemoryEvents, Backend):
             self._records[instance_id] = tuple(records)
             for record_id in records:
                 task = self._tasks.get(record_id)
-                if task is not None and not task.active:
+                if task is not None and task.status != ACTIVE:  # (not task.active)
                     _share_empty_lists(task)
 
     def _forget(self, instance_id: str) -> None:
@@ -529,23 +535,26 @@ class MemoryBackend(MemoryEvents, Backend):
     def _put_task(self, task: Task) -> None:
         self._tasks[task.id] = task
         self._record(task.instance_id, task.id)
-        if task.active:
+        if task.status == ACTIVE:  # (task.active)
             self._index(task, add=True)
 
     def _index(self, task: Task, *, add: bool) -> None:
         task_id = task.id
+        candidates = task.candidate_users or task.candidate_groups or task.candidate_roles
         if add:
             self._instance_tasks[task.instance_id].add(task_id)
-            for index, names in self._candidate_indexes(task):
-                for name in names:
-                    index[name].add(task_id)
+            if candidates:
+                for index, names in self._candidate_indexes(task):
+                    for name in names:
+                        index[name].add(task_id)
             if task.assignee is not None:
                 self._by_assignee[task.assignee].add(task_id)
             return
         _unindex(self._instance_tasks, task.instance_id, task_id)
-        for index, names in self._candidate_indexes(task):
-            for name in names:
-                _unindex(index, name, task_id)
+        if candidates:
+            for index, names in self._candidate_indexes(task):
+                for name in names:
+                    _unindex(index, name, task_id)
         if task.assignee is not None:
             _unindex(self._by_assignee, task.assignee, task_id)
 

@@ -20,7 +20,7 @@ from bpm.definitions import DefinitionCache
 from bpm.engine import Engine, StepResult
 from bpm.errors import ConcurrentModification
 from bpm.model.spec import ProcessSpec
-from bpm.planner import Outbox, Plan, Planner, Preconditions
+from bpm.planner import Outbox, Plan, Planner, Preconditions, reaches_others
 from bpm.records import Definition, Instance, Step, Task
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,12 @@ class Committer:
         and the planner's errors (nothing is written then). Once written, the outbox is
         carried out; whatever fails there is logged, never raised.
         """
-        with id_scope(instance.id):  # children and their tasks in the instance's partition
-            plan = self.planner.plan(instance, spec, result, pre, new=new)
-        steps = plan.ordered()
+        if reaches_others(instance, result):
+            with id_scope(instance.id):  # children and their tasks in the instance's partition
+                plan = self.planner.plan(instance, spec, result, pre, new=new)
+        else:  # no engine runs in the plan: no ids are made
+            plan = self.planner.plan_alone(instance, spec, result, pre, new=new)
+        steps = list(plan.steps.values())  # (plan.ordered())
         self.backend.apply_steps(steps)
         if once.last_write_replayed():  # an Idempotency-Key retry: the first run wrote it (its outbox)
             return plan
@@ -85,7 +88,9 @@ class Committer:
                 observe(steps)
             except Exception:  # metrics must never fail a write that happened
                 log.exception("a commit observer failed")
-        self.follow_up(plan.outbox)
+        outbox = plan.outbox
+        if outbox.thrown or outbox.externals:  # (not outbox.empty)
+            self.follow_up(outbox)
         return plan
 
     def follow_up(self, outbox: Outbox) -> None:
@@ -110,33 +115,49 @@ class Committer:
         business_key: str | None = None,
     ) -> str:
         """Start an instance at ``start_event`` (None: the none start event); return its id."""
-        started = self.audit("instance.started", user=user, actor=actor or user, definitionId=definition.definition_id)
+        definition_id = definition.definition_id
+        # (what audit makes, inline: once per start)
+        now = self.now_ms()  # the start's time: its history entry's and the instance's create_time
+        started = {"time": now, "type": "instance.started", "user": user, "actor": actor or user}
+        started["definitionId"] = definition_id
         instance_id = self.backend.new_id()
         with id_scope(instance_id):  # its tasks and children in its partition
-            result = self.engine.start(spec, variables, initiator=user, start_event=start_event)
-        instance = Instance(
-            id=instance_id,
-            definition_id=definition.definition_id,
-            process_key=definition.key,
-            process_name=spec.label,
-            state=result.state,
-            create_time=self.now_ms(),
-            create_by=user or "",
-            app_name=app_name or definition.app_name,
-            rev=0,
-            business_key=business_key or "",
+            result = self.engine.start(spec, variables, user, start_event)
+        instance = Instance(  # positionally: id, definition_id, process_key, process_name, state, create_time,
+            instance_id,  # create_by, app_name, ended, end_time, rev, business_key
+            definition_id,
+            definition.key,
+            spec.label,
+            result.state,
+            now,
+            user or "",
+            app_name or definition.app_name,
+            False,
+            None,
+            0,
+            business_key or "",
         )
         once.starting(instance.id)  # with an Idempotency-Key, a later run's replay answers this id
         self.commit(instance, spec, result, Preconditions(history=[started]), new=True)
         return once.committed_instance_id(instance.id)  # a replayed start: the first run's instance
 
     def audit(
-        self, kind: str, *, user: str | None, actor: str | None, task: Task | None = None, **extra: Any
+        self,
+        kind: str,
+        *,
+        user: str | None,
+        actor: str | None,
+        task: Task | None = None,
+        now: int | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
-        """A history entry of ``kind`` made now; the task's fields when ``task`` is given."""
-        entry: dict[str, Any] = {"time": self.now_ms(), "type": kind}
+        """A history entry of ``kind`` made at ``now`` (None: read the clock); the task's fields when
+        ``task`` is given."""
+        entry: dict[str, Any] = {"time": self.now_ms() if now is None else now, "type": kind}
         if task is not None:
-            entry.update(taskId=task.id, taskName=task.name, elementId=task.task_definition_key)
+            entry["taskId"] = task.id
+            entry["taskName"] = task.name
+            entry["elementId"] = task.task_definition_key
         entry["user"] = user
         entry["actor"] = actor
         if extra:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bpm.copying import shallow_copy
+from bpm.copying import shallow_copier
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine
 from bpm.engine.results import CallRequest, NewTask, StepResult, Subscription, Thrown, UncaughtError
@@ -24,6 +24,8 @@ from bpm.records import ExternalTaskRecord, Instance, Step, SubscriptionIndex, T
 
 log = logging.getLogger(__name__)
 MAX_CALL_DEPTH = 20
+#: a new Instance with the same field values (bpm.copying.shallow_copy of an Instance)
+_copy_instance = shallow_copier(Instance)
 
 
 @dataclass(slots=True)
@@ -78,6 +80,12 @@ class _Entry:
     result: StepResult
     pre: Preconditions
     new: bool
+
+
+def reaches_others(instance: Instance, result: StepResult) -> bool:
+    """Whether a step of ``instance`` reaches other instances (children to start or cancel, an error
+    to throw to a caller, a parent to return to): else its plan is its own step alone."""
+    return bool(result.calls or result.calls_cancelled or result.uncaught or (instance.parent_id and result.ended))
 
 
 def _tidy(result: StepResult) -> StepResult:
@@ -156,16 +164,30 @@ class Planner:
         Raises the planner's errors (PROCESS_NOT_FOUND for a called process, CALL_DEPTH,
         UNHANDLED_BPMN_ERROR in the strict mode) before anything is written.
         """
+        if not reaches_others(instance, result):
+            return self.plan_alone(instance, spec, result, pre, new=new)
         plan = Plan()
-        if result.calls or result.calls_cancelled or result.uncaught or (instance.parent_id and result.ended):
-            self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
-        else:  # nothing reaches another instance: what _add does for this one alone
-            entry = plan.entries[instance.id] = _Entry(instance, spec, result, pre or Preconditions(), new)
-            plan.steps[instance.id] = self._step(entry)
+        self._add(plan, instance, spec, result, pre or Preconditions(), new=new, depth=0, returning=False)
         for instance_id, entry in plan.entries.items():
             plan.outbox.thrown.extend(entry.result.thrown)
             plan.outbox.externals.extend(plan.steps[instance_id].externals)
         return plan
+
+    def plan_alone(
+        self,
+        instance: Instance,
+        spec: ProcessSpec,
+        result: StepResult,
+        pre: Preconditions | None = None,
+        *,
+        new: bool = False,
+    ) -> Plan:
+        """:meth:`plan` of a step that reaches no other instance (``not reaches_others(instance, result)``):
+        what :meth:`_add` does for this one instance alone."""
+        entry = _Entry(instance, spec, result, pre or Preconditions(), new)
+        step = self._step(entry)
+        outbox = Outbox(list(result.thrown), list(step.externals))
+        return Plan({instance.id: step}, outbox, {instance.id: entry})
 
     # -- one instance ----------------------------------------------------------------
 
@@ -201,12 +223,13 @@ class Planner:
 
     def _step(self, entry: _Entry) -> Step:
         instance, result, pre = entry.instance, entry.result, entry.pre
-        now = self.now()
-        updated = shallow_copy(instance)  # dataclasses.replace, without re-running __init__
+        now = result.now if result.now is not None else self.now()  # the engine step's time: no second read
+        ended = bool(result.state["ended"])
+        updated = _copy_instance(instance)  # dataclasses.replace, without re-running __init__
         updated.state = result.state
         updated.rev = 1 if entry.new else instance.rev + 1
-        updated.ended = result.ended
-        updated.end_time = now if result.ended and not instance.ended else instance.end_time
+        updated.ended = ended
+        updated.end_time = now if ended and not instance.ended else instance.end_time
         return Step(
             updated,
             self.tasks(updated, result.created, now) if result.created else [],
@@ -217,11 +240,11 @@ class Planner:
             [*pre.history, *result.history],
             entry.new,
             [self.external(updated, e, now) for e in result.externals] if result.externals else [],
-            [e for e in result.externals_cancelled if e != pre.complete_external],
+            [e for e in result.externals_cancelled if e != pre.complete_external] if result.externals_cancelled else [],
             pre.complete_external,
             pre.external_worker,
-            _indexes(updated.id, result.subscribed),
-            _indexes(updated.id, result.unsubscribed),
+            _indexes(updated.id, result.subscribed) if result.subscribed else [],
+            _indexes(updated.id, result.unsubscribed) if result.unsubscribed else [],
         )
 
     def _start_children(

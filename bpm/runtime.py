@@ -327,9 +327,12 @@ class Runtime:
             self._check_may_complete(task, user, principals)
             spec = self.planner.spec_of(instance)
             check_task_form(spec, task, variables, instance.state.get("vars", {}))
-            completed = self.committer.audit("task.completed", task=task, user=user, actor=actor or user)
             with id_scope(instance.id):
                 result = self.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
+            # at the engine step's time (one clock read for the use case)
+            completed = self.committer.audit(
+                "task.completed", task=task, user=user, actor=actor or user, now=result.now
+            )
             pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
             try:
                 self.committer.commit(instance, spec, result, pre)

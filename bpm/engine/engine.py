@@ -23,6 +23,7 @@ carry ``mi`` and their local variables in ``vars``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from bpm.copying import copy_plain
@@ -33,8 +34,7 @@ from bpm.engine.events import next_cycle_due as next_cycle_due
 from bpm.engine.executions import MAX_MULTI_INSTANCES as MAX_MULTI_INSTANCES
 from bpm.engine.executions import Executions, _collect_cancellation
 from bpm.engine.gateways import _GATEWAYS as _GATEWAYS
-from bpm.engine.gateways import _INCLUSIVE_JOINS as _INCLUSIVE_JOINS
-from bpm.engine.gateways import Gateways, inclusive_joins
+from bpm.engine.gateways import Gateways
 from bpm.engine.resolve import DEFAULT_PRIORITY as DEFAULT_PRIORITY  # re-exported: the engine's names
 from bpm.engine.resolve import _map_out, resolve_task
 from bpm.engine.resolve import parse_due as parse_due
@@ -69,6 +69,8 @@ from bpm.model.spec import (
 )
 
 STATE_FORMAT = 2
+#: what a user task without expressions is resolved against (never read: see open_task)
+_NO_VARIABLES: Mapping[str, Any] = MappingProxyType({})
 MAX_STEPS = 10_000
 WAIT_KEYS = ("task", "ext", "join", "sub", "call", "event", "body")
 
@@ -111,8 +113,10 @@ class Engine:
             else:
                 state["vars"].setdefault(start.initiator, None)
         run = _Run(self, spec, state)
-        conditions.begin(run, None)
-        run.open_scope_events(ROOT, spec.event_subprocesses)
+        if run.layout.conditional:
+            conditions.begin(run, None)
+        if spec.event_subprocesses:
+            run.open_scope_events(ROOT, spec.event_subprocesses)
         run.spawn(start.id, ROOT, None)
         return run.finish()
 
@@ -231,7 +235,8 @@ class Engine:
         if variables:
             new_state["vars"].update(copy_plain(dict(variables)))
         run = _Run(self, spec, new_state)
-        conditions.begin(run, state, variables)  # variable changes: those given, and against the state given
+        if run.layout.conditional:  # variable changes: those given, and against the state given
+            conditions.begin(run, state, variables)
         return run
 
     @evaluating
@@ -313,20 +318,25 @@ class _Run(Events, Executions, Gateways):
     # -- the step loop ---------------------------------------------------------------
 
     def finish(self) -> StepResult:
-        queue, tokens, spec = self.queue, self.tokens, self.spec
+        queue, tokens, layout = self.queue, self.tokens, self.layout
+        popleft = queue.popleft
         acts = {"enter": self.enter, "leave": self.leave, "execute": self.execute}
         while True:
+            steps = self.steps
             while queue:
-                self.steps += 1
-                if self.steps > MAX_STEPS:
+                steps += 1
+                if steps > MAX_STEPS:
                     raise Unprocessable(
                         f"process '{self.spec.key}' ran {MAX_STEPS} steps without waiting (an endless loop?)",
                         code="ENDLESS_LOOP",
                     )
-                action, token_id = queue.popleft()
+                action, token_id = popleft()
                 if token_id in tokens:  # else removed meanwhile (terminate, interrupting event)
                     acts[action](token_id)
-            if not (inclusive_joins(spec) and self.fire_inclusive_joins()) and not conditions.settle(self):
+            self.steps = steps
+            if layout.inclusive_joins and self.fire_inclusive_joins():
+                continue
+            if not (layout.conditional and conditions.settle(self)):
                 return self.result
 
     # -- entering elements -----------------------------------------------------------
@@ -377,10 +387,19 @@ class _Run(Events, Executions, Gateways):
 
     def open_task(self, token_id: str, element: UserTask) -> None:
         task_id = self.engine.new_id()
-        self.tokens[token_id]["task"] = task_id
-        variables = self.visible_vars(token_id)
-        local = dict(self.tokens[token_id].get("vars", {}))
-        self.result.created.append(resolve_task(task_id, element, variables, self.now, local))
+        token = self.tokens[token_id]
+        token["task"] = task_id
+        resolved = (  # the variables only where an expression of the task reads them
+            element.documentation
+            or element.assignee is not None
+            or element.candidate_users
+            or element.candidate_groups
+            or element.candidate_roles
+            or element.due_date is not None
+            or element.priority is not None
+        )
+        variables = self.visible_vars(token_id) if resolved else _NO_VARIABLES
+        self.result.created.append(resolve_task(task_id, element, variables, self.now, token.get("vars") or {}))
         if element.listeners:
             mappings.task_created(self, token_id, element, self.result.created[-1])
 
@@ -429,9 +448,17 @@ class _Run(Events, Executions, Gateways):
             token.pop("loop", None)
         if element.io_outputs or element.listeners:
             mappings.leaving(self, token_id, element)
-        self.history("element.left", element)
+        left = {"time": self.now, "type": "element.left", "elementId": element.id, "elementType": element.tag}
+        left["elementName"] = element.name  # (self.history, inline: once per element left)
+        self.result.history.append(left)
         if self.subs:
             self.drop_subs(token=token_id)
+        plain = self.exits.get(element.id)
+        if plain is not None:  # one unconditional flow, no listeners: what the general rule below does
+            scope = token["scope"]
+            del self.tokens[token_id]
+            self.spawn(plain[1], scope, plain[0])
+            return
         flows = self.select_flows(element, token_id)
         if not flows:
             self.consume(token_id)

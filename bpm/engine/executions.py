@@ -166,7 +166,8 @@ class Executions(Step):
     # -- ending ----------------------------------------------------------------------
 
     def end(self, token_id: str, element: EndEvent) -> None:
-        mappings.leaving(self, token_id, element)
+        if element.io_outputs or element.listeners:
+            mappings.leaving(self, token_id, element)
         scope = self.tokens[token_id]["scope"]
         if element.terminate:
             self.history("element.left", element)
@@ -228,12 +229,14 @@ class Executions(Step):
         """Remove every token of ``scope`` and its nested scopes, cancelling what they wait for."""
         for tid in [t for t, tok in self.tokens.items() if tok["scope"] == scope]:
             self.cancel_token(tid)
-        self.drop_subs(scope=scope)
-        for sub_id in [s for s, sub in self.subs.items() if sub["scope"] == scope]:
-            self.unsubscribe(sub_id)
+        if self.subs:
+            self.drop_subs(scope=scope)
+            for sub_id in [s for s, sub in self.subs.items() if sub["scope"] == scope]:
+                self.unsubscribe(sub_id)
 
     def complete_scope(self, scope: str) -> None:
-        self.drop_subs(scope=scope)
+        if self.subs:
+            self.drop_subs(scope=scope)
         if scope == ROOT:
             self.clear_scope(ROOT)
             self.state["ended"] = True

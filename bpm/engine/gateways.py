@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from bpm.engine.layout import GATEWAYS as _GATEWAYS
 from bpm.engine.step import Step
 from bpm.errors import ExpressionError, NoMatchingFlow
-from bpm.model.spec import Element, EventBasedGateway, ExclusiveGateway, InclusiveGateway, ParallelGateway, ProcessSpec
+from bpm.model.spec import Element, ExclusiveGateway, InclusiveGateway, ParallelGateway
 
 
 class Gateways(Step):
@@ -108,22 +109,3 @@ class Gateways(Step):
             return bool(condition.evaluate_condition(self.visible_vars(token_id)))  # type: ignore[attr-defined]
         except ExpressionError as exc:
             raise ExpressionError(f"condition of sequence flow '{flow_id}': {exc.message}") from exc
-
-
-#: id(spec) -> (the spec, whether it has an inclusive join); specs are immutable and few
-_INCLUSIVE_JOINS: dict[int, tuple[ProcessSpec, bool]] = {}
-
-
-def inclusive_joins(spec: ProcessSpec) -> bool:
-    """Whether the spec has an inclusive gateway that joins (else no step needs to look for one)."""
-    known = _INCLUSIVE_JOINS.get(id(spec))
-    if known is not None and known[0] is spec:
-        return known[1]
-    found = any(type(e) is InclusiveGateway and len(e.incoming) > 1 for e in spec.elements.values())
-    if len(_INCLUSIVE_JOINS) > 4096:
-        _INCLUSIVE_JOINS.clear()
-    _INCLUSIVE_JOINS[id(spec)] = (spec, found)
-    return found
-
-
-_GATEWAYS = frozenset({ParallelGateway, ExclusiveGateway, InclusiveGateway, EventBasedGateway})

@@ -102,6 +102,8 @@ class StepResult:
     thrown: list[Thrown]
     history: list[dict[str, Any]]
     uncaught: list[UncaughtError]
+    #: the epoch ms the engine step ran at (its history's time), when one engine step made it
+    now: int | None = field(default=None, compare=False)
 
     def __init__(  # by hand: two per use case, and eleven default factories are slow
         self,
@@ -130,6 +132,7 @@ class StepResult:
         self.thrown = [] if thrown is None else thrown
         self.history = [] if history is None else history
         self.uncaught = [] if uncaught is None else uncaught
+        self.now = None
 
     @property
     def ended(self) -> bool:

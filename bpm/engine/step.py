@@ -12,8 +12,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bpm.engine.layout import layout
 from bpm.engine.results import StepResult
 from bpm.errors import BpmError
+from bpm.expressions.temporal import fixed_now_ms
 from bpm.model.spec import Element, EventDefinition, ProcessSpec
 
 ROOT = "root"
@@ -35,6 +37,8 @@ class Step:
         self.spec = spec
         self.elements = spec.elements
         self.flows = spec.flows
+        self.layout = layout(spec)
+        self.exits = self.layout.exits
         self.state = state
         self.tokens: dict[str, dict[str, Any]] = state["tokens"]
         self.scopes: dict[str, dict[str, Any]] = state["scopes"]
@@ -43,7 +47,9 @@ class Step:
         self.queue: deque[tuple[str, str]] = deque()
         self.result = StepResult(state)
         self.steps = 0
-        self.now = engine.now_ms()
+        # the clock its engine method set from now_ms on entry (bpm.engine.evaluation): no second read
+        now = fixed_now_ms()
+        self.now = self.result.now = engine.now_ms() if now is None else now
 
     # -- bookkeeping -----------------------------------------------------------------
 
@@ -52,8 +58,12 @@ class Step:
         return f"{prefix}{self.state['seq']}"
 
     def spawn(self, element_id: str, scope: str, flow: str | None, **extra: Any) -> str:
-        token_id = self.next_id("t")
-        self.tokens[token_id] = {"el": element_id, "scope": scope, "flow": flow, **extra}
+        state = self.state
+        state["seq"] = seq = state["seq"] + 1
+        token_id = f"t{seq}"  # next_id("t"), inline: once per token
+        token = self.tokens[token_id] = {"el": element_id, "scope": scope, "flow": flow}
+        if extra:
+            token.update(extra)
         self.queue.append(("enter", token_id))
         return token_id
 
@@ -84,8 +94,9 @@ class Step:
                     layers.append(scope["vars"])
                 scope_id = scope.get("parent")
         merged = dict(self.state["vars"])
-        for layer in reversed(layers):
-            merged.update(layer)
+        if layers:
+            for layer in reversed(layers):
+                merged.update(layer)
         return merged
 
     if TYPE_CHECKING:  # defined by one part, called by another: declared here for the type checker only

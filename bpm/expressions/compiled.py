@@ -10,11 +10,12 @@ from typing import Any, Final
 from bpm.errors import ExpressionError
 from bpm.expressions.beans import BeanRegistry, active_beans
 from bpm.expressions.builtins import _EXECUTION_METHODS, _FUNCTIONS, _METHODS
-from bpm.expressions.costs import WorkMeter
+from bpm.expressions.costs import _PLAIN_SCALARS, WorkMeter, report_work, scalar_equality_cost, scalar_order_cost
 from bpm.expressions.evaluator import _Evaluator
-from bpm.expressions.limits import FEEL, JUEL, MAX_SOURCE_LENGTH, PLAIN
+from bpm.expressions.limits import FEEL, JUEL, MAX_SOURCE_LENGTH, MAX_WORK, NODE_WORK, PLAIN
+from bpm.expressions.operators import _compare
 from bpm.expressions.parser import _parse, _template_tree
-from bpm.expressions.syntax import _Call, _MethodCall, _Name, _Node
+from bpm.expressions.syntax import _Call, _Compare, _Literal, _MethodCall, _Name, _Node
 from bpm.expressions.values import _error, _Fault
 
 _LANGUAGES: Final = MappingProxyType(
@@ -43,12 +44,15 @@ class Expression:
     source: str
     dialect: str = PLAIN
     root: _Node | None = field(default=None, repr=False)
+    #: a comparison of one variable with a literal (see :func:`_quick_form`), else None
+    quick: tuple[str, str, Any, bool] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.root is None:
             compiled = compile_expression(self.source)
             object.__setattr__(self, "dialect", compiled.dialect)
             object.__setattr__(self, "root", compiled.root)
+        object.__setattr__(self, "quick", _quick_form(self.root))
 
     def evaluate(self, variables: Mapping[str, Any], meter: WorkMeter | None = None) -> Any:
         """The expression's value; raises :class:`ExpressionError` on any failure.
@@ -60,6 +64,11 @@ class Expression:
 
     def evaluate_condition(self, variables: Mapping[str, Any], meter: WorkMeter | None = None) -> bool:
         """The value's truthiness (JUEL reads "true"/"false" strings); raises ExpressionError."""
+        quick = self.quick
+        if quick is not None and meter is None and type(variables) is dict:
+            holds = _quick_compare(quick, variables)
+            if holds is not None:
+                return holds
         return self._guard(variables, meter, _truthy_value)
 
     def unknown_calls(self, beans: BeanRegistry | None = None) -> tuple[str, ...]:
@@ -114,6 +123,54 @@ class Expression:
             raise _error(f"evaluation failed ({type(exc).__name__})", self.source) from exc
         finally:
             meter.finish(meter.used - started)
+
+
+_QUICK_OPS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+#: the work of a quick comparison's three node visits (the comparison's own cost comes on top)
+_QUICK_NODES_WORK = 3 * NODE_WORK
+
+
+def _quick_form(root: _Node | None) -> tuple[str, str, Any, bool] | None:
+    """``(name, op, literal, name_first)`` for a root that compares one variable with one plain literal
+    (``approved == true``, ``${amount > 100}``): conditions on sequence flows, mostly."""
+    if type(root) is not _Compare or len(root.ops) != 1 or root.ops[0] not in _QUICK_OPS:
+        return None
+    left, right = root.operands
+    if type(left) is _Name and type(right) is _Literal and type(right.value) in _PLAIN_SCALARS:
+        return left.name, root.ops[0], right.value, True
+    if type(right) is _Name and type(left) is _Literal and type(left.value) in _PLAIN_SCALARS:
+        return right.name, root.ops[0], left.value, False
+    return None
+
+
+def _quick_compare(quick: tuple[str, str, Any, bool], variables: dict[str, Any]) -> bool | None:
+    """What the evaluator gives for a :func:`_quick_form` comparison, and the same work reported, without
+    walking the tree; None where this does not apply (a missing variable, a container, a failure, the
+    budget): the evaluator then runs it, and reports what fails as it does."""
+    name, op, literal, name_first = quick
+    if name not in variables:
+        return None
+    value = variables[name]
+    if type(value) not in _PLAIN_SCALARS:
+        return None
+    left, right = (value, literal) if name_first else (literal, value)
+    equality = op == "==" or op == "!="
+    if equality and (value is True or value is False or value is None) and type(value) is type(literal):
+        used = _QUICK_NODES_WORK + 1  # (scalar_equality_cost of two booleans or two nulls)
+    else:
+        cost = scalar_equality_cost(left, right) if equality else scalar_order_cost(left, right)
+        used = _QUICK_NODES_WORK + cost
+    if used > MAX_WORK:  # (a tiny BPM_EXPRESSION_WORK_BUDGET): the evaluator refuses it
+        return None
+    if equality and type(left) is type(right):  # _compare's coercions apply across types only
+        holds = (left == right) is (op == "==")
+    else:
+        try:
+            holds = _compare(op, left, right)
+        except Exception:  # the evaluator's own run raises it as it should
+            return None
+    report_work(used)
+    return holds
 
 
 def _truthy_value(evaluator: _Evaluator, root: _Node) -> bool:

@@ -35,10 +35,13 @@ _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _scalar_weight(value: Any) -> int:
-    """The weight of a value of one of :data:`_PLAIN_SCALARS`."""
-    size = _scalar_size(value)
-    assert size is not None
-    return size[0]
+    """The weight of a value of one of :data:`_PLAIN_SCALARS` (``_scalar_size(value)[0]``, by exact type)."""
+    kind = type(value)
+    if kind is str:
+        return 1 + (len(value) + 2) // CHARS_PER_UNIT
+    if kind is int:
+        return 1 + (value.bit_length() * 31 // 100 + 2) // CHARS_PER_UNIT
+    return 1  # bool, None, float
 
 
 def _slots(container: Any) -> int:
@@ -245,11 +248,7 @@ class WorkMeter:
     def equality_cost(self, left: Any, right: Any) -> int:
         """Deep ``==``: at most the smaller side is walked (bounded by the remaining budget)."""
         if type(left) in _PLAIN_SCALARS and type(right) in _PLAIN_SCALARS:  # the common case, without the walk
-            if type(left) is bool and type(right) is str:
-                return _scalar_weight(right)
-            if type(right) is bool and type(left) is str:
-                return _scalar_weight(left)
-            return min(_scalar_weight(left), _scalar_weight(right))
+            return scalar_equality_cost(left, right)
         if isinstance(left, bool) and isinstance(right, str):
             return self.weight(right)
         if isinstance(right, bool) and isinstance(left, str):
@@ -260,9 +259,7 @@ class WorkMeter:
         return min(first, self.weight(right, limit=min(first, self.remaining)))
 
     def order_cost(self, left: Any, right: Any) -> int:
-        if isinstance(left, str) and isinstance(right, str):
-            return _text_units(min(len(left), len(right)))
-        return 1
+        return scalar_order_cost(left, right)
 
     def membership_cost(self, container: Any, item: Any) -> int:
         """``item in container``: a substring search, a scan with deep ``==``, or a key lookup."""
@@ -289,6 +286,27 @@ class WorkMeter:
 
     def finish(self, used: int) -> None:
         """Report one evaluation's work to the :func:`record_work` log of this context, if any."""
-        log = _WORK_LOG.get()
-        if log is not None:
-            log.add(used)
+        report_work(used)
+
+
+def report_work(used: int) -> None:
+    """Report one evaluation's work to the :func:`record_work` log of this context, if any."""
+    log = _WORK_LOG.get()
+    if log is not None:
+        log.add(used)
+
+
+def scalar_equality_cost(left: Any, right: Any) -> int:
+    """:meth:`WorkMeter.equality_cost` of two values of :data:`_PLAIN_SCALARS` (no walk, no meter)."""
+    if type(left) is bool and type(right) is str:
+        return _scalar_weight(right)
+    if type(right) is bool and type(left) is str:
+        return _scalar_weight(left)
+    return min(_scalar_weight(left), _scalar_weight(right))
+
+
+def scalar_order_cost(left: Any, right: Any) -> int:
+    """:meth:`WorkMeter.order_cost` (it needs no meter)."""
+    if isinstance(left, str) and isinstance(right, str):
+        return _text_units(min(len(left), len(right)))
+    return 1

@@ -116,6 +116,12 @@ def set_clock(now: int | dt.datetime | Callable[[], dt.datetime]) -> Token[Calla
     return _CLOCK.set(clock)
 
 
+def fixed_now_ms() -> int | None:
+    """The epoch ms of the clock :func:`set_clock` set from a time, if one is in effect (else None)."""
+    clock = _CLOCK.get()
+    return clock.ms if type(clock) is _FixedClock else None
+
+
 def reset_clock(token: Token[Callable[[], dt.datetime] | None]) -> None:
     _CLOCK.reset(token)
 
