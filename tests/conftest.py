@@ -12,11 +12,11 @@ fail.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -120,11 +120,21 @@ def memory_backend() -> MemoryBackend:
     return MemoryBackend()
 
 
+#: schemathesis requests sent, by backend and auth mode, over the run (every xdist worker's)
+SCHEMATHESIS_REQUESTS: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Sum what each schemathesis test recorded (its report reaches the controller from any worker)."""
+    if report.when == "call":
+        for name, value in report.user_properties:
+            if name == "schemathesis_requests":
+                SCHEMATHESIS_REQUESTS.update(cast("dict[str, int]", value))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """After a run that included the schemathesis tests: how many requests they sent."""
-    module = sys.modules.get("tests.test_api_schemathesis")
-    counts = getattr(module, "REQUESTS", None)
-    if counts:
-        total = sum(counts.values())
-        detail = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+    if SCHEMATHESIS_REQUESTS:
+        total = sum(SCHEMATHESIS_REQUESTS.values())
+        detail = ", ".join(f"{kind} {n}" for kind, n in sorted(SCHEMATHESIS_REQUESTS.items()))
         terminalreporter.write_line(f"schemathesis: {total} requests generated ({detail})")

@@ -38,8 +38,6 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 EXAMPLES = int(os.environ.get("BPM_SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-#: requests sent, by backend (read by the terminal summary in conftest.py)
-REQUESTS: Counter[str] = Counter()
 SETTINGS = settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -99,7 +97,7 @@ def test_every_route_is_covered() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("auth", ["off", "jwt"])
 @pytest.mark.parametrize("label", OPERATIONS)
-def test_schemathesis(backend: Backend, label: str, auth: str) -> None:
+def test_schemathesis(backend: Backend, label: str, auth: str, record_property: Any) -> None:
     app = make_app(backend, **(AUTH_CONFIG if auth == "jwt" else {}))
     headers = as_admin() if auth == "jwt" else None
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
@@ -114,12 +112,13 @@ def test_schemathesis(backend: Backend, label: str, auth: str) -> None:
     ]
     if path_parameters:
         runs.append((GenerationMode.POSITIVE, path_parameters))
+    sent: Counter[str] = Counter()
     for mode, fixed in runs:
 
         @SETTINGS
         @given(case=operation.as_strategy(mode, path_parameters=fixed))
         def run(case: Any) -> None:
-            REQUESTS[kind] += 1
+            sent[kind] += 1
             case.call_and_validate(checks=CHECKS, headers=headers)
 
         try:
@@ -127,3 +126,5 @@ def test_schemathesis(backend: Backend, label: str, auth: str) -> None:
         except Unsatisfiable:
             # nothing to break: no body or query, and path parameters that every string satisfies
             assert mode is GenerationMode.NEGATIVE, label
+    # requests sent, by backend: summed over the run (every xdist worker's) in conftest.py
+    record_property("schemathesis_requests", dict(sent))
