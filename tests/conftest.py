@@ -12,17 +12,21 @@ fail.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import redis
 
 from backends.base import Backend
 from backends.memory import MemoryBackend
-from tests.redis_cluster_support import LocalCluster
+from tests.redis_cluster_support import LocalCluster, free_ports, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -40,6 +44,27 @@ def redis_unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"Redis is required under CI: {reason}")
     pytest.skip(f"no Redis server: {reason}")
+
+
+@contextmanager
+def own_redis_server(folder: Path) -> Iterator[int]:
+    """A redis-server of a test's own on a free loopback port (its files in ``folder``,
+    nothing saved), answering when this yields its port; stopped afterwards."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        redis_unavailable("redis-server is not installed")
+    [port] = free_ports(1)
+    proc = subprocess.Popen(
+        [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: bool(redis.Redis(port=port).ping()), 20, "redis-server")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def make_redis_backend(prefix: str | None = None) -> Backend:

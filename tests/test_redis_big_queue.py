@@ -6,13 +6,9 @@ redis-server of our own: work counted, not timed), and is correct.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import redis
@@ -21,8 +17,7 @@ from backends import redis_query
 from backends.base import Instance, InstanceQuery, Principals, Step, Task, TaskQuery
 from backends.redis import RedisBackend
 from backends.redis_codec import encode
-from tests.conftest import redis_unavailable
-from tests.redis_cluster_support import wait_until
+from tests.conftest import own_redis_server
 
 pytestmark = pytest.mark.redis
 
@@ -33,24 +28,8 @@ T0 = 1_700_000_000_000
 @pytest.fixture(scope="module")
 def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server of our own: MONITOR sees this module's commands and no other test's."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        redis_unavailable("redis-server is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    folder: Path = tmp_path_factory.mktemp("own-redis")
-    proc = subprocess.Popen(
-        [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_until(lambda: bool(redis.Redis(port=port).ping()), 20, "redis-server")
+    with own_redis_server(tmp_path_factory.mktemp("own-redis")) as port:
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 #: writes a chunk of tasks server-side (packing 100k commands in Python takes seconds):

@@ -4,9 +4,6 @@ the scripts as a Functions library (backends/redis_functions.py)."""
 from __future__ import annotations
 
 import hashlib
-import shutil
-import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +16,7 @@ from backends.redis import RedisBackend
 from backends.redis_call import ScriptCaller
 from backends.redis_functions import library
 from backends.redis_scripts import SCRIPTS
-from tests.conftest import make_redis_backend
-from tests.redis_cluster_support import wait_until
+from tests.conftest import make_redis_backend, own_redis_server
 
 pytestmark = pytest.mark.redis
 
@@ -76,41 +72,14 @@ def test_a_library_the_server_refuses_falls_back_to_the_scripts(backend: RedisBa
 
 
 def test_an_acl_without_fcall_falls_back_to_the_scripts(tmp_path: Path) -> None:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with own_redis_server(tmp_path) as port:
         admin = redis.Redis(port=port)
-        wait_until(lambda: bool(admin.ping()), 20, "redis-server")
         admin.acl_setuser("scripts", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-fcall"])
         client = redis.Redis(port=port, username="scripts", password="pw", decode_responses=True)
         call = ScriptCaller(client, SCRIPTS_, (LIBRARY, LIBRARY_CODE))
         assert call("echo", ["k"], ["v"]) == ["k", "v", TAG]
         assert not call.functions
         client.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_a_lone_surrogate_passes_both_ways(backend: RedisBackend) -> None:
