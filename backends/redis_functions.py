@@ -26,11 +26,11 @@ __all__ = ["function_name", "library"]
 
 #: the helpers' per-call settings, declared at the library's top level (the helpers
 #: read them as upvalues) instead of _common.lua's head that parses ARGV[1] at load
-_HEAD = "local HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT, RETENTION_MS -- set per call: begin()\n"
+_HEAD = "local FIRST, HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT, RETENTION_MS -- set per call: begin()\n"
 #: after the helpers: each call's start (mirrors the head of _common.lua)
 _BEGIN = """
 local function begin(ARGV)
-  HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(%w*)|(.*)$")
+  FIRST, HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT = string.match(ARGV[1], "^(!?)(%d*)|(%d*)|(%w*)|(.*)$")
   HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
   RETENTION_MS = tonumber(RETENTION)
   instances, dirty = {}, {}

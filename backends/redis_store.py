@@ -146,7 +146,7 @@ class RedisStore:
         self._lean = None
         if isinstance(self._client, redis.Redis):
             scripts = {name: (code.sha, str(code.script)) for name, code in self._scripts.items()}
-            self._lean = ScriptCaller(self._client, scripts, library())
+            self._lean = ScriptCaller(self._client, scripts, library(), mark_first_send=True)
         self._picker = PartitionPicker(self.partitions)
         self._id_lock = threading.Lock()
         self._id_block = id_block

@@ -7,8 +7,10 @@
 -- key of it, so on a Redis Cluster every script runs on the node of its slot.
 -- Scripts answer {"OK", ...} or {<ERROR_CODE>, <id>, <detail>}; they check
 -- everything before their first write, so an error leaves nothing changed.
+-- A "!" before ARGV[1] (FIRST: "!", else "") marks the first send of a call (see
+-- backends/redis_call.py): no earlier run of its request id can have committed.
 
-local HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(%w*)|(.*)$")
+local FIRST, HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT = string.match(ARGV[1], "^(!?)(%d*)|(%d*)|(%w*)|(.*)$")
 HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
 local RETENTION_MS = tonumber(RETENTION) -- RETENTION: the same as text, for PEXPIRE
 

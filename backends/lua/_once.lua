@@ -4,6 +4,7 @@
 -- "done:<request id>" and answers it again instead of running twice (a start
 -- would else be INSTANCE_EXISTS, a complete TASK_NOT_ACTIVE). Kept DONE_TTL_MS,
 -- longer than any client retry (redis-py retries at once, within a socket timeout).
+-- A call's first send (FIRST, see _common.lua) has a new request id: nothing to find.
 --
 -- The keyed write of a request with an Idempotency-Key (backends/once.py) has the
 -- request id "<mode><ttl ms>K<id>N<note>": <id> is derived from the key's record, so
@@ -32,7 +33,7 @@ if keyed_id then
   end
   return reply
 end
-if REQUEST_ID ~= "" then
+if REQUEST_ID ~= "" and FIRST == "" then -- a first send: its request id is new
   local done = redis.call("GET", key("done", REQUEST_ID))
   if done then
     return cjson.decode(done)

@@ -115,7 +115,6 @@ end
 
 -- then every write, step by step; each step's instance value is written with the
 -- step (records of other instances it closed or created: at the end, see closed())
-local any_created = false
 for _, s in ipairs(steps) do
   local now = s.now
   local inst = load_inst(s.id)
@@ -207,7 +206,6 @@ for _, s in ipairs(steps) do
   ending[s.id] = s.ended and not was_ended[s.id]
   latest[s.id] = s
   created[s.id] = created[s.id] or s.new
-  any_created = any_created or s.new
 end
 for id in pairs(dirty) do
   save_inst(id, instances[id], true)
@@ -228,9 +226,10 @@ for id, s in pairs(latest) do
     end
   end
 end
-if any_ended or any_created then
+if any_ended then
   -- expiry by the server's clock, as PEXPIRE; the due ended instances leave the lists
-  -- with each start and end (the writes that change the lists)
+  -- with each end (the writes that add to them: each end adds one and drops up to 20, and
+  -- the lists expire with their newest member, so neither grows without ends pruning it)
   local clock = redis.call("TIME")
   local server_now = clock[1] .. string.sub("00000" .. clock[2], -6, -4) -- ms, as text
   for id, s in pairs(latest) do
