@@ -58,10 +58,11 @@ local function load_task(task_id)
   return flat, task
 end
 
+local NO_NAMES = {} -- never written to
 local function names(task, field)
   local raw = task[field]
   if raw == nil or raw == "[]" then
-    return {}
+    return NO_NAMES
   end
   return cjson.decode(raw)
 end
@@ -115,6 +116,9 @@ end
 local instances = {}
 local dirty = {} -- instances changed but not yet written (see closed())
 local function words(text)
+  if text == "" then
+    return {} -- (no gmatch iterator made: most lists are empty)
+  end
   local found = {}
   for word in string.gmatch(text, "%S+") do
     found[#found + 1] = word
@@ -234,6 +238,15 @@ local function append_entries(instance_id, entries)
   end
 end
 
+-- A string as JSON, as cjson.encode writes it: quoted as it is when nothing in it needs
+-- an escape there (control characters, '"', '\\' and '/'; other bytes pass as they are).
+local function json_text(value)
+  if string.find(value, '[%c"\\/]') then
+    return cjson.encode(value)
+  end
+  return '"' .. value .. '"'
+end
+
 -- Append an audit entry to the instance's history list. ``entry`` is the JSON
 -- object the runtime built ("" for none); ``extra`` is a list of {name, value}
 -- pairs (nil/false value: null) that only the script knows at the moment of the
@@ -249,7 +262,7 @@ local function append_history(instance_id, entry, extra)
     local fields = {}
     for _, pair in ipairs(extra) do
       local value = pair[2]
-      fields[#fields + 1] = '"' .. pair[1] .. '":' .. (value and cjson.encode(value) or "null")
+      fields[#fields + 1] = '"' .. pair[1] .. '":' .. (value and json_text(value) or "null")
     end
     local joined = table.concat(fields, ",")
     if head ~= "{" then
