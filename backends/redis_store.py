@@ -218,7 +218,7 @@ class RedisStore:
             request_id = _keyed_request_id(keyed)
         else:
             request_id = os.urandom(16).hex() if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
-        head = f"{limit}|{retention}|{request_id}|{root}"  # see the top of backends/lua/_common.lua
+        head = f"{request_id}|{limit}|{retention}|{root}"  # see the top of backends/lua/_common.lua
         if self._wait and script in WRITE_SCRIPTS:
             run = self._scripts[script]
             reply = self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))

@@ -1,7 +1,7 @@
 -- Helpers prepended to every script of backends/redis.py (not a script itself).
--- ARGV[1] is always "<history limit>|<retention ms>|<request id>|<key root>": the
--- backend's settings (each "" for none), the call's request id ("" for reads; see
--- _once.lua) and the key root of the one slot the script works in, a partition's
+-- ARGV[1] is always "<request id>|<history limit>|<retention ms>|<key root>": the
+-- call's request id ("" for reads; see _once.lua), the backend's settings (each "" for
+-- none) and the key root of the one slot the script works in, a partition's
 -- "<prefix>:{<tag>}:" or the global "{<prefix>}:"; key() mirrors RedisBackend's
 -- key makers. Scripts derive only keys of that root, and KEYS names at least one
 -- key of it, so on a Redis Cluster every script runs on the node of its slot.
@@ -9,8 +9,9 @@
 -- everything before their first write, so an error leaves nothing changed.
 -- A "!" before ARGV[1] (FIRST: "!", else "") marks the first send of a call (see
 -- backends/redis_call.py): no earlier run of its request id can have committed.
+-- (The library of backends/redis_functions.py parses it in begin(), the same.)
 
-local FIRST, HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT = string.match(ARGV[1], "^(!?)(%d*)|(%d*)|(%w*)|(.*)$")
+local FIRST, REQUEST_ID, HISTORY_LIMIT, RETENTION, ROOT = string.match(ARGV[1], "^(!?)(%w*)|(%d*)|(%d*)|(.*)$")
 HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
 local RETENTION_MS = tonumber(RETENTION) -- RETENTION: the same as text, for PEXPIRE
 
