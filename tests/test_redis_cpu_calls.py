@@ -21,7 +21,6 @@ import redis
 from backends.redis import RedisBackend
 from backends.redis_call import FIRST_SEND, ScriptCaller
 from backends.redis_functions import function_name
-from backends.redis_scripts import helpers_for
 from bpm.runtime import Runtime
 from tests.conftest import PROCESSES, own_redis_server
 
@@ -103,23 +102,4 @@ def test_the_caller_marks_only_a_calls_first_send(server: int) -> None:
     assert marking("echo", ["k"], ["v"]) == "v"
     assert marking("echo", ["k"], ["v"]) == FIRST_SEND + "v"
     assert ScriptCaller(client, SCRIPTS)("echo", ["k"], ["v"]) == "v"  # not asked to mark: never
-    client.close()
-
-
-def test_audit_values_are_quoted_as_cjson_quotes_them(server: int) -> None:
-    """json_text (_common.lua) quotes plain text itself; the result is cjson.encode's, byte for byte."""
-    code = """
-local differ = {}
-for b = 0, 255 do
-  for _, text in ipairs({string.char(b), "a" .. string.char(b) .. "z", "Review " .. string.char(b, b)}) do
-    if json_text(text) ~= cjson.encode(text) then
-      differ[#differ + 1] = b
-    end
-  end
-end
-return {#differ, json_text("a/b"), json_text('say "hi"'), json_text("Überprüfung")}
-"""
-    client = redis.Redis(port=server)
-    script = helpers_for(code) + "\n" + code
-    assert client.eval(script, 0, "|||") == [0, b'"a\\/b"', b'"say \\"hi\\""', '"Überprüfung"'.encode()]
     client.close()

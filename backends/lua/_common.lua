@@ -239,15 +239,6 @@ local function append_entries(instance_id, entries)
   end
 end
 
--- A string as JSON, as cjson.encode writes it: quoted as it is when nothing in it needs
--- an escape there (control characters, '"', '\\' and '/'; other bytes pass as they are).
-local function json_text(value)
-  if string.find(value, '[%c"\\/]') then
-    return cjson.encode(value)
-  end
-  return '"' .. value .. '"'
-end
-
 -- Append an audit entry to the instance's history list. ``entry`` is the JSON
 -- object the runtime built ("" for none); ``extra`` is a list of {name, value}
 -- pairs (nil/false value: null) that only the script knows at the moment of the
@@ -263,7 +254,7 @@ local function append_history(instance_id, entry, extra)
     local fields = {}
     for _, pair in ipairs(extra) do
       local value = pair[2]
-      fields[#fields + 1] = '"' .. pair[1] .. '":' .. (value and json_text(value) or "null")
+      fields[#fields + 1] = '"' .. pair[1] .. '":' .. (value and cjson.encode(value) or "null")
     end
     local joined = table.concat(fields, ",")
     if head ~= "{" then
