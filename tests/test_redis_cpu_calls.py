@@ -103,3 +103,19 @@ def test_the_caller_marks_only_a_calls_first_send(server: int) -> None:
     assert marking("echo", ["k"], ["v"]) == FIRST_SEND + "v"
     assert ScriptCaller(client, SCRIPTS)("echo", ["k"], ["v"]) == "v"  # not asked to mark: never
     client.close()
+
+
+def test_the_scripts_without_the_library_read_the_same_head(runtime: Runtime) -> None:
+    """EVALSHA (Redis before 7, an ACL without FCALL): _common.lua parses ARGV[1] as begin() does."""
+    backend = runtime.backend
+    assert isinstance(backend, RedisBackend) and backend._lean is not None
+    backend._lean.functions = False
+    client = backend.client
+    for _ in range(2):  # the first: NOSCRIPT, then EVAL (a resend: unmarked)
+        calls(client)
+        instance_id = runtime.start(process_name="parallel review", user="author")
+        task = runtime.instance_tasks(instance_id)[0]
+        assert runtime.claim(task.id, "author").assignee == "author"
+    used = calls(client)
+    assert "fcall" not in used and "eval" not in used and used["evalsha"] == 3
+    assert used["get"] == 2  # the start's instance and instance_tasks': no done marker
