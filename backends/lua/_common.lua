@@ -69,8 +69,8 @@ local function names(task, field)
 end
 
 local function has_candidates(task)
-  for _, index in ipairs(CANDIDATE_INDEXES) do
-    if #names(task, index[1]) > 0 then
+  for i = 1, #CANDIDATE_INDEXES do
+    if #names(task, CANDIDATE_INDEXES[i][1]) > 0 then
       return true
     end
   end
@@ -99,9 +99,11 @@ local function queue_keys(task)
     keys[#keys + 1] = key("assignee", task.assignee)
   end
   local word = task.assignee and "qa" or "q"
-  for _, index in ipairs(CANDIDATE_INDEXES) do
-    for _, name in ipairs(names(task, index[1])) do
-      keys[#keys + 1] = key(word, index[2], name)
+  for i = 1, #CANDIDATE_INDEXES do
+    local index = CANDIDATE_INDEXES[i]
+    local found = names(task, index[1])
+    for j = 1, #found do
+      keys[#keys + 1] = key(word, index[2], found[j])
     end
   end
   return keys
@@ -134,11 +136,12 @@ local function load_inst(instance_id)
     local raw = redis.call("GET", key("inst", instance_id))
     if raw then
       local rev, flags, ids, records, at = string.match(raw, "^(%d+)|(%a*)|([^|]*)|([^|]*)|()")
+      local any = flags ~= "" -- (most instances: none)
       inst = {
         rev = rev,
-        ended = string.find(flags, "e", 1, true) ~= nil,
-        truncated = string.find(flags, "t", 1, true) ~= nil,
-        externals = string.find(flags, "x", 1, true) ~= nil,
+        ended = any and string.find(flags, "e", 1, true) ~= nil,
+        truncated = any and string.find(flags, "t", 1, true) ~= nil,
+        externals = any and string.find(flags, "x", 1, true) ~= nil,
         tasks = words(ids),
         closed = words(records),
         body = string.sub(raw, at),
@@ -175,15 +178,16 @@ local function active_tasks(instance_id)
 end
 
 local function index(task)
-  local score = queue_score(task)
-  for _, queue in ipairs(queue_keys(task)) do
-    redis.call("ZADD", queue, score, task.id)
+  local score, queues = queue_score(task), queue_keys(task)
+  for i = 1, #queues do
+    redis.call("ZADD", queues[i], score, task.id)
   end
 end
 
 local function unindex(task)
-  for _, queue in ipairs(queue_keys(task)) do
-    redis.call("ZREM", queue, task.id)
+  local queues = queue_keys(task)
+  for i = 1, #queues do
+    redis.call("ZREM", queues[i], task.id)
   end
 end
 
@@ -226,12 +230,13 @@ local function drop_oldest_element_entry(instance_id, history, length)
   return false
 end
 
--- Append stored entries to the instance's history list (one RPUSH), then keep its cap.
-local function append_entries(instance_id, entries)
+-- Append ``count`` stored entries (the arguments after it) to the instance's history
+-- list (one RPUSH), then keep its cap.
+local function append_entries(instance_id, count, ...)
   local history = key("history", instance_id)
-  local length = redis.call("RPUSH", history, unpack(entries))
+  local length = redis.call("RPUSH", history, ...)
   -- at most one drop per entry, as if appended one by one (see append_capped in retention.py)
-  for _ = 1, #entries do
+  for _ = 1, count do
     if not HISTORY_LIMIT or length <= HISTORY_LIMIT or not drop_oldest_element_entry(instance_id, history, length) then
       return
     end
@@ -240,44 +245,31 @@ local function append_entries(instance_id, entries)
 end
 
 -- Append an audit entry to the instance's history list. ``entry`` is the JSON
--- object the runtime built ("" for none); ``extra`` is a list of {name, value}
--- pairs (nil/false value: null) that only the script knows at the moment of the
--- write (names plain JSON-safe words). They are spliced in as text, so nothing the
--- runtime encoded is re-encoded;
--- without extra pairs the entry is stored as it is (an element entry is an array).
-local function append_history(instance_id, entry, extra)
+-- object the runtime built ("" for none); ``members`` the JSON members (text,
+-- task_audit) that only the script knows at the moment of the write. They are
+-- spliced in as text, so nothing the runtime encoded is re-encoded.
+local function append_history(instance_id, entry, members)
   if entry == nil or entry == "" then
     return
   end
-  if #extra > 0 then
-    local head = string.sub(entry, 1, -2)
-    local fields = {}
-    for _, pair in ipairs(extra) do
-      local value = pair[2]
-      fields[#fields + 1] = '"' .. pair[1] .. '":' .. (value and cjson.encode(value) or "null")
-    end
-    local joined = table.concat(fields, ",")
-    if head ~= "{" then
-      joined = "," .. joined
-    end
-    entry = head .. joined .. "}"
-  end
-  append_entries(instance_id, {entry})
+  local head = string.sub(entry, 1, -2)
+  append_entries(instance_id, 1, head .. (head ~= "{" and "," or "") .. members .. "}")
 end
 
--- The task fields of an audit entry (mirrors task_audit_entry in backends/base.py);
--- ``assigned``: also the previous assignee and the owner after the write.
+local function json_or_null(value)
+  return value and cjson.encode(value) or "null"
+end
+
+-- The task fields of an audit entry as JSON members (mirrors task_audit_entry in
+-- backends/base.py); ``assigned``: also the previous assignee and the owner after the
+-- write. One concatenation: each string a script makes costs (created, hashed, collected).
 local function task_audit(task, assigned, previous, owner)
-  local extra = {
-    {"taskId", task.id},
-    {"taskName", task.n},
-    {"elementId", task.tk},
-  }
+  local members = '"taskId":' .. json_or_null(task.id) .. ',"taskName":' .. json_or_null(task.n)
+    .. ',"elementId":' .. json_or_null(task.tk)
   if assigned then
-    extra[#extra + 1] = {"previousAssignee", previous}
-    extra[#extra + 1] = {"owner", owner}
+    return members .. ',"previousAssignee":' .. json_or_null(previous) .. ',"owner":' .. json_or_null(owner)
   end
-  return extra
+  return members
 end
 
 -- Assign one user: the previous (different) assignee becomes the owner. Appends
@@ -342,7 +334,7 @@ local function expire_instance(instance_id)
     redis.call("PEXPIRE", key("inst-ext", instance_id), RETENTION)
   end
   for _, record in ipairs(inst.closed) do
-    local kind = string.sub(record, 1, 1) == "t" and "task" or "ext"
+    local kind = string.byte(record) == 116 and "task" or "ext" -- "t"
     redis.call("PEXPIRE", key(kind, string.sub(record, 2)), RETENTION)
   end
 end

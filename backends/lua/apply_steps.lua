@@ -201,7 +201,7 @@ for _, s in ipairs(steps) do
   -- an ended instance is written with its retention (expire_instance does the rest)
   save_inst(s.id, inst, false, s.ended and RETENTION_MS and RETENTION)
   if s.history[2] >= s.history[1] then
-    append_entries(s.id, {unpack(ARGV, s.history[1], s.history[2])})
+    append_entries(s.id, s.history[2] - s.history[1] + 1, unpack(ARGV, s.history[1], s.history[2]))
   end
   ending[s.id] = s.ended and not was_ended[s.id]
   latest[s.id] = s
