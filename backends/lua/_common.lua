@@ -86,12 +86,27 @@ local function queue_score(task)
   return string.format("%d", (999 - priority) * TIME_SPAN + created) -- an exact integer: %d (cheaper than %.0f)
 end
 
+-- The process key of a definition id "<process key>:<version>" (false: none). The
+-- library keeps them across calls (a pure function of the text; at most 4096), as a
+-- string.match costs about as much as a small command; a script (EVALSHA) per call.
+local PROCESS_KEYS, process_keys_kept = {}, 0
+local function process_key_of(definition_id)
+  local found = PROCESS_KEYS[definition_id]
+  if found == nil then
+    found = string.match(definition_id, "^(.*):[^:]*$") or false
+    if process_keys_kept < 4096 then
+      PROCESS_KEYS[definition_id], process_keys_kept = found, process_keys_kept + 1
+    end
+  end
+  return found
+end
+
 -- The queues (sorted sets) an active task is in: its assignee's, per candidate
 -- user/group/role "q" while unassigned or "qa" while assigned, and its process key's
 -- "pq" while unassigned or "pqa" while assigned (see the key schema).
 local function queue_keys(task)
   local keys = {}
-  local process_key = string.match(task.di or "", "^(.*):[^:]*$")
+  local process_key = process_key_of(task.di or "")
   if process_key then
     keys[#keys + 1] = key(task.assignee and "pqa" or "pq", process_key)
   end
