@@ -101,27 +101,35 @@ local function process_key_of(definition_id)
   return found
 end
 
--- The queues (sorted sets) an active task is in: its assignee's, per candidate
--- user/group/role "q" while unassigned or "qa" while assigned, and its process key's
--- "pq" while unassigned or "pqa" while assigned (see the key schema).
-local function queue_keys(task)
-  local keys = {}
+-- redis.call(command, queue, [score,] task id) on each queue (sorted set) an active task
+-- is in: its assignee's, per candidate user/group/role "q" while unassigned or "qa" while
+-- assigned, and its process key's "pq" while unassigned or "pqa" while assigned (see the
+-- key schema). No list of them is made: each table a call makes costs (made, grown, collected).
+local function queue_call(command, queue, score, id)
+  if score then
+    redis.call(command, queue, score, id)
+  else
+    redis.call(command, queue, id)
+  end
+end
+
+local function on_queues(task, command, score)
+  local id, assignee = task.id, task.assignee
   local process_key = process_key_of(task.di or "")
   if process_key then
-    keys[#keys + 1] = key(task.assignee and "pqa" or "pq", process_key)
+    queue_call(command, key(assignee and "pqa" or "pq", process_key), score, id)
   end
-  if task.assignee then
-    keys[#keys + 1] = key("assignee", task.assignee)
+  if assignee then
+    queue_call(command, key("assignee", assignee), score, id)
   end
-  local word = task.assignee and "qa" or "q"
+  local word = assignee and "qa" or "q"
   for i = 1, #CANDIDATE_INDEXES do
     local index = CANDIDATE_INDEXES[i]
     local found = names(task, index[1])
     for j = 1, #found do
-      keys[#keys + 1] = key(word, index[2], found[j])
+      queue_call(command, key(word, index[2], found[j]), score, id)
     end
   end
-  return keys
 end
 
 -- An instance's stored value (a string, see instance_body in redis_codec.py):
@@ -193,17 +201,11 @@ local function active_tasks(instance_id)
 end
 
 local function index(task)
-  local score, queues = queue_score(task), queue_keys(task)
-  for i = 1, #queues do
-    redis.call("ZADD", queues[i], score, task.id)
-  end
+  on_queues(task, "ZADD", queue_score(task))
 end
 
 local function unindex(task)
-  local queues = queue_keys(task)
-  for i = 1, #queues do
-    redis.call("ZREM", queues[i], task.id)
-  end
+  on_queues(task, "ZREM", nil)
 end
 
 -- Set (a name) or clear (false) the assignee of an active task, moving it between queues.
@@ -355,14 +357,33 @@ local function expire_instance(instance_id)
 end
 
 -- The instance lists (GET …/instances): zsets by create time of the partition's
--- instances in ``state`` ("active" or "ended"): all, of the process key, of the
--- business key (when it has one). ``inst`` holds the hash fields pk and bk.
-local function list_keys(state, inst)
-  local keys = {key("inst-list", state), key("inst-list", state, "pk", inst.pk or "")}
-  if inst.bk and inst.bk ~= "" then
-    keys[#keys + 1] = key("inst-list", state, "bk", inst.bk)
+-- instances in ``state`` ("active" or "ended"): all, of the process key ``pk``, of the
+-- business key ``bk`` (when it has one; else nil).
+local function list_keys(state, pk, bk)
+  local by_bk = nil
+  if bk and bk ~= "" then
+    by_bk = key("inst-list", state, "bk", bk)
   end
-  return keys
+  return key("inst-list", state), key("inst-list", state, "pk", pk or ""), by_bk
+end
+
+-- redis.call(command, list, ...) on each of those lists.
+local function on_lists(state, pk, bk, command, ...)
+  local all, by_pk, by_bk = list_keys(state, pk, bk)
+  redis.call(command, all, ...)
+  redis.call(command, by_pk, ...)
+  if by_bk then
+    redis.call(command, by_bk, ...)
+  end
+end
+
+-- An ended instance into an ended list; with retention, its newest member expires last:
+-- then the list goes as a whole.
+local function list_ended(list, ct, id)
+  redis.call("ZADD", list, ct, id)
+  if RETENTION_MS then
+    redis.call("PEXPIRE", list, RETENTION)
+  end
 end
 
 -- Ended instances whose retention ran out (and whose hash is gone), at most ``limit``:
@@ -375,9 +396,7 @@ local function prune_instance_lists(now, limit)
     if redis.call("EXISTS", key("inst", entry[1])) == 1 then
       return -- not expired yet (clocks differ): later
     end
-    for _, list in ipairs(list_keys("ended", {pk = entry[2], bk = entry[3]})) do
-      redis.call("ZREM", list, entry[1])
-    end
+    on_lists("ended", entry[2], entry[3], "ZREM", entry[1])
     redis.call("ZREM", key("inst-expiry"), member)
   end
 end

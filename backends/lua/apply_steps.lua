@@ -221,9 +221,7 @@ end
 -- the instance lists: new ones listed as active, ended ones moved to the ended lists
 for id, s in pairs(latest) do
   if created[id] then
-    for _, list in ipairs(list_keys("active", s)) do
-      redis.call("ZADD", list, s.ct, id)
-    end
+    on_lists("active", s.pk, s.bk, "ZADD", s.ct, id)
   end
 end
 if any_ended then
@@ -234,14 +232,12 @@ if any_ended then
   local server_now = clock[1] .. string.sub("00000" .. clock[2], -6, -4) -- ms, as text
   for id, s in pairs(latest) do
     if ending[id] then
-      for _, list in ipairs(list_keys("active", s)) do
-        redis.call("ZREM", list, id)
-      end
-      for _, list in ipairs(list_keys("ended", s)) do
-        redis.call("ZADD", list, s.ct, id)
-        if RETENTION_MS then -- its newest member expires last: then the list goes as a whole
-          redis.call("PEXPIRE", list, RETENTION)
-        end
+      on_lists("active", s.pk, s.bk, "ZREM", id)
+      local all, by_pk, by_bk = list_keys("ended", s.pk, s.bk)
+      list_ended(all, s.ct, id)
+      list_ended(by_pk, s.ct, id)
+      if by_bk then
+        list_ended(by_bk, s.ct, id)
       end
       if RETENTION_MS then
         local expiry = string.format("%d", tonumber(server_now) + RETENTION_MS)
