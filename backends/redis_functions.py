@@ -61,7 +61,13 @@ local function begin(ARGV)
     end
   end
   HISTORY_LIMIT, RETENTION, ROOT, RETENTION_MS = parsed[1], parsed[2], parsed[3], parsed[4]
-  instances, dirty = {}, {}
+  -- the per-call state starts empty; a table only when the last call left something in it
+  if next(instances) ~= nil then
+    instances = {}
+  end
+  if next(dirty) ~= nil then
+    dirty = {}
+  end
 end
 """.replace("@KEPT_MAX@", "4096")
 #: the blocks of _common.lua that the head above replaces (by a name each defines)

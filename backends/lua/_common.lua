@@ -315,15 +315,10 @@ local function closed(instance_id, record)
 end
 
 -- Close an active task: out of every index and of its instance's active tasks,
--- status and end time set (and ``more`` field/value pairs, or nil).
-local function close_task(task, status, now, more)
+-- status and end time set (and the field/value pairs after ``now``).
+local function close_task(task, status, now, ...)
   unindex(task)
-  local task_key = key("task", task.id)
-  if more then
-    redis.call("HSET", task_key, "status", status, "end_time", now, unpack(more))
-  else
-    redis.call("HSET", task_key, "status", status, "end_time", now)
-  end
+  redis.call("HSET", key("task", task.id), "status", status, "end_time", now, ...)
   local inst = load_inst(task.ii)
   if inst then
     local ids = {}

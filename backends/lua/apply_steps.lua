@@ -128,16 +128,15 @@ for _, s in ipairs(steps) do
       _, done = load_task(s.complete_task)
     end
     checked[s.complete_task] = nil
-    local more = nil
-    if s.completed_by then
-      more = {"completed_by", s.completed_by}
-      if not done.assignee then
-        more[3], more[4] = "assignee", s.completed_by
-      end
-    else
+    local by = s.completed_by
+    if not by then
       redis.call("HDEL", key("task", done.id), "completed_by")
+      close_task(done, "completed", now)
+    elseif done.assignee then
+      close_task(done, "completed", now, "completed_by", by)
+    else
+      close_task(done, "completed", now, "completed_by", by, "assignee", by)
     end
-    close_task(done, "completed", now, more)
   end
   for _, task_id in ipairs(s.cancelled) do
     local _, task = load_task(task_id)
@@ -147,11 +146,13 @@ for _, s in ipairs(steps) do
     end
   end
   for _, range in ipairs(s.created) do
-    local flat = {unpack(ARGV, range[1] + 1, range[2])}
-    local task = to_map(flat)
+    local task = {} -- its hash fields, straight from ARGV (then its id, which the hash has not)
+    for i = range[1] + 1, range[2], 2 do
+      task[ARGV[i]] = ARGV[i + 1]
+    end
     task.id = ARGV[range[1]]
     checked[task.id] = nil
-    redis.call("HSET", key("task", task.id), unpack(flat)) -- a new id: no hash yet
+    redis.call("HSET", key("task", task.id), unpack(ARGV, range[1] + 1, range[2])) -- a new id: no hash yet
     if not task.status then -- active
       index(task)
       local owner = load_inst(task.ii)
