@@ -54,7 +54,12 @@ local function load_task(task_id)
   if #flat == 0 then
     return nil, nil
   end
-  local task = to_map(flat)
+  -- made with room for the fields most tasks have (their keys set, values nil: the same
+  -- table as {}), so filling it does not grow it field by field (rehashing each time)
+  local task = {id = nil, n = nil, ii = nil, di = nil, pn = nil, ct = nil, tk = nil, cb = nil, assignee = nil}
+  for i = 1, #flat, 2 do
+    task[flat[i]] = flat[i + 1]
+  end
   task.id = task_id
   return flat, task
 end
