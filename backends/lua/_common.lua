@@ -327,7 +327,8 @@ local function close_task(task, status, now, ...)
   local inst = load_inst(task.ii)
   if inst then
     local ids = {}
-    for _, task_id in ipairs(inst.tasks) do
+    for i = 1, #inst.tasks do
+      local task_id = inst.tasks[i]
       if task_id ~= task.id then
         ids[#ids + 1] = task_id
       end
@@ -350,7 +351,8 @@ local function expire_instance(instance_id)
   if inst.externals then
     redis.call("PEXPIRE", key("inst-ext", instance_id), RETENTION)
   end
-  for _, record in ipairs(inst.closed) do
+  for i = 1, #inst.closed do
+    local record = inst.closed[i]
     local kind = string.byte(record) == 116 and "task" or "ext" -- "t"
     redis.call("PEXPIRE", key(kind, string.sub(record, 2)), RETENTION)
   end
@@ -391,7 +393,8 @@ end
 -- and ``limit`` are decimal text (a number argument of redis.call costs a float formatting).
 local function prune_instance_lists(now, limit)
   local due = redis.call("ZRANGEBYSCORE", key("inst-expiry"), "-inf", now, "LIMIT", "0", limit)
-  for _, member in ipairs(due) do
+  for i = 1, #due do
+    local member = due[i]
     local entry = cjson.decode(member)
     if redis.call("EXISTS", key("inst", entry[1])) == 1 then
       return -- not expired yet (clocks differ): later
@@ -462,7 +465,8 @@ end
 -- bring its indexes in line.
 local function update_external(ext, changes)
   local ext_key = key("ext", ext.id)
-  for _, change in ipairs(changes) do
+  for i = 1, #changes do
+    local change = changes[i]
     local name, value = change[1], change[2]
     if value then
       redis.call("HSET", ext_key, name, value)

@@ -115,7 +115,8 @@ end
 
 -- then every write, step by step; each step's instance value is written with the
 -- step (records of other instances it closed or created: at the end, see closed())
-for _, s in ipairs(steps) do
+for n = 1, #steps do
+  local s = steps[n]
   local now = s.now
   local inst = load_inst(s.id)
   if not inst then
@@ -138,17 +139,19 @@ for _, s in ipairs(steps) do
       close_task(done, "completed", now, "completed_by", by, "assignee", by)
     end
   end
-  for _, task_id in ipairs(s.cancelled) do
+  for i = 1, #s.cancelled do
+    local task_id = s.cancelled[i]
     local _, task = load_task(task_id)
     if task and not task.status then -- active
       checked[task_id] = nil
       close_task(task, "cancelled", now)
     end
   end
-  for _, range in ipairs(s.created) do
+  for i = 1, #s.created do
+    local range = s.created[i]
     local task = {} -- its hash fields, straight from ARGV (then its id, which the hash has not)
-    for i = range[1] + 1, range[2], 2 do
-      task[ARGV[i]] = ARGV[i + 1]
+    for f = range[1] + 1, range[2], 2 do
+      task[ARGV[f]] = ARGV[f + 1]
     end
     task.id = ARGV[range[1]]
     checked[task.id] = nil
@@ -169,7 +172,8 @@ for _, s in ipairs(steps) do
     update_external(ext, {{"status", "completed"}, {"end_time", now}})
     closed(s.id, "x" .. ext.id)
   end
-  for _, ext in ipairs(s.externals) do
+  for i = 1, #s.externals do
+    local ext = s.externals[i]
     local _, old = load_external(ext.id)
     if old then
       redis.call("ZREM", key("ext-topic", old.topic), ext.id)
@@ -181,7 +185,8 @@ for _, s in ipairs(steps) do
     end
   end
   -- after the new ones: a task made and cancelled in one step ends closed
-  for _, ext_id in ipairs(s.externals_cancelled) do
+  for i = 1, #s.externals_cancelled do
+    local ext_id = s.externals_cancelled[i]
     local _, ext = load_external(ext_id)
     if ext and ext.status == "active" then
       update_external(ext, {{"status", "cancelled"}, {"end_time", now}})
@@ -189,10 +194,12 @@ for _, s in ipairs(steps) do
     end
   end
   -- subscribed before unsubscribed: an entry in both ends removed
-  for _, sub in ipairs(s.subscribed) do
+  for i = 1, #s.subscribed do
+    local sub = s.subscribed[i]
     index_subscription(sub, true)
   end
-  for _, sub in ipairs(s.unsubscribed) do
+  for i = 1, #s.unsubscribed do
+    local sub = s.unsubscribed[i]
     index_subscription(sub, false)
   end
   -- truncated: also when marked by a write this step's reader did not see
