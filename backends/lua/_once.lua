@@ -15,7 +15,11 @@
 -- whose write is known to have committed somewhere) never writes: without the marker
 -- here it answers {"IDEMPOTENT_REPLAY_MISMATCH", "", ""}.
 local DONE_TTL_MS = "30000" -- text: a number argument of redis.call costs a float formatting
-local mode, keep, keyed_id, note = string.match(REQUEST_ID, "^([KR])(%d+)K(%x+)N(%x*)$")
+local mode, keep, keyed_id, note
+local lead = string.byte(REQUEST_ID) -- "K" 75, "R" 82: else no match to try
+if lead == 75 or lead == 82 then
+  mode, keep, keyed_id, note = string.match(REQUEST_ID, "^([KR])(%d+)K(%x+)N(%x*)$")
+end
 if keyed_id then
   local done = redis.call("GET", key("done", keyed_id))
   if done then
