@@ -93,6 +93,11 @@ dropped connection gets the first run's reply. A
 step list (a parent and the child it calls) always shares one
 partition. Reads across partitions (task queries, due timers, subscriptions,
 external-task fetching) read every partition and merge in Python.
+
+A completion may be decided on the raw values this backend was lately answered for the
+task and its instance (:mod:`backends.redis_recent`): then it is one round trip, and its
+write checks that the instance's rev and the task's assignee and candidates are still
+those read (else a concurrent modification: the runtime reads the store and retries).
 """
 
 from __future__ import annotations
