@@ -17,7 +17,8 @@ afresh. That copy travels from the read to the write in a thread-local: in one t
 a completion reads, decides and writes in turn, so the write checks what that very
 read answered, whatever other threads keep meanwhile.
 
-Both maps are bounded (the oldest entries go first); a plain OrderedDict operation is
+Both maps are bounded (the oldest entries go first, and an instance value over
+:data:`LARGEST` characters is not kept: at most some 16 MiB of them); a plain OrderedDict operation is
 atomic under the GIL, and an entry lost or overwritten by a racing thread only costs
 a read of the store.
 """
@@ -46,12 +47,14 @@ DECIDED_FIELDS = (
 )
 _INSTANCE = TASK_NAMES["instance_id"]
 _V = TypeVar("_V")
+#: the longest instance value kept (a larger one is read each time)
+LARGEST = 16 * 1024
 
 
 class RecentCopies:
     """The raw values last answered for tasks and instances (see the module docstring)."""
 
-    def __init__(self, limit: int = 2048) -> None:
+    def __init__(self, limit: int = 1024) -> None:
         self.limit = limit
         self._tasks: OrderedDict[str, list[str]] = OrderedDict()
         self._instances: OrderedDict[str, str] = OrderedDict()
@@ -62,7 +65,7 @@ class RecentCopies:
         _put(self._tasks, task_id, flat, self.limit)
 
     def keep_instance(self, instance_id: str, stored: str | None) -> None:
-        if stored:
+        if stored and len(stored) <= LARGEST:
             _put(self._instances, instance_id, stored, self.limit)
 
     def forget(self, task_ids: Iterable[str], instance_ids: Iterable[str]) -> None:

@@ -21,6 +21,7 @@ from redis.connection import AbstractConnection
 
 from backends.base import Backend
 from backends.redis import RedisBackend
+from backends.redis_recent import LARGEST, RecentCopies
 from bpm.errors import NotCandidate, TaskAlreadyClaimed, TaskNotActive
 from bpm.records import Identity, Step
 from bpm.runtime import Runtime
@@ -371,3 +372,14 @@ def test_threads_completing_tasks_of_the_same_instances(workers: tuple[Runtime, 
         assert one.instance(instance_id).ended
         assert sorted(t for t, _ in completions(one, instance_id)) == sorted(tasks)
         assert one.instance(instance_id).state["vars"] == {"v0": 0, "v1": 1}
+
+
+def test_kept_copies_are_bounded() -> None:
+    recent = RecentCopies(limit=3)
+    for n in range(5):
+        recent.keep_task(f"1-{n}", ["ii", "1-0", "ct", str(n)])
+    recent.keep_instance("1-0", "1||1-2 1-3 1-4||[]")
+    assert [recent.pair(f"1-{n}") is not None for n in range(5)] == [False, False, True, True, True]
+    recent.keep_instance("1-9", "1||1-4||" + "x" * LARGEST)  # too large to keep
+    recent.keep_task("1-4", ["ii", "1-9", "ct", "4"])
+    assert recent.pair("1-4") is None
