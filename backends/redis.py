@@ -93,6 +93,11 @@ dropped connection gets the first run's reply. A
 step list (a parent and the child it calls) always shares one
 partition. Reads across partitions (task queries, due timers, subscriptions,
 external-task fetching) read every partition and merge in Python.
+
+A completion may be decided on the raw values this backend was lately answered for the
+task and its instance (:mod:`backends.redis_recent`): then it is one round trip, and its
+write checks that the instance's rev and the task's assignee and candidates are still
+those read (else a concurrent modification: the runtime reads the store and retries).
 """
 
 from __future__ import annotations
@@ -125,8 +130,10 @@ from backends.redis_codec import (
     history_entry,
     history_json,
     pairs,
+    script_error,
     split_prefix,
 )
+from backends.redis_recent import RecentCopies
 from backends.redis_scripts import (
     unavailable_as_domain_error,
 )
@@ -145,6 +152,11 @@ class RedisBackend(RedisStore, Backend):
     #: every slot is on one server, so a script may also declare keys of the global slot
     #: (the claim script reads the identity sets); False on a Redis Cluster
     scripts_span_slots = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the raw values lately answered for tasks and instances (backends/redis_recent.py)
+        self.recent = RecentCopies()
 
     # -- definitions ------------------------------------------------------------------
 
@@ -192,11 +204,37 @@ class RedisBackend(RedisStore, Backend):
 
     @unavailable_as_domain_error
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
+        found = self._read_task_and_instance(task_id)
+        return None if found is None else self._decode_pair(task_id, *found)
+
+    @unavailable_as_domain_error
+    def task_and_instance_to_complete(self, task_id: str, *, recent: bool = True) -> tuple[Task, Instance, bool] | None:
+        """:meth:`task_and_instance` for a completion, and whether it answers from the copies this
+        backend keeps (``recent``, when it has both; they may be out of date: see
+        backends/redis_recent.py). The next :meth:`apply_steps` of this thread that completes
+        the task writes only while the task is still as read here."""
+        kept = self.recent.pair(task_id) if recent else None
+        found = kept or self._read_task_and_instance(task_id)
+        if found is None:
+            return None
+        self.recent.decided(task_id, found[0])
+        return *self._decode_pair(task_id, *found), kept is not None
+
+    def _read_task_and_instance(self, task_id: str) -> tuple[list[str], str | None] | None:
+        """The task's flat hash and its instance's stored value, read now (and kept)."""
         reply = self._prun("task_and_instance", self.partition(task_id), [self.ikey(task_id, "task")])
         if not reply:
             return None
-        task = self._task(reply[0], task_id)
-        instance = decode_instance(task.instance_id, reply[1] if len(reply) > 1 else None)
+        flat, stored = reply[0], reply[1] if len(reply) > 1 else None
+        self.recent.keep_task(task_id, flat)
+        if stored:
+            self.recent.keep_instance(pairs(flat)["ii"], stored)
+        return flat, stored
+
+    @staticmethod
+    def _decode_pair(task_id: str, flat: list[str], stored: str | None) -> tuple[Task, Instance]:
+        task = RedisBackend._task(flat, task_id)
+        instance = decode_instance(task.instance_id, stored)
         if instance is None:
             raise InstanceNotFound(f"process instance '{task.instance_id}' does not exist")
         return task, instance
@@ -204,8 +242,17 @@ class RedisBackend(RedisStore, Backend):
     @unavailable_as_domain_error
     def instance_tasks(self, instance_id: str) -> list[Task]:
         keys = [self.ikey(instance_id, "inst")]
-        found = self._checked("instance_tasks", self.partition(instance_id), keys, instance_id)
-        return sorted((self.decode_task(pairs(flat)) for flat in found), key=lambda t: (t.create_time, t.id))
+        reply = self._prun("instance_tasks", self.partition(instance_id), keys, instance_id)
+        if reply[0] != "OK":
+            raise script_error(reply)
+        found, stored = reply[1], reply[2]
+        self.recent.keep_instance(instance_id, stored)
+        tasks = []
+        for flat in found:
+            task = self.decode_task(pairs(flat))
+            self.recent.keep_task(task.id, flat)
+            tasks.append(task)
+        return sorted(tasks, key=lambda t: (t.create_time, t.id))
 
     @unavailable_as_domain_error
     def apply_steps(self, steps: list[Step]) -> None:
@@ -213,7 +260,15 @@ class RedisBackend(RedisStore, Backend):
             return
         partition = check_one_partition(steps, self.partition)
         keys = list(dict.fromkeys(self.ikey(step.instance.id, "inst") for step in steps))
-        self._checked("apply_steps", partition, keys, *step_args(steps))
+        completed = [step.complete_task for step in steps if step.complete_task]
+        decided = self.recent.expectations(completed) if completed else None
+        try:
+            self._checked("apply_steps", partition, keys, *step_args(steps, decided))
+        finally:  # written or refused: what is kept of them is out of date, or may be
+            self.recent.forget(
+                [*completed, *(task_id for step in steps for task_id in step.cancelled)],
+                [step.instance.id for step in steps],
+            )
 
     @unavailable_as_domain_error
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
@@ -252,6 +307,7 @@ class RedisBackend(RedisStore, Backend):
             return super().claim_as_stored(task_id, user, audit=audit)
         keys = [self.ikey(task_id, "task"), self.key("user", user, "groups"), self.key("user", user, "roles")]
         reply = self._checked("claim", self.partition(task_id), keys, task_id, user, "@store", self._audit(audit))
+        self.recent.keep_task(task_id, reply)
         return self._task(reply, task_id)
 
     @unavailable_as_domain_error
@@ -272,6 +328,7 @@ class RedisBackend(RedisStore, Backend):
         keys = [self.ikey(instance_id, "inst")]
         partition = self.partition(instance_id)
         assigned = self._checked("assign_instance", partition, keys, instance_id, user, self._audit(audit))
+        self.recent.forget((task_id for task_id, _ in assigned), ())
         return [task_id for task_id, _ in sorted(assigned, key=lambda pair: (int(pair[1]), pair[0]))]
 
     @unavailable_as_domain_error
@@ -432,9 +489,15 @@ class RedisBackend(RedisStore, Backend):
 
     # -- helpers ----------------------------------------------------------------------
 
+    def clear(self) -> None:
+        super().clear()
+        self.recent.clear()  # ids are used again after a clear
+
     def _task_op(self, script: str, task_id: str, *args: str) -> Task:
         partition = self.partition(task_id)
-        return self._task(self._checked(script, partition, [self.ikey(task_id, "task")], task_id, *args), task_id)
+        flat = self._checked(script, partition, [self.ikey(task_id, "task")], task_id, *args)
+        self.recent.keep_task(task_id, flat)  # the task's hash now
+        return self._task(flat, task_id)
 
     def _external_op(self, op: str, external_id: str, args: Mapping[str, Any]) -> ExternalTaskRecord:
         keys = [self.ikey(external_id, "ext")]

@@ -4,12 +4,16 @@ Each step is a fixed block of STEP_FIELDS arguments (strings the script uses as 
 then its history entries, then its created tasks (each a count and that many arguments:
 the task id and its hash field/value pairs). What only some steps have (cancelled tasks,
 external tasks, subscriptions) is one JSON object in the block, "" when the step has none
-of it: the script decodes JSON only for those steps. Nothing here is stored: the stored
-layout is :mod:`backends.redis_codec`'s.
+of it: the script decodes JSON only for those steps. A step completing a task may carry
+what the completion was decided on (flag ``x``): right after its block, the values of
+:data:`backends.redis_recent.DECIDED_FIELDS` the decision read ("" for an absent field),
+which the script compares with the task's stored ones (a difference: a concurrent
+modification). Nothing here is stored: the stored layout is :mod:`backends.redis_codec`'s.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from backends.base import Step, SubscriptionIndex, check_subscription
@@ -20,7 +24,7 @@ __all__ = ["STEP_FIELDS", "step_args"]
 #: the arguments of a step's fixed block, in order (apply_steps.lua reads them by position)
 STEP_FIELDS = (
     "id",  # the instance id
-    "flags",  # n new, e ended, t history truncated, c completed_by given
+    "flags",  # n new, e ended, t history truncated, c completed_by given, x decided fields follow
     "expected",  # the rev the instance must have now ("0" for a new one)
     "rev",  # its rev after the step
     "pk",  # process key, business key and create time: the instance lists' keys and score
@@ -36,8 +40,9 @@ STEP_FIELDS = (
 )
 
 
-def step_args(steps: list[Step]) -> list[str]:
-    """apply_steps.lua's arguments after the head (see the module docstring).
+def step_args(steps: list[Step], decided: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """apply_steps.lua's arguments after the head (see the module docstring); ``decided``: by
+    task id, the DECIDED_FIELDS values a completion of it was decided on.
 
     Raises ValueError for a ``new`` step whose rev is not 1 or a bad subscription."""
     out: list[str] = []
@@ -51,6 +56,9 @@ def step_args(steps: list[Step]) -> list[str]:
             + ("t" if instance.history_truncated else "")
             + ("c" if step.completed_by else "")
         )
+        expected = decided.get(step.complete_task) if decided and step.complete_task else None
+        if expected is not None:
+            flags += "x"
         created, definition_id = instance.create_time, instance.definition_id
         history = [history_json(entry, created, definition_id) for entry in step.history]
         rest = _rest(step)
@@ -70,6 +78,8 @@ def step_args(steps: list[Step]) -> list[str]:
             str(len(step.created)),
             as_json(rest) if rest else "",
         )
+        if expected is not None:
+            out += expected
         out += history
         for task in step.created:
             fields = encode(task)

@@ -21,6 +21,8 @@ from bpm.condition_cases import ConditionCases
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
 from bpm.errors import (
+    BackendUnavailable,
+    BpmError,
     ConcurrentModification,
     InstanceNotFound,
     InvalidDefinition,
@@ -320,25 +322,28 @@ class Runtime:
         recorded in the history.
         """
         principals: Principals | None = None
-        for _ in range(MAX_STEP_RETRIES):
-            task, instance = self._task_and_instance(task_id)
-            if principals is None and task.assignee is None and task.has_candidates:
-                principals = self.principals(user, identity)
-            self._check_may_complete(task, user, principals)
-            spec = self.planner.spec_of(instance)
-            check_task_form(spec, task, variables, instance.state.get("vars", {}))
-            with id_scope(instance.id):
-                result = self.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
-            # at the engine step's time (one clock read for the use case)
-            completed = self.committer.audit(
-                "task.completed", task=task, user=user, actor=actor or user, now=result.now
-            )
-            pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
+        for attempt in range(MAX_STEP_RETRIES):  # the first read may answer from copies the backend keeps
+            task, instance, copied = self._task_and_instance_to_complete(task_id, recent=attempt == 0)
             try:
+                if principals is None and task.assignee is None and task.has_candidates:
+                    principals = self.principals(user, identity)
+                self._check_may_complete(task, user, principals)
+                spec = self.planner.spec_of(instance)
+                check_task_form(spec, task, variables, instance.state.get("vars", {}))
+                with id_scope(instance.id):
+                    result = self.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
+                # at the engine step's time (one clock read for the use case)
+                completed = self.committer.audit(
+                    "task.completed", task=task, user=user, actor=actor or user, now=result.now
+                )
+                pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
                 self.committer.commit(instance, spec, result, pre)
                 return
             except ConcurrentModification:
                 continue
+            except BpmError as exc:  # decided on kept copies (maybe out of date): decide again on the store's
+                if not copied or isinstance(exc, BackendUnavailable):
+                    raise
         raise ConcurrentModification(f"task '{task_id}' could not be completed: its instance kept changing")
 
     def _task_and_instance(self, task_id: str) -> tuple[Task, Instance]:
@@ -346,6 +351,17 @@ class Runtime:
         if pair is None:
             raise TaskNotFound(f"task '{task_id}' does not exist")
         return pair
+
+    def _task_and_instance_to_complete(self, task_id: str, *, recent: bool) -> tuple[Task, Instance, bool]:
+        """To decide a completion on, and whether they are copies the backend kept (``recent``: may
+        be; the Redis backend's, whose write checks the task is still so: backends/redis_recent.py)."""
+        read = getattr(self.backend, "task_and_instance_to_complete", None)
+        if read is None:
+            return (*self._task_and_instance(task_id), False)
+        found: tuple[Task, Instance, bool] | None = read(task_id, recent=recent)
+        if found is None:
+            raise TaskNotFound(f"task '{task_id}' does not exist")
+        return found
 
     @staticmethod
     def _check_may_complete(task: Task, user: str, principals: Principals | None) -> None:

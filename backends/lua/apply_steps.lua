@@ -41,6 +41,10 @@ while at <= last do
   }
   local entries, made, rest = tonumber(ARGV[at + 11]), tonumber(ARGV[at + 12]), ARGV[at + 13]
   at = at + 14
+  if string.find(flags, "x", 1, true) then -- what the completion was decided on (DECIDED_FIELDS)
+    s.decided = {ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]}
+    at = at + 5
+  end
   s.history = {at, at + entries - 1}
   at = at + entries
   local created = {}
@@ -89,6 +93,11 @@ for _, s in ipairs(steps) do
     end
     if task.assignee and task.assignee ~= s.completed_by then
       return {"TASK_ALREADY_CLAIMED", s.complete_task, task.assignee}
+    end
+    local decided = s.decided -- the task as the completer read it: still so, or decide again
+    if decided and ((task.assignee or "") ~= decided[1] or (task.cu or "") ~= decided[2]
+        or (task.cg or "") ~= decided[3] or (task.cr or "") ~= decided[4] or (task.ct or "") ~= decided[5]) then
+      return {"CONCURRENT_MODIFICATION", id, rev}
     end
   end
   if s.complete_external ~= "" then

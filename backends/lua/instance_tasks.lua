@@ -1,5 +1,6 @@
 -- instance_tasks: ARGV[2] instance id. KEYS[1] the instance's value (it lists the
--- active tasks). Answers {"OK", {task hash and its "id", ...}}.
+-- active tasks). Answers {"OK", {task hash and its "id", ...}, the instance's value}
+-- (the value as stored: the client keeps it, see backends/redis_recent.py).
 local inst = load_inst(ARGV[2])
 if not inst then
   return {"INSTANCE_NOT_FOUND", ARGV[2], ""}
@@ -13,4 +14,4 @@ for _, task_id in ipairs(inst.tasks) do
     found[#found + 1] = flat
   end
 end
-return {"OK", found}
+return {"OK", found, redis.call("GET", KEYS[1])}
