@@ -143,7 +143,7 @@ end
 -- (its "inst-ext" set may exist); a closed record is "t<task id>" or "x<external
 -- task id>" (removed with the instance: retention); the body is the runtime's JSON,
 -- never read here. Parsed once per call: {rev =, ended =, truncated =, externals =,
--- tasks = {ids}, closed = {records}, body =}, or nil.
+-- tasks = {ids}, closed = {records}, body =, raw = the value as read}, or nil.
 local instances = {}
 local dirty = {} -- instances changed but not yet written (see closed())
 local function words(text)
@@ -173,6 +173,7 @@ local function load_inst(instance_id)
         tasks = words(ids),
         closed = words(records),
         body = string.sub(raw, at),
+        raw = raw, -- the value as read (a write does not update it)
       }
     end
     instances[instance_id] = inst
