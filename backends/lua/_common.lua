@@ -143,7 +143,8 @@ end
 -- (its "inst-ext" set may exist); a closed record is "t<task id>" or "x<external
 -- task id>" (removed with the instance: retention); the body is the runtime's JSON,
 -- never read here. Parsed once per call: {rev =, ended =, truncated =, externals =,
--- tasks = {ids}, closed = {records}, body =, raw = the value as read}, or nil.
+-- tasks = {ids}, closed = {records}, body = false (not parsed: only written), body_at =,
+-- raw = the value as read}, or nil.
 local instances = {}
 local dirty = {} -- instances changed but not yet written (see closed())
 local function words(text)
@@ -172,7 +173,8 @@ local function load_inst(instance_id)
         externals = any and string.find(flags, "x", 1, true) ~= nil,
         tasks = words(ids),
         closed = words(records),
-        body = string.sub(raw, at),
+        body = false, -- the body as written by this call; until then raw's from body_at
+        body_at = at,
         raw = raw, -- the value as read (a write does not update it)
       }
     end
@@ -185,8 +187,10 @@ end
 -- its expiry, else none. ``inst.expiring``: written with an expiry by this call.
 local function save_inst(instance_id, inst, keep, px)
   local flags = (inst.ended and "e" or "") .. (inst.truncated and "t" or "") .. (inst.externals and "x" or "")
-  local value = inst.rev .. "|" .. flags .. "|" .. table.concat(inst.tasks, " ") .. "|"
-    .. table.concat(inst.closed, " ") .. "|" .. inst.body
+  local tasks, closed_records = inst.tasks, inst.closed
+  local value = inst.rev .. "|" .. flags .. "|" .. (#tasks > 0 and table.concat(tasks, " ") or "") .. "|"
+    .. (#closed_records > 0 and table.concat(closed_records, " ") or "") .. "|"
+    .. (inst.body or string.sub(inst.raw, inst.body_at))
   if px then
     redis.call("SET", key("inst", instance_id), value, "PX", px)
     inst.expiring = true
@@ -402,6 +406,20 @@ local function prune_instance_lists(now, limit)
     end
     on_lists("ended", entry[2], entry[3], "ZREM", entry[1])
     redis.call("ZREM", key("inst-expiry"), member)
+  end
+end
+
+-- A subscription {kind, name, member, due} into (``add``) or out of its index.
+local function index_subscription(sub, add)
+  local kind, name, member, due = sub[1], sub[2], sub[3], sub[4]
+  if kind == "timer" then
+    if add then
+      redis.call("ZADD", key("timers"), due, member)
+    else
+      redis.call("ZREM", key("timers"), member)
+    end
+  else
+    redis.call(add and "SADD" or "SREM", key(kind == "message" and "msg" or "sig", name), member)
   end
 end
 

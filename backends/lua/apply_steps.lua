@@ -109,19 +109,6 @@ for _, s in ipairs(steps) do
   end
 end
 
-local function index_subscription(sub, add)
-  local kind, name, member, due = sub[1], sub[2], sub[3], sub[4]
-  if kind == "timer" then
-    if add then
-      redis.call("ZADD", key("timers"), due, member)
-    else
-      redis.call("ZREM", key("timers"), member)
-    end
-  else
-    redis.call(add and "SADD" or "SREM", key(kind == "message" and "msg" or "sig", name), member)
-  end
-end
-
 -- then every write, step by step; each step's instance value is written with the
 -- step (records of other instances it closed or created: at the end, see closed())
 for n = 1, #steps do
