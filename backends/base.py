@@ -174,6 +174,13 @@ class Backend(abc.ABC):
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
         """The task and its instance in one read, or None when the task is unknown."""
 
+    def task_and_instance_to_complete(self, task_id: str, *, recent: bool = True) -> tuple[Task, Instance, bool] | None:
+        """:meth:`task_and_instance` for a completion, and whether the pair came from copies the
+        backend keeps (which may be out of date, so the completion's write must check them; only
+        ``recent`` allows them). Here: always read, never a copy."""
+        pair = self.task_and_instance(task_id)
+        return None if pair is None else (*pair, False)
+
     @abc.abstractmethod
     def instance_tasks(self, instance_id: str) -> list[Task]:
         """The instance's active tasks, oldest first. Raises InstanceNotFound."""

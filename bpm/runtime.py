@@ -355,10 +355,7 @@ class Runtime:
     def _task_and_instance_to_complete(self, task_id: str, *, recent: bool) -> tuple[Task, Instance, bool]:
         """To decide a completion on, and whether they are copies the backend kept (``recent``: may
         be; the Redis backend's, whose write checks the task is still so: backends/redis_recent.py)."""
-        read = getattr(self.backend, "task_and_instance_to_complete", None)
-        if read is None:
-            return (*self._task_and_instance(task_id), False)
-        found: tuple[Task, Instance, bool] | None = read(task_id, recent=recent)
+        found = self.backend.task_and_instance_to_complete(task_id, recent=recent)
         if found is None:
             raise TaskNotFound(f"task '{task_id}' does not exist")
         return found
