@@ -49,7 +49,7 @@ Each partition, ``<prefix>:{<tag>}:`` (written ``P:``)
 ``P:inst-list:<state>[:pk:<k>|:bk:<k>]``  zset  instances by create time, ``active``/``ended``:
                                         all, of process key / business key (instance lists)
 ``P:inst-expiry``               zset    ``[id, pk, bk]`` of ended instances by expiry time:
-                                        each write that starts or ends an instance drops
+                                        each write that ends an instance drops
                                         up to 20 due ones from the ended lists
 ``P:ext:<id>``                  hash    :class:`ExternalTaskRecord` fields (kept after closing)
 ``P:inst-ext:<id>``             zset    ids of the instance's active external tasks (score 0)

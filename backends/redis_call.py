@@ -16,6 +16,12 @@ uses underneath, minus the layers above them:
   connection's ``retry`` (the client's ``Retry``: one immediate retry on a
   ConnectionError, the connection closed first) — a retried write script finds
   its first run's reply (``_once.lua``), as under redis-py;
+* with ``mark_first_send`` a call's first send marks its ARGV[1] as such
+  (:data:`FIRST_SEND` before it; see ``_common.lua``): a write script
+  need not look for its own request id's marker then (the id is new: no run of it can
+  have committed), which saves a GET per write. Every later send of the same call (a
+  retry after a failure, or a resend after loading the library) goes unmarked, as
+  every send of redis-py, the cluster and ``?wait=N`` does: those look;
 * the script runs as a function of the library of every script
   (:mod:`backends.redis_functions`: its helpers are defined once, not on every call),
   loaded when the server answers ``Function not found``; a server that cannot load it
@@ -47,7 +53,12 @@ class ScriptCaller:
     when there is no library or the server cannot load it."""
 
     def __init__(
-        self, client: Any, scripts: Mapping[str, tuple[str, str]], library: tuple[str, str] | None = None
+        self,
+        client: Any,
+        scripts: Mapping[str, tuple[str, str]],
+        library: tuple[str, str] | None = None,
+        *,
+        mark_first_send: bool = False,
     ) -> None:
         self._pool = client.connection_pool
         self._idle: list[Any] = []
@@ -55,6 +66,7 @@ class ScriptCaller:
         self._scripts = scripts
         self._library = library
         self.functions = library is not None  # False once the server refused the library
+        self._mark = FIRST_SEND if mark_first_send else None
 
     def __call__(self, script: str, keys: list[str], args: list[str]) -> Any:
         """The script's reply (decoded as redis-py decodes it); a ResponseError for an error reply."""
@@ -65,17 +77,18 @@ class ScriptCaller:
             conn = self._idle.pop()
         except IndexError:
             conn = self._pool.get_connection()
+        sends = _Sends(args, self._mark)
         try:
             count = str(len(keys))
             if self.functions:
-                reply = self._function(conn, script, count, keys, args)
+                reply = self._function(conn, script, count, keys, sends)
                 if reply is not _REFUSED:
                     return reply
             sha, source = self._scripts[script]
             try:
-                return self._round_trip(conn, pack_plain(("EVALSHA", sha, count, *keys, *args)))
+                return sends.round_trip(conn, ("EVALSHA", sha, count, *keys))
             except NoScriptError:
-                return self._round_trip(conn, pack_plain(("EVAL", source, count, *keys, *args)))
+                return sends.round_trip(conn, ("EVAL", source, count, *keys))
         except ResponseError:
             raise  # an error reply: the connection read all of it and is ready for the next command
         except BaseException:
@@ -84,13 +97,13 @@ class ScriptCaller:
         finally:
             self._idle.append(conn)
 
-    def _function(self, conn: Any, script: str, count: str, keys: list[str], args: list[str]) -> Any:
+    def _function(self, conn: Any, script: str, count: str, keys: list[str], sends: _Sends) -> Any:
         """FCALL; the library loaded first when the server lacks it; _REFUSED when it cannot load it."""
         assert self._library is not None
         name, code = self._library
-        call = pack_plain(("FCALL", f"{name}_{script}", count, *keys, *args))
+        call = ("FCALL", f"{name}_{script}", count, *keys)
         try:
-            return self._round_trip(conn, call)
+            return sends.round_trip(conn, call)
         except ResponseError as exc:
             message = str(exc)
             if isinstance(exc, NoPermissionError):  # an ACL that allows scripts but not FCALL
@@ -99,15 +112,39 @@ class ScriptCaller:
             if "Function not found" not in message and "unknown command" not in message.lower():
                 raise
         try:  # a new, restarted or flushed server: load the library (REPLACE: a racing worker loads the same)
-            self._round_trip(conn, pack_plain(("FUNCTION", "LOAD", "REPLACE", code)))
+            sends.round_trip(conn, ("FUNCTION", "LOAD", "REPLACE", code), plain=True)
         except ResponseError:  # Redis before 7, or an ACL without FUNCTION: scripts it is
             self.functions = False
             return _REFUSED
-        return self._round_trip(conn, call)
+        return sends.round_trip(conn, call)
 
-    @staticmethod
-    def _round_trip(conn: Any, packed: list[bytes]) -> Any:
+
+#: the mark of a call's first send: the first character of its ARGV[1] (see _common.lua)
+FIRST_SEND = "!"
+
+
+class _Sends:
+    """The sends of one call's arguments: the first with ARGV[1] marked by ``mark`` (None:
+    never), every later one (after any failure or refusal) unmarked."""
+
+    __slots__ = ("_args", "_mark", "first")
+
+    def __init__(self, args: list[str], mark: str | None) -> None:
+        self._args = args
+        self._mark = mark
+        self.first = mark is not None and len(args) > 0
+
+    def round_trip(self, conn: Any, command: tuple[str, ...], plain: bool = False) -> Any:
+        """``command`` with the call's arguments (``plain``: without), retried as redis-py retries."""
+
         def once() -> Any:
+            if plain:
+                packed = pack_plain(command)
+            elif self.first:
+                self.first = False  # whatever comes back, a later send is not the first
+                packed = pack_plain((*command, f"{self._mark}{self._args[0]}", *self._args[1:]))
+            else:
+                packed = pack_plain((*command, *self._args))
             conn.send_packed_command(packed)
             return conn.read_response()
 

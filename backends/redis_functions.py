@@ -26,16 +26,50 @@ __all__ = ["function_name", "library"]
 
 #: the helpers' per-call settings, declared at the library's top level (the helpers
 #: read them as upvalues) instead of _common.lua's head that parses ARGV[1] at load
-_HEAD = "local HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT, RETENTION_MS -- set per call: begin()\n"
-#: after the helpers: each call's start (mirrors the head of _common.lua)
+_HEAD = "local FIRST, REQUEST_ID, HISTORY_LIMIT, RETENTION, ROOT, RETENTION_MS -- set per call: begin()\n"
+#: after the helpers: each call's start (parses ARGV[1] as the head of _common.lua does). A
+#: string.match of the whole head and two tonumber cost about as much as a nested command
+#: (~9k server instructions), on every call; so the parsed settings are kept in the library,
+#: by the head's settings part ("<history limit>|<retention ms>|<key root>": one per backend
+#: and slot) and, for heads without a request id (reads), by the whole head (a table lookup).
+#: They are a pure function of that text; at most 4096 are kept (any more: parsed per call).
 _BEGIN = """
-local function begin(ARGV)
-  HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(%w*)|(.*)$")
-  HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
-  RETENTION_MS = tonumber(RETENTION)
-  instances, dirty = {}, {}
+local SETTINGS, HEADS, kept = {}, {}, 0 -- {HISTORY_LIMIT, RETENTION, ROOT, RETENTION_MS}
+local function settings_of(rest)
+  local parsed = SETTINGS[rest]
+  if parsed == nil then
+    local limit, retention, root = string.match(rest, "^(%d*)|(%d*)|(.*)$")
+    parsed = {tonumber(limit), retention, root, tonumber(retention)}
+    if kept < @KEPT_MAX@ then
+      SETTINGS[rest], kept = parsed, kept + 1
+    end
+  end
+  return parsed
 end
-"""
+local function begin(ARGV)
+  local head = ARGV[1]
+  local parsed = HEADS[head] -- a head without a request id, seen before
+  if parsed ~= nil then
+    FIRST, REQUEST_ID = parsed[5], ""
+  else
+    local from = string.byte(head) == 33 and 2 or 1 -- after a "!"
+    local bar = string.find(head, "|", from, true) or 0
+    FIRST, REQUEST_ID = from == 2 and "!" or "", string.sub(head, from, bar - 1)
+    parsed = settings_of(string.sub(head, bar + 1))
+    if bar == from and kept < @KEPT_MAX@ then -- no request id: this head again is a lookup
+      HEADS[head], kept = {parsed[1], parsed[2], parsed[3], parsed[4], FIRST}, kept + 1
+    end
+  end
+  HISTORY_LIMIT, RETENTION, ROOT, RETENTION_MS = parsed[1], parsed[2], parsed[3], parsed[4]
+  -- the per-call state starts empty; a table only when the last call left something in it
+  if next(instances) ~= nil then
+    instances = {}
+  end
+  if next(dirty) ~= nil then
+    dirty = {}
+  end
+end
+""".replace("@KEPT_MAX@", "4096")
 #: the blocks of _common.lua that the head above replaces (by a name each defines)
 _REPLACED = {"HISTORY_LIMIT", "RETENTION_MS"}
 _NAME = "bpm_{hash}"

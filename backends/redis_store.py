@@ -146,7 +146,7 @@ class RedisStore:
         self._lean = None
         if isinstance(self._client, redis.Redis):
             scripts = {name: (code.sha, str(code.script)) for name, code in self._scripts.items()}
-            self._lean = ScriptCaller(self._client, scripts, library())
+            self._lean = ScriptCaller(self._client, scripts, library(), mark_first_send=True)
         self._picker = PartitionPicker(self.partitions)
         self._id_lock = threading.Lock()
         self._id_block = id_block
@@ -218,7 +218,7 @@ class RedisStore:
             request_id = _keyed_request_id(keyed)
         else:
             request_id = os.urandom(16).hex() if script in WRITE_SCRIPTS else ""  # the same for redis-py's retries
-        head = f"{limit}|{retention}|{request_id}|{root}"  # see the top of backends/lua/_common.lua
+        head = f"{request_id}|{limit}|{retention}|{root}"  # see the top of backends/lua/_common.lua
         if self._wait and script in WRITE_SCRIPTS:
             run = self._scripts[script]
             reply = self._replicated(keys[0], lambda pipe: run(keys=keys, args=[head, *args], client=pipe))

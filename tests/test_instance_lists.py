@@ -93,11 +93,15 @@ def test_redis_lists_drop_ended_instances_past_retention(redis_backend: Backend)
     assert len(due) == 1
     client.zadd(expiry, {due[0]: 0})
     assert names(backend, made, process_key="a", state="ended") == (["a2"], 2)  # skipped, still counted
-    start(backend, id=backend.new_id(near=gone.id), definition_id="c:1", process_key="c")  # a write there
+    started, _ = start(backend, id=backend.new_id(near=gone.id), definition_id="c:1", process_key="c")
+    assert names(backend, made, process_key="a", state="ended") == (["a2"], 2)  # a start there prunes nothing
+    step = step_for(started)
+    step.instance.ended, step.instance.end_time = True, 71
+    backend.apply_steps([step])  # an end there: the write that adds to the ended lists prunes them
     assert names(backend, made, process_key="a", state="ended") == (["a2"], 1)
     assert names(backend, made, business_key="k1") == (["b1", "a1"], 2)
     waiting = sum(client.zcard(backend.pkey(p, "inst-expiry")) for p in range(backend.partitions))
-    assert waiting == 2  # a2's and b2's
+    assert waiting == 3  # a2's, b2's and the new one's
 
 
 # -- the API ----------------------------------------------------------------------------

@@ -1,14 +1,17 @@
 -- Helpers prepended to every script of backends/redis.py (not a script itself).
--- ARGV[1] is always "<history limit>|<retention ms>|<request id>|<key root>": the
--- backend's settings (each "" for none), the call's request id ("" for reads; see
--- _once.lua) and the key root of the one slot the script works in, a partition's
+-- ARGV[1] is always "<request id>|<history limit>|<retention ms>|<key root>": the
+-- call's request id ("" for reads; see _once.lua), the backend's settings (each "" for
+-- none) and the key root of the one slot the script works in, a partition's
 -- "<prefix>:{<tag>}:" or the global "{<prefix>}:"; key() mirrors RedisBackend's
 -- key makers. Scripts derive only keys of that root, and KEYS names at least one
 -- key of it, so on a Redis Cluster every script runs on the node of its slot.
 -- Scripts answer {"OK", ...} or {<ERROR_CODE>, <id>, <detail>}; they check
 -- everything before their first write, so an error leaves nothing changed.
+-- A "!" before ARGV[1] (FIRST: "!", else "") marks the first send of a call (see
+-- backends/redis_call.py): no earlier run of its request id can have committed.
+-- (The library of backends/redis_functions.py parses it in begin(), the same.)
 
-local HISTORY_LIMIT, RETENTION, REQUEST_ID, ROOT = string.match(ARGV[1], "^(%d*)|(%d*)|(%w*)|(.*)$")
+local FIRST, REQUEST_ID, HISTORY_LIMIT, RETENTION, ROOT = string.match(ARGV[1], "^(!?)(%w*)|(%d*)|(%d*)|(.*)$")
 HISTORY_LIMIT = tonumber(HISTORY_LIMIT)
 local RETENTION_MS = tonumber(RETENTION) -- RETENTION: the same as text, for PEXPIRE
 
@@ -51,22 +54,28 @@ local function load_task(task_id)
   if #flat == 0 then
     return nil, nil
   end
-  local task = to_map(flat)
+  -- made with room for the fields most tasks have (their keys set, values nil: the same
+  -- table as {}), so filling it does not grow it field by field (rehashing each time)
+  local task = {id = nil, n = nil, ii = nil, di = nil, pn = nil, ct = nil, tk = nil, cb = nil, assignee = nil}
+  for i = 1, #flat, 2 do
+    task[flat[i]] = flat[i + 1]
+  end
   task.id = task_id
   return flat, task
 end
 
+local NO_NAMES = {} -- never written to
 local function names(task, field)
   local raw = task[field]
   if raw == nil or raw == "[]" then
-    return {}
+    return NO_NAMES
   end
   return cjson.decode(raw)
 end
 
 local function has_candidates(task)
-  for _, index in ipairs(CANDIDATE_INDEXES) do
-    if #names(task, index[1]) > 0 then
+  for i = 1, #CANDIDATE_INDEXES do
+    if #names(task, CANDIDATE_INDEXES[i][1]) > 0 then
       return true
     end
   end
@@ -82,25 +91,50 @@ local function queue_score(task)
   return string.format("%d", (999 - priority) * TIME_SPAN + created) -- an exact integer: %d (cheaper than %.0f)
 end
 
--- The queues (sorted sets) an active task is in: its assignee's, per candidate
--- user/group/role "q" while unassigned or "qa" while assigned, and its process key's
--- "pq" while unassigned or "pqa" while assigned (see the key schema).
-local function queue_keys(task)
-  local keys = {}
-  local process_key = string.match(task.di or "", "^(.*):[^:]*$")
-  if process_key then
-    keys[#keys + 1] = key(task.assignee and "pqa" or "pq", process_key)
-  end
-  if task.assignee then
-    keys[#keys + 1] = key("assignee", task.assignee)
-  end
-  local word = task.assignee and "qa" or "q"
-  for _, index in ipairs(CANDIDATE_INDEXES) do
-    for _, name in ipairs(names(task, index[1])) do
-      keys[#keys + 1] = key(word, index[2], name)
+-- The process key of a definition id "<process key>:<version>" (false: none). The
+-- library keeps them across calls (a pure function of the text; at most 4096), as a
+-- string.match costs about as much as a small command; a script (EVALSHA) per call.
+local PROCESS_KEYS, process_keys_kept = {}, 0
+local function process_key_of(definition_id)
+  local found = PROCESS_KEYS[definition_id]
+  if found == nil then
+    found = string.match(definition_id, "^(.*):[^:]*$") or false
+    if process_keys_kept < 4096 then
+      PROCESS_KEYS[definition_id], process_keys_kept = found, process_keys_kept + 1
     end
   end
-  return keys
+  return found
+end
+
+-- redis.call(command, queue, [score,] task id) on each queue (sorted set) an active task
+-- is in: its assignee's, per candidate user/group/role "q" while unassigned or "qa" while
+-- assigned, and its process key's "pq" while unassigned or "pqa" while assigned (see the
+-- key schema). No list of them is made: each table a call makes costs (made, grown, collected).
+local function queue_call(command, queue, score, id)
+  if score then
+    redis.call(command, queue, score, id)
+  else
+    redis.call(command, queue, id)
+  end
+end
+
+local function on_queues(task, command, score)
+  local id, assignee = task.id, task.assignee
+  local process_key = process_key_of(task.di or "")
+  if process_key then
+    queue_call(command, key(assignee and "pqa" or "pq", process_key), score, id)
+  end
+  if assignee then
+    queue_call(command, key("assignee", assignee), score, id)
+  end
+  local word = assignee and "qa" or "q"
+  for i = 1, #CANDIDATE_INDEXES do
+    local index = CANDIDATE_INDEXES[i]
+    local found = names(task, index[1])
+    for j = 1, #found do
+      queue_call(command, key(word, index[2], found[j]), score, id)
+    end
+  end
 end
 
 -- An instance's stored value (a string, see instance_body in redis_codec.py):
@@ -109,10 +143,14 @@ end
 -- (its "inst-ext" set may exist); a closed record is "t<task id>" or "x<external
 -- task id>" (removed with the instance: retention); the body is the runtime's JSON,
 -- never read here. Parsed once per call: {rev =, ended =, truncated =, externals =,
--- tasks = {ids}, closed = {records}, body =}, or nil.
+-- tasks = {ids}, closed = {records}, body = false (not parsed: only written), body_at =,
+-- raw = the value as read}, or nil.
 local instances = {}
 local dirty = {} -- instances changed but not yet written (see closed())
 local function words(text)
+  if text == "" then
+    return {} -- (no gmatch iterator made: most lists are empty)
+  end
   local found = {}
   for word in string.gmatch(text, "%S+") do
     found[#found + 1] = word
@@ -127,14 +165,17 @@ local function load_inst(instance_id)
     local raw = redis.call("GET", key("inst", instance_id))
     if raw then
       local rev, flags, ids, records, at = string.match(raw, "^(%d+)|(%a*)|([^|]*)|([^|]*)|()")
+      local any = flags ~= "" -- (most instances: none)
       inst = {
         rev = rev,
-        ended = string.find(flags, "e", 1, true) ~= nil,
-        truncated = string.find(flags, "t", 1, true) ~= nil,
-        externals = string.find(flags, "x", 1, true) ~= nil,
+        ended = any and string.find(flags, "e", 1, true) ~= nil,
+        truncated = any and string.find(flags, "t", 1, true) ~= nil,
+        externals = any and string.find(flags, "x", 1, true) ~= nil,
         tasks = words(ids),
         closed = words(records),
-        body = string.sub(raw, at),
+        body = false, -- the body as written by this call; until then raw's from body_at
+        body_at = at,
+        raw = raw, -- the value as read (a write does not update it)
       }
     end
     instances[instance_id] = inst
@@ -146,8 +187,10 @@ end
 -- its expiry, else none. ``inst.expiring``: written with an expiry by this call.
 local function save_inst(instance_id, inst, keep, px)
   local flags = (inst.ended and "e" or "") .. (inst.truncated and "t" or "") .. (inst.externals and "x" or "")
-  local value = inst.rev .. "|" .. flags .. "|" .. table.concat(inst.tasks, " ") .. "|"
-    .. table.concat(inst.closed, " ") .. "|" .. inst.body
+  local tasks, closed_records = inst.tasks, inst.closed
+  local value = inst.rev .. "|" .. flags .. "|" .. (#tasks > 0 and table.concat(tasks, " ") or "") .. "|"
+    .. (#closed_records > 0 and table.concat(closed_records, " ") or "") .. "|"
+    .. (inst.body or string.sub(inst.raw, inst.body_at))
   if px then
     redis.call("SET", key("inst", instance_id), value, "PX", px)
     inst.expiring = true
@@ -168,16 +211,11 @@ local function active_tasks(instance_id)
 end
 
 local function index(task)
-  local score = queue_score(task)
-  for _, queue in ipairs(queue_keys(task)) do
-    redis.call("ZADD", queue, score, task.id)
-  end
+  on_queues(task, "ZADD", queue_score(task))
 end
 
 local function unindex(task)
-  for _, queue in ipairs(queue_keys(task)) do
-    redis.call("ZREM", queue, task.id)
-  end
+  on_queues(task, "ZREM", nil)
 end
 
 -- Set (a name) or clear (false) the assignee of an active task, moving it between queues.
@@ -219,12 +257,13 @@ local function drop_oldest_element_entry(instance_id, history, length)
   return false
 end
 
--- Append stored entries to the instance's history list (one RPUSH), then keep its cap.
-local function append_entries(instance_id, entries)
+-- Append ``count`` stored entries (the arguments after it) to the instance's history
+-- list (one RPUSH), then keep its cap.
+local function append_entries(instance_id, count, ...)
   local history = key("history", instance_id)
-  local length = redis.call("RPUSH", history, unpack(entries))
+  local length = redis.call("RPUSH", history, ...)
   -- at most one drop per entry, as if appended one by one (see append_capped in retention.py)
-  for _ = 1, #entries do
+  for _ = 1, count do
     if not HISTORY_LIMIT or length <= HISTORY_LIMIT or not drop_oldest_element_entry(instance_id, history, length) then
       return
     end
@@ -233,44 +272,31 @@ local function append_entries(instance_id, entries)
 end
 
 -- Append an audit entry to the instance's history list. ``entry`` is the JSON
--- object the runtime built ("" for none); ``extra`` is a list of {name, value}
--- pairs (nil/false value: null) that only the script knows at the moment of the
--- write (names plain JSON-safe words). They are spliced in as text, so nothing the
--- runtime encoded is re-encoded;
--- without extra pairs the entry is stored as it is (an element entry is an array).
-local function append_history(instance_id, entry, extra)
+-- object the runtime built ("" for none); ``members`` the JSON members (text,
+-- task_audit) that only the script knows at the moment of the write. They are
+-- spliced in as text, so nothing the runtime encoded is re-encoded.
+local function append_history(instance_id, entry, members)
   if entry == nil or entry == "" then
     return
   end
-  if #extra > 0 then
-    local head = string.sub(entry, 1, -2)
-    local fields = {}
-    for _, pair in ipairs(extra) do
-      local value = pair[2]
-      fields[#fields + 1] = '"' .. pair[1] .. '":' .. (value and cjson.encode(value) or "null")
-    end
-    local joined = table.concat(fields, ",")
-    if head ~= "{" then
-      joined = "," .. joined
-    end
-    entry = head .. joined .. "}"
-  end
-  append_entries(instance_id, {entry})
+  local head = string.sub(entry, 1, -2)
+  append_entries(instance_id, 1, head .. (head ~= "{" and "," or "") .. members .. "}")
 end
 
--- The task fields of an audit entry (mirrors task_audit_entry in backends/base.py);
--- ``assigned``: also the previous assignee and the owner after the write.
+local function json_or_null(value)
+  return value and cjson.encode(value) or "null"
+end
+
+-- The task fields of an audit entry as JSON members (mirrors task_audit_entry in
+-- backends/base.py); ``assigned``: also the previous assignee and the owner after the
+-- write. One concatenation: each string a script makes costs (created, hashed, collected).
 local function task_audit(task, assigned, previous, owner)
-  local extra = {
-    {"taskId", task.id},
-    {"taskName", task.n},
-    {"elementId", task.tk},
-  }
+  local members = '"taskId":' .. json_or_null(task.id) .. ',"taskName":' .. json_or_null(task.n)
+    .. ',"elementId":' .. json_or_null(task.tk)
   if assigned then
-    extra[#extra + 1] = {"previousAssignee", previous}
-    extra[#extra + 1] = {"owner", owner}
+    return members .. ',"previousAssignee":' .. json_or_null(previous) .. ',"owner":' .. json_or_null(owner)
   end
-  return extra
+  return members
 end
 
 -- Assign one user: the previous (different) assignee becomes the owner. Appends
@@ -299,19 +325,15 @@ local function closed(instance_id, record)
 end
 
 -- Close an active task: out of every index and of its instance's active tasks,
--- status and end time set (and ``more`` field/value pairs, or nil).
-local function close_task(task, status, now, more)
+-- status and end time set (and the field/value pairs after ``now``).
+local function close_task(task, status, now, ...)
   unindex(task)
-  local task_key = key("task", task.id)
-  if more then
-    redis.call("HSET", task_key, "status", status, "end_time", now, unpack(more))
-  else
-    redis.call("HSET", task_key, "status", status, "end_time", now)
-  end
+  redis.call("HSET", key("task", task.id), "status", status, "end_time", now, ...)
   local inst = load_inst(task.ii)
   if inst then
     local ids = {}
-    for _, task_id in ipairs(inst.tasks) do
+    for i = 1, #inst.tasks do
+      local task_id = inst.tasks[i]
       if task_id ~= task.id then
         ids[#ids + 1] = task_id
       end
@@ -334,21 +356,41 @@ local function expire_instance(instance_id)
   if inst.externals then
     redis.call("PEXPIRE", key("inst-ext", instance_id), RETENTION)
   end
-  for _, record in ipairs(inst.closed) do
-    local kind = string.sub(record, 1, 1) == "t" and "task" or "ext"
+  for i = 1, #inst.closed do
+    local record = inst.closed[i]
+    local kind = string.byte(record) == 116 and "task" or "ext" -- "t"
     redis.call("PEXPIRE", key(kind, string.sub(record, 2)), RETENTION)
   end
 end
 
 -- The instance lists (GET …/instances): zsets by create time of the partition's
--- instances in ``state`` ("active" or "ended"): all, of the process key, of the
--- business key (when it has one). ``inst`` holds the hash fields pk and bk.
-local function list_keys(state, inst)
-  local keys = {key("inst-list", state), key("inst-list", state, "pk", inst.pk or "")}
-  if inst.bk and inst.bk ~= "" then
-    keys[#keys + 1] = key("inst-list", state, "bk", inst.bk)
+-- instances in ``state`` ("active" or "ended"): all, of the process key ``pk``, of the
+-- business key ``bk`` (when it has one; else nil).
+local function list_keys(state, pk, bk)
+  local by_bk = nil
+  if bk and bk ~= "" then
+    by_bk = key("inst-list", state, "bk", bk)
   end
-  return keys
+  return key("inst-list", state), key("inst-list", state, "pk", pk or ""), by_bk
+end
+
+-- redis.call(command, list, ...) on each of those lists.
+local function on_lists(state, pk, bk, command, ...)
+  local all, by_pk, by_bk = list_keys(state, pk, bk)
+  redis.call(command, all, ...)
+  redis.call(command, by_pk, ...)
+  if by_bk then
+    redis.call(command, by_bk, ...)
+  end
+end
+
+-- An ended instance into an ended list; with retention, its newest member expires last:
+-- then the list goes as a whole.
+local function list_ended(list, ct, id)
+  redis.call("ZADD", list, ct, id)
+  if RETENTION_MS then
+    redis.call("PEXPIRE", list, RETENTION)
+  end
 end
 
 -- Ended instances whose retention ran out (and whose hash is gone), at most ``limit``:
@@ -356,15 +398,28 @@ end
 -- and ``limit`` are decimal text (a number argument of redis.call costs a float formatting).
 local function prune_instance_lists(now, limit)
   local due = redis.call("ZRANGEBYSCORE", key("inst-expiry"), "-inf", now, "LIMIT", "0", limit)
-  for _, member in ipairs(due) do
+  for i = 1, #due do
+    local member = due[i]
     local entry = cjson.decode(member)
     if redis.call("EXISTS", key("inst", entry[1])) == 1 then
       return -- not expired yet (clocks differ): later
     end
-    for _, list in ipairs(list_keys("ended", {pk = entry[2], bk = entry[3]})) do
-      redis.call("ZREM", list, entry[1])
-    end
+    on_lists("ended", entry[2], entry[3], "ZREM", entry[1])
     redis.call("ZREM", key("inst-expiry"), member)
+  end
+end
+
+-- A subscription {kind, name, member, due} into (``add``) or out of its index.
+local function index_subscription(sub, add)
+  local kind, name, member, due = sub[1], sub[2], sub[3], sub[4]
+  if kind == "timer" then
+    if add then
+      redis.call("ZADD", key("timers"), due, member)
+    else
+      redis.call("ZREM", key("timers"), member)
+    end
+  else
+    redis.call(add and "SADD" or "SREM", key(kind == "message" and "msg" or "sig", name), member)
   end
 end
 
@@ -429,7 +484,8 @@ end
 -- bring its indexes in line.
 local function update_external(ext, changes)
   local ext_key = key("ext", ext.id)
-  for _, change in ipairs(changes) do
+  for i = 1, #changes do
+    local change = changes[i]
     local name, value = change[1], change[2]
     if value then
       redis.call("HSET", ext_key, name, value)

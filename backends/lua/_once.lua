@@ -4,6 +4,7 @@
 -- "done:<request id>" and answers it again instead of running twice (a start
 -- would else be INSTANCE_EXISTS, a complete TASK_NOT_ACTIVE). Kept DONE_TTL_MS,
 -- longer than any client retry (redis-py retries at once, within a socket timeout).
+-- A call's first send (FIRST, see _common.lua) has a new request id: nothing to find.
 --
 -- The keyed write of a request with an Idempotency-Key (backends/once.py) has the
 -- request id "<mode><ttl ms>K<id>N<note>": <id> is derived from the key's record, so
@@ -14,7 +15,11 @@
 -- whose write is known to have committed somewhere) never writes: without the marker
 -- here it answers {"IDEMPOTENT_REPLAY_MISMATCH", "", ""}.
 local DONE_TTL_MS = "30000" -- text: a number argument of redis.call costs a float formatting
-local mode, keep, keyed_id, note = string.match(REQUEST_ID, "^([KR])(%d+)K(%x+)N(%x*)$")
+local mode, keep, keyed_id, note
+local lead = string.byte(REQUEST_ID) -- "K" 75, "R" 82: else no match to try
+if lead == 75 or lead == 82 then
+  mode, keep, keyed_id, note = string.match(REQUEST_ID, "^([KR])(%d+)K(%x+)N(%x*)$")
+end
 if keyed_id then
   local done = redis.call("GET", key("done", keyed_id))
   if done then
@@ -32,7 +37,7 @@ if keyed_id then
   end
   return reply
 end
-if REQUEST_ID ~= "" then
+if REQUEST_ID ~= "" and FIRST == "" then -- a first send: its request id is new
   local done = redis.call("GET", key("done", REQUEST_ID))
   if done then
     return cjson.decode(done)

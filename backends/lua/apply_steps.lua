@@ -109,23 +109,10 @@ for _, s in ipairs(steps) do
   end
 end
 
-local function index_subscription(sub, add)
-  local kind, name, member, due = sub[1], sub[2], sub[3], sub[4]
-  if kind == "timer" then
-    if add then
-      redis.call("ZADD", key("timers"), due, member)
-    else
-      redis.call("ZREM", key("timers"), member)
-    end
-  else
-    redis.call(add and "SADD" or "SREM", key(kind == "message" and "msg" or "sig", name), member)
-  end
-end
-
 -- then every write, step by step; each step's instance value is written with the
 -- step (records of other instances it closed or created: at the end, see closed())
-local any_created = false
-for _, s in ipairs(steps) do
+for n = 1, #steps do
+  local s = steps[n]
   local now = s.now
   local inst = load_inst(s.id)
   if not inst then
@@ -138,30 +125,33 @@ for _, s in ipairs(steps) do
       _, done = load_task(s.complete_task)
     end
     checked[s.complete_task] = nil
-    local more = nil
-    if s.completed_by then
-      more = {"completed_by", s.completed_by}
-      if not done.assignee then
-        more[3], more[4] = "assignee", s.completed_by
-      end
-    else
+    local by = s.completed_by
+    if not by then
       redis.call("HDEL", key("task", done.id), "completed_by")
+      close_task(done, "completed", now)
+    elseif done.assignee then
+      close_task(done, "completed", now, "completed_by", by)
+    else
+      close_task(done, "completed", now, "completed_by", by, "assignee", by)
     end
-    close_task(done, "completed", now, more)
   end
-  for _, task_id in ipairs(s.cancelled) do
+  for i = 1, #s.cancelled do
+    local task_id = s.cancelled[i]
     local _, task = load_task(task_id)
     if task and not task.status then -- active
       checked[task_id] = nil
       close_task(task, "cancelled", now)
     end
   end
-  for _, range in ipairs(s.created) do
-    local flat = {unpack(ARGV, range[1] + 1, range[2])}
-    local task = to_map(flat)
+  for i = 1, #s.created do
+    local range = s.created[i]
+    local task = {} -- its hash fields, straight from ARGV (then its id, which the hash has not)
+    for f = range[1] + 1, range[2], 2 do
+      task[ARGV[f]] = ARGV[f + 1]
+    end
     task.id = ARGV[range[1]]
     checked[task.id] = nil
-    redis.call("HSET", key("task", task.id), unpack(flat)) -- a new id: no hash yet
+    redis.call("HSET", key("task", task.id), unpack(ARGV, range[1] + 1, range[2])) -- a new id: no hash yet
     if not task.status then -- active
       index(task)
       local owner = load_inst(task.ii)
@@ -178,7 +168,8 @@ for _, s in ipairs(steps) do
     update_external(ext, {{"status", "completed"}, {"end_time", now}})
     closed(s.id, "x" .. ext.id)
   end
-  for _, ext in ipairs(s.externals) do
+  for i = 1, #s.externals do
+    local ext = s.externals[i]
     local _, old = load_external(ext.id)
     if old then
       redis.call("ZREM", key("ext-topic", old.topic), ext.id)
@@ -190,7 +181,8 @@ for _, s in ipairs(steps) do
     end
   end
   -- after the new ones: a task made and cancelled in one step ends closed
-  for _, ext_id in ipairs(s.externals_cancelled) do
+  for i = 1, #s.externals_cancelled do
+    local ext_id = s.externals_cancelled[i]
     local _, ext = load_external(ext_id)
     if ext and ext.status == "active" then
       update_external(ext, {{"status", "cancelled"}, {"end_time", now}})
@@ -198,10 +190,12 @@ for _, s in ipairs(steps) do
     end
   end
   -- subscribed before unsubscribed: an entry in both ends removed
-  for _, sub in ipairs(s.subscribed) do
+  for i = 1, #s.subscribed do
+    local sub = s.subscribed[i]
     index_subscription(sub, true)
   end
-  for _, sub in ipairs(s.unsubscribed) do
+  for i = 1, #s.unsubscribed do
+    local sub = s.unsubscribed[i]
     index_subscription(sub, false)
   end
   -- truncated: also when marked by a write this step's reader did not see
@@ -211,12 +205,11 @@ for _, s in ipairs(steps) do
   -- an ended instance is written with its retention (expire_instance does the rest)
   save_inst(s.id, inst, false, s.ended and RETENTION_MS and RETENTION)
   if s.history[2] >= s.history[1] then
-    append_entries(s.id, {unpack(ARGV, s.history[1], s.history[2])})
+    append_entries(s.id, s.history[2] - s.history[1] + 1, unpack(ARGV, s.history[1], s.history[2]))
   end
   ending[s.id] = s.ended and not was_ended[s.id]
   latest[s.id] = s
   created[s.id] = created[s.id] or s.new
-  any_created = any_created or s.new
 end
 for id in pairs(dirty) do
   save_inst(id, instances[id], true)
@@ -232,26 +225,23 @@ end
 -- the instance lists: new ones listed as active, ended ones moved to the ended lists
 for id, s in pairs(latest) do
   if created[id] then
-    for _, list in ipairs(list_keys("active", s)) do
-      redis.call("ZADD", list, s.ct, id)
-    end
+    on_lists("active", s.pk, s.bk, "ZADD", s.ct, id)
   end
 end
-if any_ended or any_created then
+if any_ended then
   -- expiry by the server's clock, as PEXPIRE; the due ended instances leave the lists
-  -- with each start and end (the writes that change the lists)
+  -- with each end (the writes that add to them: each end adds one and drops up to 20, and
+  -- the lists expire with their newest member, so neither grows without ends pruning it)
   local clock = redis.call("TIME")
   local server_now = clock[1] .. string.sub("00000" .. clock[2], -6, -4) -- ms, as text
   for id, s in pairs(latest) do
     if ending[id] then
-      for _, list in ipairs(list_keys("active", s)) do
-        redis.call("ZREM", list, id)
-      end
-      for _, list in ipairs(list_keys("ended", s)) do
-        redis.call("ZADD", list, s.ct, id)
-        if RETENTION_MS then -- its newest member expires last: then the list goes as a whole
-          redis.call("PEXPIRE", list, RETENTION)
-        end
+      on_lists("active", s.pk, s.bk, "ZREM", id)
+      local all, by_pk, by_bk = list_keys("ended", s.pk, s.bk)
+      list_ended(all, s.ct, id)
+      list_ended(by_pk, s.ct, id)
+      if by_bk then
+        list_ended(by_bk, s.ct, id)
       end
       if RETENTION_MS then
         local expiry = string.format("%d", tonumber(server_now) + RETENTION_MS)

@@ -14,4 +14,4 @@ for _, task_id in ipairs(inst.tasks) do
     found[#found + 1] = flat
   end
 end
-return {"OK", found, redis.call("GET", KEYS[1])}
+return {"OK", found, inst.raw} -- as load_inst read it (KEYS[1]): no second GET
