@@ -3,7 +3,9 @@
 -- of 14 arguments (STEP_FIELDS there: id, flags, expected, rev, pk, bk, ct, now,
 -- complete_task, completed_by, body, the counts of history entries and of created
 -- tasks, and a JSON object of the members below that are not at their default, or ""),
--- then its history entries, then per created task a count and that many arguments (its
+-- with flag "x" then the 5 stored values of the completed task's fields its completion
+-- was decided on (DECIDED_FIELDS in redis_recent.py: assignee, candidate users, groups,
+-- roles, create time; "" for an absent one), then its history entries, then per created task a count and that many arguments (its
 -- id and its hash field/value pairs). Records are already their hash fields (strings),
 -- numbers decimal strings; ``body`` is the body of the instance's stored value (see
 -- load_inst in _common.lua). A step read here has ``history`` and each of ``created``
