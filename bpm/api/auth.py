@@ -33,7 +33,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
+from flask.globals import _cv_app
 
 from bpm.errors import Unauthorized
 from bpm.records import Identity
@@ -355,9 +356,10 @@ def init_auth(app: Flask) -> Authenticator:
 
 def authenticate_request() -> None:
     """Before every request: who is calling (public endpoints and CORS preflights need nobody)."""
-    authenticator: Authenticator = current_app.extensions["bpm_auth"]
+    app_ctx = _cv_app.get()  # the app and ``g`` with one context lookup (two proxy lookups before)
+    authenticator: Authenticator = app_ctx.app.extensions["bpm_auth"]
     if not authenticator.enabled:
-        g.caller = ANONYMOUS
+        app_ctx.g.caller = ANONYMOUS
         return
     if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
         return

@@ -245,6 +245,11 @@ class JsonBodyParser(FlaskParser):
             return {} if location_data is core.missing else dict(cast("dict[str, Any]", location_data))
         return super()._process_location_data(location_data, schema, req, location, unknown, validators)
 
+    def get_default_request(self) -> Request:
+        """The request itself, not Flask's proxy of it (webargs reads it many times per parse)."""
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        return req
+
     def _raw_load_json(self, req: Request) -> Any:
         raw = req.get_data(cache=True)
         if not raw.strip():

@@ -15,10 +15,13 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Request, Response
 from flask.globals import request_ctx
 from flask.signals import request_tearing_down
+from werkzeug._internal import _wsgi_decoding_dance
 from werkzeug.datastructures import Headers
+from werkzeug.routing import MapAdapter
+from werkzeug.wsgi import ClosingIterator
 
 
 def header_list_of(headers: Headers) -> list[tuple[str, str]]:
@@ -37,6 +40,18 @@ def header_list(response: Response) -> list[tuple[str, str]]:
 
 
 _JSON_CONTENT_TYPE = ("Content-Type", "application/json")
+#: the environ entries :meth:`flask.Flask.create_url_adapter` reads besides the path and query
+_SERVER_KEYS = (
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.url_scheme",
+    "HTTP_CONNECTION",
+    "HTTP_UPGRADE",
+    "SCRIPT_NAME",
+)
+#: how many distinct servers (hosts, schemes ...) :meth:`BpmFlask.create_url_adapter` remembers
+_SERVERS_SIZE = 256
 #: Flask's "no exception passed" marker of ``do_teardown_request``
 _SENTINEL: Any = object()
 
@@ -75,6 +90,27 @@ class BpmResponse(Response):
         response.__dict__.update(attributes)
         return response
 
+    def get_app_iter(self, environ: Any) -> Any:
+        """werkzeug's: a body that is one ``bytes`` is handed on as the list it is in.
+
+        werkzeug wraps it in a generator that yields the same bytes (encoding any ``str``
+        items); the :class:`~werkzeug.wsgi.ClosingIterator` around it, which closes the
+        response, is the same.
+        """
+        body = self.response
+        status = self._status_code
+        if (
+            type(body) is list
+            and len(body) == 1
+            and type(body[0]) is bytes
+            and not self.direct_passthrough
+            and status >= 200
+            and status not in (204, 304)
+            and environ["REQUEST_METHOD"] != "HEAD"
+        ):
+            return ClosingIterator(body, self.close)
+        return super().get_app_iter(environ)
+
     def get_wsgi_headers(self, environ: Any) -> Headers:
         status = self.status_code
         if status >= 200 and status not in (204, 304):
@@ -102,6 +138,56 @@ class BpmFlask(Flask):
         super().__init__(*args, **kwargs)
         #: plain function (the ``__func__`` of a bound method) -> whether it is a coroutine function
         self._coroutine_functions: dict[Any, bool] = {}
+        #: the environ's server entries -> (request.host, server name, script name, subdomain, scheme)
+        self._servers: dict[tuple[Any, ...], tuple[str, str, str, str | None, str]] = {}
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        """Flask's adapter for a request, without working out the host part again for each.
+
+        ``request.host`` and the adapter's server name, script name, subdomain and scheme
+        depend on nothing but the environ's :data:`_SERVER_KEYS` (with no ``TRUSTED_HOSTS``,
+        ``SERVER_NAME``, host or subdomain matching): Flask's adapter is made once per such
+        entries, and later ones are the same adapter for this request's method, path and query.
+        """
+        config = self.config
+        if (
+            request is None
+            or config["TRUSTED_HOSTS"] is not None
+            or config["SERVER_NAME"] is not None
+            or self.url_map.host_matching
+            or self.subdomain_matching
+        ):
+            return super().create_url_adapter(request)
+        environ = request.environ
+        key = tuple(environ.get(name) for name in _SERVER_KEYS)
+        known = self._servers.get(key)
+        if known is None:
+            adapter = super().create_url_adapter(request)
+            if adapter is not None:
+                if len(self._servers) >= _SERVERS_SIZE:
+                    self._servers.clear()
+                self._servers[key] = (
+                    request.host,
+                    adapter.server_name,
+                    adapter.script_name,
+                    adapter.subdomain,
+                    adapter.url_scheme,
+                )
+            return adapter
+        host, server_name, script_name, subdomain, scheme = known
+        request.host = host  # type: ignore[misc]  # as Flask sets it
+        path_info = environ.get("PATH_INFO")
+        query = environ.get("QUERY_STRING")
+        return MapAdapter(
+            self.url_map,
+            server_name,
+            script_name,
+            subdomain,
+            scheme,
+            _wsgi_decoding_dance(path_info) if path_info is not None else "/",
+            environ["REQUEST_METHOD"],
+            _wsgi_decoding_dance(query) if query is not None else None,
+        )
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's: a plain function as it is, a coroutine function wrapped to run to its end.

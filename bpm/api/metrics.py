@@ -19,6 +19,7 @@ import time
 from typing import Any, cast
 
 from flask import Flask, Response, g, request
+from flask.globals import _cv_app
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -49,7 +50,7 @@ class IncidentsCollector:
 
 
 def _started() -> None:
-    g.bpm_started = time.perf_counter()
+    _cv_app.get().g.bpm_started = time.perf_counter()  # ``g.bpm_started = ...`` without the proxy
 
 
 #: (method, route, status) -> its request counter and duration histogram (``labels()`` costs more than ``inc()``)
