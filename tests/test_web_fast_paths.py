@@ -17,7 +17,7 @@ from bpm.api import metrics as api_metrics
 from bpm.api.common import Blueprint, json_response
 from bpm.api.envelope import plain_envelope
 from bpm.api.errors import new_request_id
-from bpm.api.flaskapp import BpmFlask, BpmResponse
+from bpm.api.flaskapp import BpmFlask, BpmResponse, app_context, current_request
 from bpm.api.schemas import ObjectBodySchema
 from tests.api_support import make_app
 
@@ -256,3 +256,23 @@ def test_the_parser_reads_the_request_itself_not_its_proxy(app: Flask) -> None:
         from flask import request
 
         assert Blueprint.ARGUMENTS_PARSER.get_default_request() is request._get_current_object()  # type: ignore[attr-defined]
+
+
+def test_the_context_lookups_are_flasks_proxies_and_fail_as_they_do(app: Flask) -> None:
+    from flask import current_app, g, request
+
+    with pytest.raises(RuntimeError, match="outside of application context"):
+        app_context()
+    with pytest.raises(RuntimeError, match="outside of request context"):
+        current_request()
+    with app.app_context():
+        assert app_context().app is current_app._get_current_object()  # type: ignore[attr-defined]
+        assert app_context().g is g._get_current_object()  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError, match="outside of request context"):
+            current_request()
+    with app.test_request_context("/health"):
+        assert current_request() is request._get_current_object()  # type: ignore[attr-defined]
+        assert app_context().g is g._get_current_object()  # type: ignore[attr-defined]
+        with app.test_request_context("/other"):  # a nested request: the innermost, as Flask's proxies
+            assert current_request() is request._get_current_object()  # type: ignore[attr-defined]
+            assert current_request().path == "/other"

@@ -34,8 +34,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from flask import Flask, g, request
-from flask.globals import _cv_app
 
+from bpm.api.flaskapp import app_context
 from bpm.errors import Unauthorized
 from bpm.records import Identity
 
@@ -356,7 +356,7 @@ def init_auth(app: Flask) -> Authenticator:
 
 def authenticate_request() -> None:
     """Before every request: who is calling (public endpoints and CORS preflights need nobody)."""
-    app_ctx = _cv_app.get()  # the app and ``g`` with one context lookup (two proxy lookups before)
+    app_ctx = app_context()  # the app and ``g`` without their proxies
     authenticator: Authenticator = app_ctx.app.extensions["bpm_auth"]
     if not authenticator.enabled:
         app_ctx.g.caller = ANONYMOUS
@@ -368,7 +368,7 @@ def authenticate_request() -> None:
 
 def current_caller() -> Caller:
     """This request's caller. Raises Unauthorized where none was authenticated."""
-    caller: Caller | None = g.get("caller")
+    caller: Caller | None = app_context().g.get("caller")
     if caller is None:
         raise Unauthorized("Authentication is required: send 'Authorization: Bearer <token>'.", reason=None)
     return caller

@@ -15,13 +15,33 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
-from flask import Flask, Request, Response
-from flask.globals import request_ctx
+from flask import Flask, Request, Response, current_app, request
+from flask.ctx import AppContext
+from flask.globals import _cv_app, _cv_request
 from flask.signals import request_tearing_down
 from werkzeug._internal import _wsgi_decoding_dance
 from werkzeug.datastructures import Headers
 from werkzeug.routing import MapAdapter
 from werkzeug.wsgi import ClosingIterator
+
+
+def app_context() -> AppContext:
+    """The current app context (its ``app`` and ``g``), without the proxies' look-ups.
+
+    Outside one, the error Flask's ``current_app`` raises.
+    """
+    found = _cv_app.get(None)
+    if found is None:
+        current_app._get_current_object()  # type: ignore[attr-defined]  # raises "Working outside of application context"
+    return found  # type: ignore[return-value]
+
+
+def current_request() -> Request:
+    """Flask's ``request`` itself, without the proxy's look-ups; outside a request, its error."""
+    found = _cv_request.get(None)
+    if found is None:
+        return request._get_current_object()  # type: ignore[attr-defined,no-any-return]  # raises
+    return found.request
 
 
 def header_list_of(headers: Headers) -> list[tuple[str, str]]:
@@ -206,7 +226,7 @@ class BpmFlask(Flask):
 
     def preprocess_request(self) -> Any:
         """Flask's: URL value preprocessors, then the before-request hooks until one answers."""
-        req = request_ctx._get_current_object().request  # type: ignore[attr-defined]
+        req = _cv_request.get().request
         blueprints = req.blueprints
         names = (None, *reversed(blueprints)) if blueprints else (None,)
         preprocessors = self.url_value_preprocessors
@@ -225,7 +245,7 @@ class BpmFlask(Flask):
 
     def process_response(self, response: Response) -> Response:
         """Flask's: the request's own after-request functions, then the blueprints' and the app's."""
-        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        ctx = _cv_request.get()
         for func in ctx._after_request_functions:
             response = self.ensure_sync(func)(response)
         hooks = self.after_request_funcs
@@ -234,7 +254,7 @@ class BpmFlask(Flask):
                 for func in reversed(hooks[name]):
                     response = self.ensure_sync(func)(response)
         if not self.session_interface.is_null_session(ctx._session):
-            self.session_interface.save_session(self, ctx._session, response)
+            self.session_interface.save_session(self, ctx._session, response)  # type: ignore[arg-type]  # as Flask
         return response
 
     def do_teardown_request(self, exc: BaseException | None = _SENTINEL) -> None:  # type: ignore[assignment]
@@ -242,7 +262,7 @@ class BpmFlask(Flask):
         if exc is _SENTINEL:
             exc = sys.exc_info()[1]
         hooks = self.teardown_request_funcs
-        blueprints = request_ctx._get_current_object().request.blueprints  # type: ignore[attr-defined]
+        blueprints = _cv_request.get().request.blueprints
         for name in chain(blueprints, (None,)):
             if name in hooks:
                 for func in reversed(hooks[name]):
