@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -276,3 +277,36 @@ def test_the_context_lookups_are_flasks_proxies_and_fail_as_they_do(app: Flask) 
         with app.test_request_context("/other"):  # a nested request: the innermost, as Flask's proxies
             assert current_request() is request._get_current_object()  # type: ignore[attr-defined]
             assert current_request().path == "/other"
+
+
+def _view_of(base: type) -> Any:
+    """A view class derived from ``base`` with GET and POST."""
+
+    class Thing(base):  # type: ignore[valid-type,misc]
+        def get(self, name: str) -> str:
+            return f"got {name}"
+
+        def post(self, name: str) -> tuple[str, int]:
+            return f"posted {name}", 201
+
+    return Thing.as_view(base.__module__)
+
+
+def test_the_method_view_and_the_dispatch_answer_as_flasks_do(app: Flask) -> None:
+    import flask.views
+
+    from bpm.api.flaskapp import MethodView
+
+    app.add_url_rule("/ours/<name>", view_func=_view_of(MethodView))
+    app.add_url_rule("/flasks/<name>", view_func=_view_of(flask.views.MethodView))
+    client = app.test_client()
+    answers: dict[str, list[tuple[int, str, bytes]]] = {"ours": [], "flasks": []}
+    for which, listed in answers.items():
+        for method in ("GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE"):
+            response = client.open(f"/{which}/x", method=method)
+            body = re.sub(rb'"timestamp":\d+', b'"timestamp":0', response.get_data())
+            listed.append((response.status_code, ",".join(sorted(response.allow)), body))
+    ours = answers["ours"]
+    assert ours == answers["flasks"]
+    assert [status for status, _, _ in ours] == [200, 200, 201, 200, 405, 405]  # HEAD: GET's; OPTIONS: automatic
+    assert ours[1][2] == b"" and ours[3][1] == "GET,HEAD,OPTIONS,POST"

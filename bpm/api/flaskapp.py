@@ -15,7 +15,7 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request, views
 from flask.ctx import AppContext
 from flask.globals import _cv_app, _cv_request
 from flask.signals import request_tearing_down
@@ -224,6 +224,17 @@ class BpmFlask(Flask):
                 self._coroutine_functions[key] = is_coroutine
         return self.async_to_sync(func) if is_coroutine else func
 
+    def dispatch_request(self) -> Any:
+        """Flask's: the view of the matched rule (or the routing error, or the automatic
+        OPTIONS answer), the request looked up once without its proxy."""
+        req = _cv_request.get().request
+        if req.routing_exception is not None:
+            self.raise_routing_exception(req)
+        rule: Any = req.url_rule
+        if getattr(rule, "provide_automatic_options", False) and req.method == "OPTIONS":
+            return self.make_default_options_response()
+        return self.ensure_sync(self.view_functions[rule.endpoint])(**req.view_args)  # type: ignore[arg-type]
+
     def preprocess_request(self) -> Any:
         """Flask's: URL value preprocessors, then the before-request hooks until one answers."""
         req = _cv_request.get().request
@@ -268,3 +279,16 @@ class BpmFlask(Flask):
                 for func in reversed(hooks[name]):
                     self.ensure_sync(func)(exc)
         request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+
+class MethodView(views.MethodView):
+    """Flask's ``MethodView``: the method named like the request's (HEAD falls back to GET),
+    with the request and the app looked up without their proxies."""
+
+    def dispatch_request(self, **kwargs: Any) -> Any:
+        method = current_request().method
+        meth = getattr(self, method.lower(), None)
+        if meth is None and method == "HEAD":
+            meth = getattr(self, "get", None)
+        assert meth is not None, f"Unimplemented method {method!r}"
+        return app_context().app.ensure_sync(meth)(**kwargs)
