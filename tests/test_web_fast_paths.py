@@ -310,3 +310,40 @@ def test_the_method_view_and_the_dispatch_answer_as_flasks_do(app: Flask) -> Non
     assert ours == answers["flasks"]
     assert [status for status, _, _ in ours] == [200, 200, 201, 200, 405, 405]  # HEAD: GET's; OPTIONS: automatic
     assert ours[1][2] == b"" and ours[3][1] == "GET,HEAD,OPTIONS,POST"
+
+
+def _hook_order(app: Flask) -> list[str]:
+    """The order in which the hooks of an app with a nested blueprint run for one of its requests."""
+    from flask import Blueprint as FlaskBlueprint
+
+    calls: list[str] = []
+
+    def note(text: str) -> Any:
+        def hook(*args: Any) -> Any:
+            calls.append(text)
+            return args[0] if text.startswith("after") else None  # an after hook hands the response on
+
+        return hook
+
+    def view() -> str:
+        calls.append("view")
+        return "ok"
+
+    outer, inner = FlaskBlueprint("outer", __name__), FlaskBlueprint("inner", __name__)
+    for where, scaffold in (("app", app), ("outer", outer), ("inner", inner)):
+        scaffold.url_value_preprocessor(note(f"values {where}"))
+        scaffold.before_request(note(f"before {where}"))
+        scaffold.after_request(note(f"after {where}"))
+        scaffold.teardown_request(note(f"teardown {where}"))
+    inner.add_url_rule("/hooked", view_func=view)
+    outer.register_blueprint(inner, url_prefix="/inner")
+    app.register_blueprint(outer, url_prefix="/outer")
+    assert app.test_client().get("/outer/inner/hooked").status_code == 200
+    return calls
+
+
+def test_blueprint_hooks_run_as_flasks_do() -> None:
+    order = _hook_order(BpmFlask("bare"))
+    assert order == _hook_order(Flask("bare"))
+    assert order[:3] == ["values app", "values outer", "values inner"] and "view" in order
+    assert order[-3:] == ["teardown inner", "teardown outer", "teardown app"]

@@ -238,14 +238,14 @@ class BpmFlask(Flask):
     def preprocess_request(self) -> Any:
         """Flask's: URL value preprocessors, then the before-request hooks until one answers."""
         req = _cv_request.get().request
-        blueprints = req.blueprints
-        names = (None, *reversed(blueprints)) if blueprints else (None,)
         preprocessors = self.url_value_preprocessors
+        hooks = self.before_request_funcs
+        blueprints = _blueprints_of(req, preprocessors, hooks)
+        names = (None, *reversed(blueprints)) if blueprints else (None,)
         for name in names:
             if name in preprocessors:
                 for url_func in preprocessors[name]:
                     url_func(req.endpoint, req.view_args)
-        hooks = self.before_request_funcs
         for name in names:
             if name in hooks:
                 for before_func in hooks[name]:
@@ -260,7 +260,7 @@ class BpmFlask(Flask):
         for func in ctx._after_request_functions:
             response = self.ensure_sync(func)(response)
         hooks = self.after_request_funcs
-        for name in chain(ctx.request.blueprints, (None,)):
+        for name in chain(_blueprints_of(ctx.request, hooks), (None,)):
             if name in hooks:
                 for func in reversed(hooks[name]):
                     response = self.ensure_sync(func)(response)
@@ -273,12 +273,20 @@ class BpmFlask(Flask):
         if exc is _SENTINEL:
             exc = sys.exc_info()[1]
         hooks = self.teardown_request_funcs
-        blueprints = _cv_request.get().request.blueprints
-        for name in chain(blueprints, (None,)):
+        for name in chain(_blueprints_of(_cv_request.get().request, hooks), (None,)):
             if name in hooks:
                 for func in reversed(hooks[name]):
                     self.ensure_sync(func)(exc)
         request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+
+def _blueprints_of(req: Request, *tables: dict[str | None, Any]) -> list[str]:
+    """``req.blueprints``, the names a hook table is looked up by; none where every table
+    has the app's hooks only (no blueprint name would find anything in them)."""
+    for table in tables:
+        if len(table) > 1 or (table and None not in table):
+            return req.blueprints
+    return []
 
 
 class MethodView(views.MethodView):
