@@ -18,14 +18,24 @@ Memory backend by default; ``--backend redis://127.0.0.1:6379/N`` uses (and flus
 ``--code DIR`` imports ``app`` and ``bpm`` from another checkout (a before/after in one run).
 ``--profile`` prints a cProfile of the lifecycles instead (sorted by ``--sort``).
 
+``--callgrind`` runs ``-n`` lifecycles (with ``--empty``: ``-n`` times four empty POSTs) after the
+warm-up inside one ``functools.reduce`` call and prints nothing, for an instruction count of just
+those, which does not move with the machine's load (divide callgrind's total by ``-n``)::
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \
+        "$(python3 -c 'import sys; print(sys.executable)')" bench/bench_wsgi.py --callgrind -n 100
+
+(the interpreter itself, not a wrapper script such as pyenv's shim).
+
     python3 bench/bench_wsgi.py [--backend memory://] [-n 2000] [--repeat 3] [--code DIR]
-        [--profile] [--sort tottime] [--lines 45]
+        [--profile] [--sort tottime] [--lines 45] [--callgrind [--empty]]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import json
 import os
@@ -137,6 +147,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the lifecycles instead")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key")
     parser.add_argument("--lines", type=int, default=45, help="cProfile lines shown")
+    parser.add_argument("--callgrind", action="store_true", help="run -n units in one functools.reduce call")
+    parser.add_argument("--empty", action="store_true", help="with --callgrind: four empty POSTs per unit")
     args = parser.parse_args()
 
     sys.path.insert(0, str(args.code.resolve()))
@@ -154,6 +166,10 @@ def main() -> None:
         for _ in range(200):  # warm-up: caches, first-call paths
             lifecycle()
             empties()
+        if args.callgrind:  # the units alone inside functools_reduce, callgrind's --toggle-collect
+            unit = empties if args.empty else lifecycle
+            functools.reduce(lambda _, __: unit(), range(args.lifecycles), None)
+            return
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(cpu_ms, lifecycle, args.lifecycles)

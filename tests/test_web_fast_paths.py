@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -16,7 +18,7 @@ from bpm.api import metrics as api_metrics
 from bpm.api.common import Blueprint, json_response
 from bpm.api.envelope import plain_envelope
 from bpm.api.errors import new_request_id
-from bpm.api.flaskapp import BpmFlask, BpmResponse
+from bpm.api.flaskapp import BpmFlask, BpmResponse, app_context, current_request
 from bpm.api.schemas import ObjectBodySchema
 from tests.api_support import make_app
 
@@ -30,7 +32,8 @@ def test_the_service_runs_on_its_own_flask_and_response_classes(app: Flask) -> N
     assert isinstance(app, BpmFlask) and app.response_class is BpmResponse
     dunders = {"__doc__", "__module__", "__annotations__"}
     shadowed = {name for name in vars(BpmResponse) if hasattr(Response, name)} - dunders
-    assert shadowed == {"get_wsgi_headers"}  # nothing of werkzeug's (such as the ``json`` property) is hidden
+    # nothing else of werkzeug's (such as the ``json`` property) is hidden
+    assert shadowed == {"get_wsgi_headers", "get_app_iter"}
     answer: Any = app.test_client().get("/health").json  # werkzeug's property, not a method
     assert answer["code"] == 0
 
@@ -161,3 +164,186 @@ def test_an_object_body_is_taken_as_it_is_and_anything_else_is_refused_as_before
         parser.parse(schema, location="json")
     messages = getattr(refused.value, "data", {}).get("messages")
     assert refused.value.code == 400 and messages == {"json": {"_schema": ["Invalid input type."]}}
+
+
+SERVER_ENVIRONS: list[dict[str, Any]] = [
+    {"HTTP_HOST": "Example.ORG:8080"},
+    {"HTTP_HOST": "example.org:80"},
+    {"HTTP_HOST": "bücher.example"},  # IDNA-encoded by werkzeug
+    {"HTTP_HOST": "bad host"},  # invalid characters: werkzeug's empty host
+    {"SERVER_NAME": "10.0.0.1", "SERVER_PORT": "8000"},  # no Host header
+    {"HTTP_HOST": "example.org", "wsgi.url_scheme": "https"},
+    {"HTTP_HOST": "example.org", "HTTP_CONNECTION": "keep-alive, Upgrade", "HTTP_UPGRADE": "websocket"},
+    {"HTTP_HOST": "example.org", "SCRIPT_NAME": "/prefix"},
+]
+ADAPTER_FIELDS = ("server_name", "script_name", "subdomain", "url_scheme", "path_info", "default_method", "query_args")
+
+
+def _adapter_view(app: Flask, environ: dict[str, Any], flasks: bool = False) -> tuple[Any, ...]:
+    """What a request with ``environ`` gets from ``app.create_url_adapter`` (``flasks``:
+    from :meth:`flask.Flask.create_url_adapter`): the request's host, the adapter's
+    fields and what it matches."""
+    request = app.request_class(environ)
+    adapter = Flask.create_url_adapter(app, request) if flasks else app.create_url_adapter(request)
+    assert adapter is not None
+    try:
+        matched: Any = adapter.match(return_rule=True)
+        matched = (matched[0].rule, matched[1])
+    except HTTPException as error:
+        matched = (type(error).__name__, getattr(error, "new_url", None))
+    return (request.host, *(getattr(adapter, name) for name in ADAPTER_FIELDS), adapter.websocket, matched)
+
+
+@pytest.mark.parametrize("server", SERVER_ENVIRONS)
+def test_the_url_adapter_made_from_a_remembered_server_is_flasks(app: Flask, server: dict[str, Any]) -> None:
+    """The first request of a server is Flask's own adapter; the next ones, made from the
+    remembered host part, are the adapter Flask would make for them (paths, methods, queries)."""
+    requests = [
+        ("GET", "/health", None),
+        ("POST", "/BPMREST/service/runtime/tasks/t-1/claim", "user=clerk"),
+        ("GET", "/BPMREST/service/runtime/instance/é/tasks".encode().decode("latin-1"), None),  # WSGI's latin-1
+        ("GET", "/BPMREST/service/runtime/tasks/t-1/claim", ""),  # 405
+        ("GET", "/BPMREST/service/runtime/process/start/", ""),  # no such route
+        ("GET", "/health/", "x=1"),  # a redirect to the path without the slash, or a 404
+        ("GET", None, None),
+    ]
+    for method, path, query in requests:
+        environ = {"wsgi.url_scheme": "http", "REQUEST_METHOD": method, **server}
+        if path is not None:
+            environ["PATH_INFO"] = path
+        if query is not None:
+            environ["QUERY_STRING"] = query
+        assert _adapter_view(app, environ) == _adapter_view(app, environ, flasks=True)
+    assert len(app._servers) == 1  # type: ignore[attr-defined]  # one host part, remembered
+
+
+def test_a_configured_server_name_or_trusted_hosts_take_flasks_own_path(app: Flask) -> None:
+    environ = {"wsgi.url_scheme": "http", "REQUEST_METHOD": "GET", "HTTP_HOST": "evil.example", "PATH_INFO": "/health"}
+    app.config["TRUSTED_HOSTS"] = ["good.example"]
+    with pytest.raises(HTTPException):  # werkzeug's SecurityError (400), as Flask raises it
+        app.create_url_adapter(app.request_class(environ))
+    assert app._servers == {}  # type: ignore[attr-defined]
+    app.config["TRUSTED_HOSTS"] = None
+    app.config["SERVER_NAME"] = "good.example"
+    assert _adapter_view(app, environ) == _adapter_view(app, environ, flasks=True)
+    assert app._servers == {}  # type: ignore[attr-defined]
+    assert app.create_url_adapter(None) is not None  # built from SERVER_NAME outside a request, as Flask does
+
+
+def test_a_one_bytes_body_is_iterated_as_werkzeug_iterates_it() -> None:
+    closed: list[int] = []
+    for status, method in [(200, "GET"), (404, "POST"), (204, "GET"), (304, "GET"), (200, "HEAD"), (101, "GET")]:
+        ours, theirs = BpmResponse.json_body(b'{"a":1}\n', status), BpmResponse.json_body(b'{"a":1}\n', status)
+        ours.call_on_close(functools.partial(closed.append, status))
+        environ = {"REQUEST_METHOD": method}
+        got, expected = ours.get_app_iter(environ), super(BpmResponse, theirs).get_app_iter(environ)
+        assert list(got) == list(expected)
+        got.close()  # type: ignore[attr-defined]  # the server closes it: the response's callbacks run
+        assert closed.pop() == status
+    get = {"REQUEST_METHOD": "GET"}
+    bodies: list[tuple[Any, list[bytes]]] = [
+        (["text", b"bytes"], [b"text", b"bytes"]),
+        ([b"a", b"b"], [b"a", b"b"]),
+        (iter([b"x"]), [b"x"]),
+    ]
+    for body, chunks in bodies:
+        assert list(BpmResponse(body, status=200).get_app_iter(get)) == chunks  # werkzeug's own path
+    passed = BpmResponse([b"raw"], status=200, direct_passthrough=True)
+    assert passed.get_app_iter(get) is passed.response
+
+
+def test_the_parser_reads_the_request_itself_not_its_proxy(app: Flask) -> None:
+    with app.test_request_context("/", method="POST", json={"a": 1}):
+        from flask import request
+
+        assert Blueprint.ARGUMENTS_PARSER.get_default_request() is request._get_current_object()  # type: ignore[attr-defined]
+
+
+def test_the_context_lookups_are_flasks_proxies_and_fail_as_they_do(app: Flask) -> None:
+    from flask import current_app, g, request
+
+    with pytest.raises(RuntimeError, match="outside of application context"):
+        app_context()
+    with pytest.raises(RuntimeError, match="outside of request context"):
+        current_request()
+    with app.app_context():
+        assert app_context().app is current_app._get_current_object()  # type: ignore[attr-defined]
+        assert app_context().g is g._get_current_object()  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError, match="outside of request context"):
+            current_request()
+    with app.test_request_context("/health"):
+        assert current_request() is request._get_current_object()  # type: ignore[attr-defined]
+        assert app_context().g is g._get_current_object()  # type: ignore[attr-defined]
+        with app.test_request_context("/other"):  # a nested request: the innermost, as Flask's proxies
+            assert current_request() is request._get_current_object()  # type: ignore[attr-defined]
+            assert current_request().path == "/other"
+
+
+def _view_of(base: type) -> Any:
+    """A view class derived from ``base`` with GET and POST."""
+
+    class Thing(base):  # type: ignore[valid-type,misc]
+        def get(self, name: str) -> str:
+            return f"got {name}"
+
+        def post(self, name: str) -> tuple[str, int]:
+            return f"posted {name}", 201
+
+    return Thing.as_view(base.__module__)
+
+
+def test_the_method_view_and_the_dispatch_answer_as_flasks_do(app: Flask) -> None:
+    import flask.views
+
+    from bpm.api.flaskapp import MethodView
+
+    app.add_url_rule("/ours/<name>", view_func=_view_of(MethodView))
+    app.add_url_rule("/flasks/<name>", view_func=_view_of(flask.views.MethodView))
+    client = app.test_client()
+    answers: dict[str, list[tuple[int, str, bytes]]] = {"ours": [], "flasks": []}
+    for which, listed in answers.items():
+        for method in ("GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE"):
+            response = client.open(f"/{which}/x", method=method)
+            body = re.sub(rb'"timestamp":\d+', b'"timestamp":0', response.get_data())
+            listed.append((response.status_code, ",".join(sorted(response.allow)), body))
+    ours = answers["ours"]
+    assert ours == answers["flasks"]
+    assert [status for status, _, _ in ours] == [200, 200, 201, 200, 405, 405]  # HEAD: GET's; OPTIONS: automatic
+    assert ours[1][2] == b"" and ours[3][1] == "GET,HEAD,OPTIONS,POST"
+
+
+def _hook_order(app: Flask) -> list[str]:
+    """The order in which the hooks of an app with a nested blueprint run for one of its requests."""
+    from flask import Blueprint as FlaskBlueprint
+
+    calls: list[str] = []
+
+    def note(text: str) -> Any:
+        def hook(*args: Any) -> Any:
+            calls.append(text)
+            return args[0] if text.startswith("after") else None  # an after hook hands the response on
+
+        return hook
+
+    def view() -> str:
+        calls.append("view")
+        return "ok"
+
+    outer, inner = FlaskBlueprint("outer", __name__), FlaskBlueprint("inner", __name__)
+    for where, scaffold in (("app", app), ("outer", outer), ("inner", inner)):
+        scaffold.url_value_preprocessor(note(f"values {where}"))
+        scaffold.before_request(note(f"before {where}"))
+        scaffold.after_request(note(f"after {where}"))
+        scaffold.teardown_request(note(f"teardown {where}"))
+    inner.add_url_rule("/hooked", view_func=view)
+    outer.register_blueprint(inner, url_prefix="/inner")
+    app.register_blueprint(outer, url_prefix="/outer")
+    assert app.test_client().get("/outer/inner/hooked").status_code == 200
+    return calls
+
+
+def test_blueprint_hooks_run_as_flasks_do() -> None:
+    order = _hook_order(BpmFlask("bare"))
+    assert order == _hook_order(Flask("bare"))
+    assert order[:3] == ["values app", "values outer", "values inner"] and "view" in order
+    assert order[-3:] == ["teardown inner", "teardown outer", "teardown app"]

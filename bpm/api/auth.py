@@ -33,8 +33,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 
+from bpm.api.flaskapp import app_context
 from bpm.errors import Unauthorized
 from bpm.records import Identity
 
@@ -355,9 +356,10 @@ def init_auth(app: Flask) -> Authenticator:
 
 def authenticate_request() -> None:
     """Before every request: who is calling (public endpoints and CORS preflights need nobody)."""
-    authenticator: Authenticator = current_app.extensions["bpm_auth"]
+    app_ctx = app_context()  # the app and ``g`` without their proxies
+    authenticator: Authenticator = app_ctx.app.extensions["bpm_auth"]
     if not authenticator.enabled:
-        g.caller = ANONYMOUS
+        app_ctx.g.caller = ANONYMOUS
         return
     if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
         return
@@ -366,7 +368,7 @@ def authenticate_request() -> None:
 
 def current_caller() -> Caller:
     """This request's caller. Raises Unauthorized where none was authenticated."""
-    caller: Caller | None = g.get("caller")
+    caller: Caller | None = app_context().g.get("caller")
     if caller is None:
         raise Unauthorized("Authentication is required: send 'Authorization: Bearer <token>'.", reason=None)
     return caller

@@ -11,7 +11,7 @@ from typing import Any, NoReturn, cast
 
 import flask_smorest
 import marshmallow as ma
-from flask import Request, Response, current_app, request
+from flask import Request, Response
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core
@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.sansio.utils import get_content_length
 
 from bpm.api.envelope import PlainEnvelope
-from bpm.api.flaskapp import BpmResponse
+from bpm.api.flaskapp import BpmResponse, app_context, current_request
 from bpm.errors import ExternalTaskNotFound, InstanceNotFound, NotFound, TaskNotFound, ValidationError
 from bpm.runtime import Runtime
 
@@ -45,7 +45,7 @@ INCIDENT_ID = path_parameter("incident_id", "a timer incident id, as …/inciden
 
 def get_runtime() -> Runtime:
     """The use cases of the current app (built by ``create_app``)."""
-    runtime: Runtime = current_app.extensions["bpm_runtime"]
+    runtime: Runtime = app_context().app.extensions["bpm_runtime"]
     return runtime
 
 
@@ -55,8 +55,8 @@ def limit_request_body() -> None:
     A view class may name a bigger limit in ``max_body_config`` (a config key), plus
     :data:`BODY_LIMIT_SLACK` for multipart framing.
     """
-    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup each
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    req = current_request()
+    app = app_context().app
     view = app.view_functions.get(req.endpoint or "")
     key = getattr(getattr(view, "view_class", None), "max_body_config", None)
     # the limit is set on the request either way: reading the body asks for it again
@@ -245,6 +245,10 @@ class JsonBodyParser(FlaskParser):
             return {} if location_data is core.missing else dict(cast("dict[str, Any]", location_data))
         return super()._process_location_data(location_data, schema, req, location, unknown, validators)
 
+    def get_default_request(self) -> Request:
+        """The request itself, not Flask's proxy of it (webargs reads it many times per parse)."""
+        return current_request()
+
     def _raw_load_json(self, req: Request) -> Any:
         raw = req.get_data(cache=True)
         if not raw.strip():
@@ -263,7 +267,7 @@ def json_response(body: Any, status: int) -> Response:
     by an encoder made once for the provider's settings, into a response whose Content-Type
     is set as it is (Flask's provider builds an encoder and parses the mimetype per call).
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_context().app
     provider = app.json
     if (
         type(provider) is not DefaultJSONProvider

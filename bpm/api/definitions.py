@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
-from flask.views import MethodView
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.utils import secure_filename
 
 from bpm.api.common import BASE_PATH, Blueprint, get_runtime
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.flaskapp import MethodView
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
     ClassActionBodySchema,

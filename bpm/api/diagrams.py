@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask.views import MethodView
 from marshmallow import fields, validate
 
 from bpm.api.common import BASE_PATH, INSTANCE_ID, Blueprint, get_runtime, path_parameter, shown, valid_instance_id
 from bpm.api.envelope import ErrorEnvelopeSchema
+from bpm.api.flaskapp import MethodView
 from bpm.api.policy import authorize
 from bpm.api.schemas import QuerySchema
 from bpm.diagram import Highlights, draw

@@ -14,13 +14,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from bpm.api.auth import challenge
 from bpm.api.common import shown
 from bpm.api.envelope import error_envelope
-from bpm.api.flaskapp import header_list
+from bpm.api.flaskapp import app_context, header_list
+from bpm.api.flaskapp import current_request as _current_request
 from bpm.errors import BpmError, InvalidDefinition, Unauthorized
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -57,10 +58,10 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 def request_id() -> str:
     """This request's id: a sane incoming X-Request-Id, else a new uuid4 hex."""
-    ctx_g = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not two
+    ctx_g = app_context().g
     rid: str | None = ctx_g.get("request_id")
     if rid is None:
-        incoming = request.environ.get(_REQUEST_ID_ENVIRON, "")
+        incoming = _current_request().environ.get(_REQUEST_ID_ENVIRON, "")
         rid = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else new_request_id()
         ctx_g.request_id = rid
     return rid

@@ -10,10 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from flask.views import MethodView
-
 from bpm.api.common import BASE_PATH, EXTERNAL_TASK_ID, Blueprint, get_runtime, valid_external_task_id
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.flaskapp import MethodView
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
     BpmnErrorBodySchema,

@@ -25,10 +25,10 @@ import hashlib
 import re
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app
 
 from bpm.api.common import shown
-from bpm.api.flaskapp import header_list
+from bpm.api.flaskapp import current_request, header_list
 from bpm.errors import Forbidden
 
 #: for every response
@@ -127,7 +127,7 @@ def allowed_origins(config_value: object) -> frozenset[str]:
 
 def refuse_cross_origin() -> None:
     """Before every request: a browser's write from another origin is 403 ``CROSS_ORIGIN``."""
-    req = request._get_current_object()  # type: ignore[attr-defined]
+    req = current_request()
     if req.method not in WRITE_METHODS:
         return
     environ = req.environ  # the headers' own store (``req.headers.get`` raises and catches for a missing one)

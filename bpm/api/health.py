@@ -12,11 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
-from flask.views import MethodView
 
 from backends.base import Backend
 from bpm.api.common import Blueprint, get_runtime
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.flaskapp import MethodView
 from bpm.api.schemas import HealthEnvelope
 from bpm.errors import BackendUnavailable
 from bpm.settings import deploy_process_folder

@@ -91,6 +91,7 @@ from backends.partitions import id_scope
 from backends.retention import parse_retention
 from bpm.api.common import get_runtime
 from bpm.api.envelope import envelope, error_envelope
+from bpm.api.flaskapp import app_context, current_request
 
 HEADER = "Idempotency-Key"
 _HEADER_ENVIRON = "HTTP_IDEMPOTENCY_KEY"
@@ -173,7 +174,7 @@ def _lock_ms(app: Flask) -> int:
 
 def begin() -> Response | None:
     """Before a POST with the header: reserve its key, or answer a replay / 409 / 422."""
-    key = request.environ.get(_HEADER_ENVIRON)  # request.headers.get(HEADER), without a KeyError when absent
+    key = current_request().environ.get(_HEADER_ENVIRON)  # request.headers.get(HEADER), without a KeyError
     if key is None or request.method != "POST" or request.path.endswith(READ_ONLY_SUFFIXES):
         return None
     if not _valid(key):
@@ -236,7 +237,7 @@ def _committed_meanwhile(response: Response, write: once.KeyedWrite) -> Response
 
 def finish(response: Response) -> Response:
     """After the request that holds a key: store its answer (or release the key on a 5xx)."""
-    ctx_g = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup for both
+    ctx_g = app_context().g  # one look-up for both
     _leave_scope(ctx_g)
     held: tuple[str, str] | None = ctx_g.pop("idempotency", None)
     if held is None:
@@ -265,7 +266,7 @@ def finish(response: Response) -> Response:
 
 def teardown(_exc: BaseException | None) -> None:
     """Leave the scope also when the after-request hooks did not run."""
-    _leave_scope()
+    _leave_scope(app_context().g)
 
 
 def init_idempotency(app: Flask) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask.views import MethodView
-
 from bpm.api.common import (
     BASE_PATH,
     INCIDENT_ID,
@@ -16,6 +14,7 @@ from bpm.api.common import (
     valid_instance_id,
 )
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope, plain_envelope
+from bpm.api.flaskapp import MethodView
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
     EmptyEnvelope,

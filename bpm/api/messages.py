@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask.views import MethodView
-
 from bpm.api.common import BASE_PATH, Blueprint, get_runtime
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope
+from bpm.api.flaskapp import MethodView
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
     ConditionBodySchema,

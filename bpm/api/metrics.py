@@ -18,13 +18,14 @@ import threading
 import time
 from typing import Any, cast
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from bpm import metrics
 from bpm.api.errors import request_id
+from bpm.api.flaskapp import app_context, current_request
 
 request_log = logging.getLogger("bpm.requests")
 _REQUEST_LINE = "%s %s %d %.1f ms"
@@ -49,7 +50,7 @@ class IncidentsCollector:
 
 
 def _started() -> None:
-    g.bpm_started = time.perf_counter()
+    app_context().g.bpm_started = time.perf_counter()  # ``g.bpm_started = ...`` without the proxy
 
 
 #: (method, route, status) -> its request counter and duration histogram (``labels()`` costs more than ``inc()``)
@@ -96,8 +97,8 @@ def _finished(response: Response) -> Response:
     log record is made (:func:`_request_record`) and handled as ``Logger.info`` would,
     without its caller lookup.)
     """
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    ctx_g = g._get_current_object()  # type: ignore[attr-defined]
+    req = current_request()
+    ctx_g = app_context().g
     began = getattr(ctx_g, "bpm_started", None)
     duration = time.perf_counter() - began if began is not None else 0.0
     rule = req.url_rule

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask.views import MethodView
-
 from bpm.api.common import BASE_PATH, Blueprint, get_runtime
 from bpm.api.envelope import ErrorEnvelopeSchema, plain_envelope
+from bpm.api.flaskapp import MethodView
 from bpm.api.policy import authorize
 from bpm.api.schemas import IdEnvelope, ObjectBodySchema, StartBodySchema, StartQuerySchema, UserQuerySchema
 

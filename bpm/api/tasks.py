@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask.views import MethodView
-
 from bpm.api.common import BASE_PATH, TASK_ID, Blueprint, get_runtime, valid_task_id
 from bpm.api.envelope import ErrorEnvelopeSchema, envelope, plain_envelope
+from bpm.api.flaskapp import MethodView
 from bpm.api.policy import authorize
 from bpm.api.schemas import (
     ActingUserQuerySchema,
