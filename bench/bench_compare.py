@@ -8,7 +8,8 @@ Prints one table per run and the medians over the runs:
 - **parallel3** (fork, three user tasks, join) beside ``spiff.sh parallel3``;
 - the same lifecycle in-process on Redis (a dedicated ``redis-server`` this script starts), its
   share of the memory backend's rate, **round trips** per lifecycle (requests written to Redis;
-  a pipeline counts once) and **Redis CPU** per lifecycle (redis-server's own CPU time ÷ lifecycles);
+  a pipeline counts once) and **Redis CPU** per lifecycle (redis-server's own CPU time ÷ lifecycles),
+  then the same from ``--clients`` processes at once (the server busy, not idle between requests);
 - **bytes per open task**: Redis ``used_memory`` growth per started instance left at its first
   user task (instance, task, indexes, history, and the transient ``done:`` markers of the
   writes, also shown apart), on a second ``redis-server`` of its own;
@@ -203,8 +204,52 @@ def in_process(args: argparse.Namespace, url: str) -> dict[str, float]:
     finally:
         backend.clear()
         backend.close()
+    figures.update(concurrent_redis(url, args.clients, args.seconds))
     figures.update(bytes_per_open_task(args.open_tasks))
     return figures
+
+
+def _concurrent_client(url: str, seconds: float, ready: Any, go: Any, out: Any, stop: Any) -> None:
+    """One process of :func:`concurrent_redis`: lifecycles on its own backend for ``seconds``."""
+    from backends.redis import RedisBackend
+
+    backend = RedisBackend(url, prefix=f"bench{uuid.uuid4().hex[:6]}")
+    runtime = make_runtime(backend)
+    approval_lifecycle(runtime)
+    ready.put(True)
+    go.wait()
+    done, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        approval_lifecycle(runtime)
+        done += 1
+    out.put(done)
+    stop.wait()  # clear only once the server's CPU is read
+    backend.clear()
+    backend.close()
+
+
+def concurrent_redis(url: str, clients: int, seconds: float) -> dict[str, float]:
+    """The same lifecycle from ``clients`` processes at once on the same redis-server: the lifecycles
+    per second together, and redis-server's CPU per lifecycle while it is kept busy (a server that
+    never waits idle between requests spends less per request than the serial figure's)."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, out, go, stop = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
+    procs = [ctx.Process(target=_concurrent_client, args=(url, seconds, ready, go, out, stop)) for _ in range(clients)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    cpu_before = redis_cpu(url)
+    go.set()
+    done = sum(out.get(timeout=seconds + 120) for _ in procs)
+    cpu_after = redis_cpu(url)
+    stop.set()
+    for p in procs:
+        p.join()
+    return {
+        "redis_concurrent_s": done / seconds,
+        "redis_concurrent_cpu_ms": (cpu_after - cpu_before) * 1000 / max(done, 1),
+    }
 
 
 def bytes_per_open_task(n: int) -> dict[str, float]:
@@ -390,6 +435,8 @@ ROWS = [
     ("Redis round trips/lifecycle (goal <= 5)", "round_trips", "{:.1f}"),
     ("Redis CPU ms/lifecycle (goal <= 0.25)", "redis_cpu_ms", "{:.3f}"),
     ("   this process's CPU ms/lifecycle on Redis", "redis_client_cpu_ms", "{:.3f}"),
+    ("   Redis lifecycles/s, --clients at once", "redis_concurrent_s", "{:,.0f}"),
+    ("   Redis CPU ms/lifecycle then (busy)", "redis_concurrent_cpu_ms", "{:.3f}"),
     ("Redis bytes per open task (goal <= 1024)", "bytes_per_open_task", "{:,.0f}"),
     ("   of which transient done markers (30 s)", "done_bytes_per_open_task", "{:,.0f}"),
     ("P2 HTTP lifecycles/s", "http_lifecycles_s", "{:,.0f}"),
@@ -431,7 +478,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
-    parser.add_argument("--clients", type=int, default=4, help="HTTP client processes")
+    parser.add_argument(
+        "--clients", type=int, default=4, help="client processes (HTTP, and the concurrent Redis figure)"
+    )
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-spiff", action="store_true")
     args = parser.parse_args()
