@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, id_scope
+from backends.base import Backend
 from bpm import class_actions
 from bpm.class_actions import parse_class_action_name
 from bpm.committer import Committer
@@ -21,20 +21,15 @@ from bpm.condition_cases import ConditionCases
 from bpm.definitions import DefinitionCache, Deployer, DeployReport, is_bpmn_file
 from bpm.engine import Engine, StepResult
 from bpm.errors import (
-    BackendUnavailable,
-    BpmError,
     ConcurrentModification,
     InstanceNotFound,
     InvalidDefinition,
-    NotCandidate,
-    TaskAlreadyClaimed,
-    TaskNotActive,
     TaskNotFound,
     ValidationError,
 )
 from bpm.expressions.beans import BeanRegistry
 from bpm.external_cases import ExternalTaskCases, Handler
-from bpm.forms import check_start_form, check_task_form
+from bpm.forms import check_start_form
 from bpm.message_cases import MessageCases
 from bpm.model.spec import ProcessSpec
 from bpm.planner import Plan, Preconditions
@@ -49,10 +44,10 @@ from bpm.records import (
     Task,
     TaskQuery,
 )
+from bpm.task_cases import MAX_STEP_RETRIES, Completion
 from bpm.timer_cases import TimerCases
 from bpm.views import InstanceView, external_incidents, instance_view, task_tree, timer_incidents
 
-MAX_STEP_RETRIES = 20
 #: what a BPMN error nothing catches does (see Runtime)
 UNHANDLED_BPMN_ERROR_MODES = ("end", "fail")
 #: the keys every history entry shows first (None where they do not apply)
@@ -116,6 +111,7 @@ class Runtime:
         self.externals = ExternalTaskCases(self.committer)
         self.messages = MessageCases(self.committer, self.externals.run_handlers, self.start_at)
         self.conditions = ConditionCases(self.committer, self.start_at)
+        self.completion = Completion(self.committer, self.principals)
         self.committer.after_commit = self.messages.after_commit
         #: called with the steps of every committed plan, after the write (metrics)
         self.observers: list[Callable[[list[Step]], None]] = self.committer.observers
@@ -315,59 +311,16 @@ class Runtime:
         *,
         actor: str | None = None,
     ) -> None:
-        """Complete a task and run the instance on to its next wait states, atomically.
-
-        Retries when a concurrent step changed the instance meanwhile, so two tasks of
-        one instance completed at once both count. ``actor`` (default: ``user``) is
-        recorded in the history.
-        """
-        principals: Principals | None = None
-        for attempt in range(MAX_STEP_RETRIES):  # the first read may answer from copies the backend keeps
-            task, instance, copied = self._task_and_instance_to_complete(task_id, recent=attempt == 0)
-            try:
-                if principals is None and task.assignee is None and task.has_candidates:
-                    principals = self.principals(user, identity)
-                self._check_may_complete(task, user, principals)
-                spec = self.planner.spec_of(instance)
-                check_task_form(spec, task, variables, instance.state.get("vars", {}))
-                with id_scope(instance.id):
-                    result = self.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
-                # at the engine step's time (one clock read for the use case)
-                completed = self.committer.audit(
-                    "task.completed", task=task, user=user, actor=actor or user, now=result.now
-                )
-                pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
-                self.committer.commit(instance, spec, result, pre)
-                return
-            except ConcurrentModification:
-                continue
-            except BpmError as exc:  # decided on kept copies (maybe out of date): decide again on the store's
-                if not copied or isinstance(exc, BackendUnavailable):
-                    raise
-        raise ConcurrentModification(f"task '{task_id}' could not be completed: its instance kept changing")
+        """Complete a task and run the instance on to its next wait states, atomically
+        (:meth:`bpm.task_cases.Completion.complete`). ``actor`` (default: ``user``) is
+        recorded in the history."""
+        self.completion.complete(task_id, user, variables, identity, actor=actor)
 
     def _task_and_instance(self, task_id: str) -> tuple[Task, Instance]:
         pair = self.backend.task_and_instance(task_id)
         if pair is None:
             raise TaskNotFound(f"task '{task_id}' does not exist")
         return pair
-
-    def _task_and_instance_to_complete(self, task_id: str, *, recent: bool) -> tuple[Task, Instance, bool]:
-        """To decide a completion on, and whether they are copies the backend kept (``recent``: may
-        be; the Redis backend's, whose write checks the task is still so: backends/redis_recent.py)."""
-        found = self.backend.task_and_instance_to_complete(task_id, recent=recent)
-        if found is None:
-            raise TaskNotFound(f"task '{task_id}' does not exist")
-        return found
-
-    @staticmethod
-    def _check_may_complete(task: Task, user: str, principals: Principals | None) -> None:
-        if not task.active:
-            raise TaskNotActive(f"task '{task.id}' is {task.status}")
-        if task.assignee is not None and task.assignee != user:
-            raise TaskAlreadyClaimed(f"task '{task.id}' is claimed by another user")
-        if task.assignee is None and principals is not None and not principals.is_candidate_for(task):
-            raise NotCandidate(f"user '{user}' is not a candidate for task '{task.id}'")
 
     def cancel_instance(self, instance_id: str, *, actor: str | None = None) -> None:
         """End an instance at once, cancelling its open tasks."""
