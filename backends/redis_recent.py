@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from typing import TypeVar
 
-from backends.redis_codec import TASK_NAMES
+from backends.redis_codec import TASK_NAMES, pairs, split_instance
 
 __all__ = ["DECIDED_FIELDS", "RecentCopies"]
 
@@ -83,11 +83,11 @@ class RecentCopies:
         flat = self._tasks.get(task_id)
         if flat is None:
             return None
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        fields = pairs(flat)
         if "status" in fields:  # closed (absent while active): ask the store
             return None
         stored = self._instances.get(fields.get(_INSTANCE, ""))
-        if stored is None or task_id not in stored.split("|", 3)[2].split(" "):
+        if stored is None or task_id not in split_instance(stored)[2].split(" "):
             return None  # none kept, or one older than the task: the store has a newer one
         return flat, stored
 
@@ -102,7 +102,7 @@ class RecentCopies:
         if noted is None or noted[0] not in task_ids:
             return {}
         self._decided.task = None
-        fields = dict(zip(noted[1][::2], noted[1][1::2], strict=True))
+        fields = pairs(noted[1])
         return {noted[0]: [fields.get(name, "") for name in DECIDED_FIELDS]}
 
 

@@ -218,11 +218,8 @@ def _concurrent_client(url: str, seconds: float, ready: Any, go: Any, out: Any, 
     approval_lifecycle(runtime)
     ready.put(True)
     go.wait()
-    done, began = 0, time.perf_counter()
-    while time.perf_counter() - began < seconds:
-        approval_lifecycle(runtime)
-        done += 1
-    out.put(done)
+    _, done = rate(lambda: approval_lifecycle(runtime), seconds)
+    out.put(done + 1)  # rate() runs one warm-up lifecycle too
     stop.wait()  # clear only once the server's CPU is read
     backend.clear()
     backend.close()

@@ -5,8 +5,8 @@
 -- tasks, and a JSON object of the members below that are not at their default, or ""),
 -- with flag "x" then the 5 stored values of the completed task's fields its completion
 -- was decided on (DECIDED_FIELDS in redis_recent.py: assignee, candidate users, groups,
--- roles, create time; "" for an absent one), then its history entries, then per created task a count and that many arguments (its
--- id and its hash field/value pairs). Records are already their hash fields (strings),
+-- roles, create time; "" for an absent one), then its history entries, then per created
+-- task a count and that many arguments (its id and its hash field/value pairs). Records are already their hash fields (strings),
 -- numbers decimal strings; ``body`` is the body of the instance's stored value (see
 -- load_inst in _common.lua). A step read here has ``history`` and each of ``created``
 -- as an ARGV range {first, last}. Subscriptions are {kind, name, member, due}. Every

@@ -227,7 +227,7 @@ class BpmFlask(Flask):
     def dispatch_request(self) -> Any:
         """Flask's: the view of the matched rule (or the routing error, or the automatic
         OPTIONS answer), the request looked up once without its proxy."""
-        req = _cv_request.get().request
+        req = current_request()
         if req.routing_exception is not None:
             self.raise_routing_exception(req)
         rule: Any = req.url_rule
@@ -237,7 +237,7 @@ class BpmFlask(Flask):
 
     def preprocess_request(self) -> Any:
         """Flask's: URL value preprocessors, then the before-request hooks until one answers."""
-        req = _cv_request.get().request
+        req = current_request()
         preprocessors = self.url_value_preprocessors
         hooks = self.before_request_funcs
         blueprints = _blueprints_of(req, preprocessors, hooks)
@@ -273,7 +273,7 @@ class BpmFlask(Flask):
         if exc is _SENTINEL:
             exc = sys.exc_info()[1]
         hooks = self.teardown_request_funcs
-        for name in chain(_blueprints_of(_cv_request.get().request, hooks), (None,)):
+        for name in chain(_blueprints_of(current_request(), hooks), (None,)):
             if name in hooks:
                 for func in reversed(hooks[name]):
                     self.ensure_sync(func)(exc)
