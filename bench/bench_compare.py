@@ -321,9 +321,14 @@ def gunicorn(
         "warning",
         app_spec,
     ]
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=env.get("PWD", str(ROOT)))
+    # the service's request log (one line per request) goes to a file, not this script's output;
+    # it is still formatted and written, as in production
+    log = tempfile.NamedTemporaryFile(prefix="bpm-bench-gunicorn-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=env.get("PWD", str(ROOT)), stderr=log)
 
     def up() -> bool:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {proc.returncode}: {Path(log.name).read_text()[-2000:]}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return True
@@ -336,6 +341,8 @@ def gunicorn(
     finally:
         proc.terminate()
         proc.wait(20)
+        log.close()
+        os.unlink(log.name)
 
 
 def _client(port: int, kind: str, seconds: float, out: Any) -> None:

@@ -264,6 +264,12 @@ def test_unknown_backend_scheme_fails_at_start_up() -> None:
         create_app({"BPM_BACKEND": "mongo://localhost/db"})
 
 
+def test_backend_name_without_scheme_says_it_is_not_a_url() -> None:
+    # "memory" or "redis" alone is an easy slip: the message names the value, not an empty scheme
+    with pytest.raises(ValueError, match=r"BPM_BACKEND='memory' is not a backend URL.*memory://"):
+        create_app({"BPM_BACKEND": "memory"})
+
+
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("BPM_MAX_BODY_BYTES", "64")
     monkeypatch.setenv("BPM_DEPLOY_ON_START", "false")
