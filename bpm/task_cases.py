@@ -17,6 +17,7 @@ from typing import Any
 
 from backends.base import id_scope
 from bpm.committer import Committer
+from bpm.copying import maker
 from bpm.errors import (
     BackendUnavailable,
     BpmError,
@@ -34,6 +35,8 @@ __all__ = ["MAX_STEP_RETRIES", "Completion"]
 
 #: how often a use case reads and decides again when a concurrent step changed its instance
 MAX_STEP_RETRIES = 20
+#: Preconditions(complete_task=..., completed_by=..., history=...) (bpm.copying.maker)
+_completing = maker(Preconditions, "complete_task", "completed_by", "history")
 
 
 class Completion:
@@ -70,7 +73,7 @@ class Completion:
                     result = committer.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
                 # at the engine step's time (one clock read for the use case)
                 completed = committer.audit("task.completed", task=task, user=user, actor=actor or user, now=result.now)
-                pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
+                pre = _completing(task_id, user, [completed])
                 committer.commit(instance, spec, result, pre)
                 return
             except ConcurrentModification:
