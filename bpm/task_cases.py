@@ -70,7 +70,7 @@ class Completion:
                 spec = committer.planner.spec_of(instance)
                 check_task_form(spec, task, variables, instance.state.get("vars", {}))
                 with id_scope(instance.id):
-                    result = committer.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
+                    result = committer.engine.complete_task(spec, instance.state, task_id, variables, True)  # owned
                 # at the engine step's time (one clock read for the use case)
                 completed = committer.audit("task.completed", task=task, user=user, actor=actor or user, now=result.now)
                 pre = _completing(task_id, user, [completed])

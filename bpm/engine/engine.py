@@ -129,13 +129,13 @@ class Engine:
         state: Mapping[str, Any],
         task_id: str,
         variables: Mapping[str, Any] | None = None,
-        *,
         owned: bool = False,
     ) -> StepResult:
         """Complete the user task ``task_id``: merge ``variables``, leave the task, run on.
 
         ``owned``: ``state`` is the caller's private copy (a fresh read), which the step may
-        take as its own working copy instead of copying it again."""
+        take as its own working copy instead of copying it again. (Positional for the
+        completion's call: keywords through the :func:`evaluating` wrapper make a dict.)"""
         return self._resume(spec, state, "task", task_id, variables, owned)
 
     @evaluating

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bpm.engine.layout import layout
-from bpm.engine.results import StepResult
+from bpm.engine.results import new_result
 from bpm.errors import BpmError
 from bpm.expressions.temporal import fixed_now_ms
 from bpm.model.spec import Element, EventDefinition, ProcessSpec
@@ -45,7 +45,7 @@ class Step:
         self.subs: dict[str, dict[str, Any]] = state["subs"]
         self.bodies: dict[str, dict[str, Any]] = state["mi"]
         self.queue: deque[tuple[str, str]] = deque()
-        self.result = StepResult(state)
+        self.result = new_result(state)
         self.steps = 0
         # the clock its engine method set from now_ms on entry (bpm.engine.evaluation): no second read
         now = fixed_now_ms()
