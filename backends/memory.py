@@ -240,7 +240,7 @@ class MemoryBackend(MemoryEvents, Backend):
         with self._guard:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-            tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
+            tasks = list(map(self._tasks.__getitem__, self._instance_tasks.get(instance_id, ())))
             if len(tasks) > 1:
                 tasks.sort(key=lambda t: (t.create_time, t.id))
             return [_clone_task(t) for t in tasks]
@@ -432,8 +432,9 @@ class MemoryBackend(MemoryEvents, Backend):
         elif rev != step.instance.rev - 1:
             raise ConcurrentModification(f"process instance '{instance_id}' changed meanwhile")
         revs[instance_id] = step.instance.rev
-        for sub in (*step.subscribed, *step.unsubscribed):
-            check_subscription(sub)
+        if step.subscribed or step.unsubscribed:
+            for sub in (*step.subscribed, *step.unsubscribed):
+                check_subscription(sub)
         if step.complete_task:
             task = self._require_active(step.complete_task)
             if task.assignee is not None and task.assignee != step.completed_by:

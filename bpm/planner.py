@@ -128,6 +128,11 @@ def _tidy(result: StepResult) -> StepResult:
     return result
 
 
+def _others(ids: list[str], excluded: str | None) -> list[str]:
+    """``ids`` but ``excluded`` (a comprehension of its own: no closure cells in the caller)."""
+    return [i for i in ids if i != excluded]
+
+
 def _indexes(instance_id: str, subscriptions: list[Subscription]) -> list[SubscriptionIndex]:
     return [SubscriptionIndex(instance_id, s.id, s.kind, s.name, s.due) for s in subscriptions] if subscriptions else []
 
@@ -268,8 +273,8 @@ class Planner:
             now,
             [*pre.history, *result.history],
             entry.new,
-            [self.external(updated, e, now) for e in result.externals] if result.externals else [],
-            [e for e in result.externals_cancelled if e != pre.complete_external] if result.externals_cancelled else [],
+            self.externals(updated, result.externals, now) if result.externals else [],
+            _others(result.externals_cancelled, pre.complete_external) if result.externals_cancelled else [],
             pre.complete_external,
             pre.external_worker,
             _indexes(updated.id, result.subscribed) if result.subscribed else [],
@@ -434,6 +439,9 @@ class Planner:
             )
             for new in created
         ]
+
+    def externals(self, instance: Instance, created: list[Any], now: int) -> list[ExternalTaskRecord]:
+        return [self.external(instance, new, now) for new in created]
 
     @staticmethod
     def external(instance: Instance, new: Any, now: int) -> ExternalTaskRecord:
