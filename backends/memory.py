@@ -34,6 +34,17 @@ from backends.base import (
     task_audit_entry,
 )
 from backends.memory_events import MemoryEvents
+from backends.memory_stored import (
+    BUSINESS_KEY,
+    ENDED,
+    REV,
+    TRUNCATED,
+    StoredInstance,
+    freeze_instance,
+    thaw_instance,
+    truncated,
+    view,
+)
 from backends.partitions import (
     DEFAULT_PARTITIONS,
     PartitionPicker,
@@ -45,7 +56,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import append_capped
-from bpm.copying import SCALARS, clone, cloner, freeze, shallow_copier, thaw
+from bpm.copying import SCALARS, clone, cloner, freeze, thaw
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -64,23 +75,8 @@ def _now() -> float:
 
 #: a deep copy of plain data and records (type-dispatched; see bpm.copying)
 _clone = clone
-#: the copiers of the records read and written on every use case (the type known: no dispatch)
+#: the copier of the records read and written on every use case (the type known: no dispatch)
 _clone_task = cloner(Task)
-_copy_instance = shallow_copier(Instance)
-
-
-def _freeze(instance: Instance) -> Instance:
-    """The stored form of an instance: its state marshalled (bytes the garbage collector never walks)."""
-    stored: Instance = _copy_instance(instance)
-    stored.state = freeze(instance.state)
-    return stored
-
-
-def _thaw(stored: Instance) -> Instance:
-    """A stored instance as callers get it: a new record with a fresh copy of the state."""
-    instance: Instance = _copy_instance(stored)
-    instance.state = thaw(stored.state)
-    return instance
 
 
 #: the one empty name list the closed tasks of ended instances share (never changed: a closed
@@ -172,7 +168,7 @@ class MemoryBackend(MemoryEvents, Backend):
             self._records: dict[str, set[str] | tuple[str, ...]] = {}
             self._definitions: dict[str, list[Definition]] = {}
             self._generation = 0
-            self._instances: dict[str, Instance] = {}
+            self._instances: dict[str, StoredInstance] = {}  # (see backends.memory_stored)
             self._tasks: dict[str, Task] = {}
             self._instance_tasks: dict[str, set[str]] = defaultdict(set)
             self._by_assignee: dict[str, set[str]] = defaultdict(set)
@@ -222,7 +218,7 @@ class MemoryBackend(MemoryEvents, Backend):
     def instance(self, instance_id: str) -> Instance | None:
         with self._guard:
             found = self._instances.get(instance_id)
-            return _thaw(found) if found else None
+            return thaw_instance(found) if found else None
 
     def task(self, task_id: str) -> Task | None:
         with self._guard:
@@ -234,7 +230,7 @@ class MemoryBackend(MemoryEvents, Backend):
             task = self._tasks.get(task_id)
             if task is None:
                 return None
-            return _clone_task(task), _thaw(self._instances[task.instance_id])
+            return _clone_task(task), thaw_instance(self._instances[task.instance_id])
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
         with self._guard:
@@ -261,7 +257,7 @@ class MemoryBackend(MemoryEvents, Backend):
 
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
         with self._guard:
-            return [_thaw(found) if (found := self._instances.get(i)) else None for i in instance_ids]
+            return [thaw_instance(found) if (found := self._instances.get(i)) else None for i in instance_ids]
 
     def claim(
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
@@ -348,7 +344,7 @@ class MemoryBackend(MemoryEvents, Backend):
                 t
                 for t in (self._tasks[i] for i in ids)
                 if query.matches(t)
-                and (query.business_key is None or self._instances[t.instance_id].business_key == query.business_key)
+                and (query.business_key is None or self._instances[t.instance_id][BUSINESS_KEY] == query.business_key)
             ]
             page, total = query.page(matched)
             return [_clone(t) for t in page], total
@@ -356,8 +352,10 @@ class MemoryBackend(MemoryEvents, Backend):
     def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
         """Filters every stored instance: the memory backend is for one process and tests."""
         with self._guard:
-            matched = sorted((i for i in self._instances.values() if query.matches(i)), key=query.sort_key)
-            return [_thaw(i) for i in matched[query.start : query.start + query.size]], len(matched)
+            views = (view(stored) for stored in self._instances.values())
+            matched = sorted((i for i in views if query.matches(i)), key=query.sort_key)
+            page = matched[query.start : query.start + query.size]
+            return [thaw_instance(self._instances[i.id]) for i in page], len(matched)
 
     # -- Idempotency-Key records ------------------------------------------------------
     # A request can only vanish without finishing or releasing its record together with
@@ -421,7 +419,7 @@ class MemoryBackend(MemoryEvents, Backend):
         """Raise the error :meth:`apply_steps` names for ``step``; write nothing."""
         instance_id = step.instance.id
         current = self._instances.get(instance_id)
-        rev = revs.get(instance_id, current.rev if current else None)
+        rev = revs.get(instance_id, current[REV] if current else None)
         if step.new:
             if step.instance.rev != 1:
                 raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
@@ -462,15 +460,15 @@ class MemoryBackend(MemoryEvents, Backend):
             self._index_subscription(sub, add=True)
         for sub in step.unsubscribed:
             self._index_subscription(sub, add=False)
-        previous = self._instances.get(step.instance.id)
-        stored = _freeze(step.instance)
-        stored.history_truncated = stored.history_truncated or bool(previous and previous.history_truncated)
-        self._instances[step.instance.id] = stored
-        self._append_history(step.instance.id, step.history)
-        if stored.ended:
-            self._settle(stored.id)
-        if stored.ended and not (previous and previous.ended) and self.retention_ms is not None:
-            heapq.heappush(self._expiring, (time.time() * 1000 + self.retention_ms, stored.id))
+        instance = step.instance
+        previous = self._instances.get(instance.id)
+        was_truncated = bool(previous and previous[TRUNCATED])
+        self._instances[instance.id] = freeze_instance(instance, instance.history_truncated or was_truncated)
+        self._append_history(instance.id, step.history)
+        if instance.ended:
+            self._settle(instance.id)
+            if not (previous and previous[ENDED]) and self.retention_ms is not None:
+                heapq.heappush(self._expiring, (time.time() * 1000 + self.retention_ms, instance.id))
 
     def _append_history(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
         history = self._history.get(instance_id)
@@ -480,7 +478,7 @@ class MemoryBackend(MemoryEvents, Backend):
             history.extend(entries)  # within the limit: nothing to drop
             return
         if append_capped(history, entries, self.history_limit) and instance_id in self._instances:
-            self._instances[instance_id].history_truncated = True
+            self._instances[instance_id] = truncated(self._instances[instance_id])
 
     def _settle(self, instance_id: str) -> None:
         """An ended instance keeps its records in forms the garbage collector does not walk: its

@@ -1,0 +1,62 @@
+"""The memory backend keeps instances as plain tuples (backends.memory_stored): read back, they are
+the records written, and the garbage collector stops walking them."""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import fields
+
+from backends.memory import MemoryBackend
+from backends.memory_stored import FIELDS, TRUNCATED, freeze_instance, thaw_instance, truncated, view
+from bpm.records import Instance, InstanceQuery, Step
+
+
+def _instance(**changes: object) -> Instance:
+    values = {
+        "id": "1-a",
+        "definition_id": "p:3",
+        "process_key": "p",
+        "process_name": "P",
+        "state": {"format": 2, "seq": 1, "ended": False, "vars": {"x": [1, {"y": 2}]}, "tokens": {}},
+        "create_time": 11,
+        "create_by": "ann",
+        "app_name": "app",
+        "ended": False,
+        "end_time": 12,
+        "rev": 3,
+        "business_key": "bk",
+        "parent_id": "1-0",
+        "history_truncated": False,
+    }
+    values.update(changes)
+    return Instance(**values)  # type: ignore[arg-type]
+
+
+def test_a_stored_instance_thaws_to_the_record_frozen_with_a_fresh_state() -> None:
+    assert tuple(f.name for f in fields(Instance)) == FIELDS
+    instance = _instance()
+    stored = freeze_instance(instance, False)
+    assert type(stored) is tuple and type(stored[FIELDS.index("state")]) is bytes
+    first, second = thaw_instance(stored), thaw_instance(stored)
+    assert first == instance and first is not instance
+    first.state["vars"]["x"][1]["y"] = 3
+    assert second.state == instance.state
+    assert freeze_instance(instance, True)[TRUNCATED] is True
+    assert thaw_instance(truncated(stored)) == _instance(history_truncated=True)
+    assert view(stored).process_key == "p" and view(stored).id == "1-a"
+
+
+def test_the_backend_keeps_untracked_tuples_and_hands_out_records() -> None:
+    backend = MemoryBackend()
+    instance = _instance(id=backend.new_id(), rev=1, parent_id=None)
+    backend.apply_steps([Step(instance=instance, new=True)])
+    stored = backend._instances[instance.id]
+    gc.collect()
+    assert type(stored) is tuple and not gc.is_tracked(stored)
+    read = backend.instance(instance.id)
+    assert read == instance and read is not instance
+    instance.state["vars"]["x"].append(9)  # the step's record is not the stored one
+    assert backend.instance(instance.id) == read
+    found, total = backend.list_instances(InstanceQuery(process_key="p", business_key="bk"))
+    assert total == 1 and found == [read]
+    assert backend.list_instances(InstanceQuery(state="ended")) == ([], 0)
