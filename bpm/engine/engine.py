@@ -320,7 +320,7 @@ class _Run(Events, Executions, Gateways):
     def finish(self) -> StepResult:
         queue, tokens, layout = self.queue, self.tokens, self.layout
         popleft = queue.popleft
-        acts = {"enter": self.enter, "leave": self.leave, "execute": self.execute}
+        acts = _ACTIONS  # (the methods, called with self: no bound methods made per step)
         while True:
             steps = self.steps
             while queue:
@@ -332,7 +332,7 @@ class _Run(Events, Executions, Gateways):
                     )
                 action, token_id = popleft()
                 if token_id in tokens:  # else removed meanwhile (terminate, interrupting event)
-                    acts[action](token_id)
+                    acts[action](self, token_id)
             self.steps = steps
             if layout.inclusive_joins and self.fire_inclusive_joins():
                 continue
@@ -469,6 +469,9 @@ class _Run(Events, Executions, Gateways):
         for flow_id in flows:
             self.spawn(self.flows[flow_id].target, scope, flow_id)
 
+
+#: the queued token moves, by name (what finish calls)
+_ACTIONS: dict[str, Callable[[_Run, str], None]] = {"enter": _Run.enter, "leave": _Run.leave, "execute": _Run.execute}
 
 #: what executing an element does, by its class (anything else: the token leaves at once)
 _EXECUTE: dict[type, Callable[[_Run, str, Any], None]] = {
