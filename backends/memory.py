@@ -8,9 +8,9 @@ their result, not the number of tasks stored.
 
 from __future__ import annotations
 
+import _thread
 import heapq
 import itertools
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -101,18 +101,17 @@ def _share_empty_lists(task: Task) -> None:
         task.candidate_roles = _NO_NAMES
 
 
-class _Locked:
-    """``with backend._guard:`` the one lock, after removing the instances whose retention
-    ran out (a plain context manager: no generator made per operation)."""
+class _Locked(_thread.RLock):  # type: ignore[misc]  # (typeshed calls it final; CPython lets it be subclassed)
+    """``with backend._guard:`` the one lock (this reentrant lock itself), after removing the
+    instances whose retention ran out. Leaving is the lock's own ``__exit__`` (C code: no
+    Python frame per operation)."""
 
     __slots__ = ("backend",)
+    backend: MemoryBackend
 
-    def __init__(self, backend: MemoryBackend) -> None:
-        self.backend = backend
-
-    def __enter__(self) -> None:
+    def __enter__(self) -> None:  # type: ignore[override]
+        self.acquire()
         backend = self.backend
-        backend._lock.acquire()
         expiring = backend._expiring
         if not expiring or expiring[0][0] > time.time() * 1000:
             return  # nothing expired (the common case: one look at the soonest)
@@ -121,11 +120,8 @@ class _Locked:
             while expiring and expiring[0][0] <= now:
                 backend._forget(heapq.heappop(expiring)[1])
         except BaseException:
-            backend._lock.release()
+            self.release()
             raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.backend._lock.release()
 
 
 class MemoryBackend(MemoryEvents, Backend):
@@ -138,9 +134,11 @@ class MemoryBackend(MemoryEvents, Backend):
         options = split_options(url, ("partitions",))[1]
         self.partitions = check_count(partitions or int(options.get("partitions") or DEFAULT_PARTITIONS))
         self._picker = PartitionPicker(self.partitions)
-        self._lock = threading.RLock()
         #: ``with self._guard:`` the one lock, after removing the instances whose retention ran out
-        self._guard = _Locked(self)
+        self._guard = _Locked()
+        self._guard.backend = self
+        #: (expiry time in wall-clock ms, instance id) of ended instances, soonest first (a heap)
+        self._expiring: list[tuple[float, str]] = []
         self.clear()
 
     # -- ids and health ---------------------------------------------------------------
@@ -157,12 +155,11 @@ class MemoryBackend(MemoryEvents, Backend):
         return None
 
     def clear(self) -> None:
-        with self._lock:
+        with self._guard:
             #: per partition, the counter of its ids (the next one it gives) and their prefix (see make_id)
             self._counters = [itertools.count(1) for _ in range(self.partitions)]
             self._id_prefixes = [make_id(partition, 0)[:-1] for partition in range(self.partitions)]
-            #: (expiry time in wall-clock ms, instance id) of ended instances, soonest first (a heap)
-            self._expiring: list[tuple[float, str]] = []
+            self._expiring = []
             self._idempotency: dict[str, dict[str, Any]] = {}
             # instance -> its task and external ids (a tuple once it has ended: see _settle)
             self._records: dict[str, set[str] | tuple[str, ...]] = {}

@@ -60,3 +60,25 @@ def test_the_backend_keeps_untracked_tuples_and_hands_out_records() -> None:
     found, total = backend.list_instances(InstanceQuery(process_key="p", business_key="bk"))
     assert total == 1 and found == [read]
     assert backend.list_instances(InstanceQuery(state="ended")) == ([], 0)
+
+
+def test_the_guard_is_one_reentrant_lock_that_its_own_exit_releases() -> None:
+    import threading
+
+    backend = MemoryBackend()
+    got: list[bool] = []
+
+    def other() -> None:
+        got.append(backend._guard.acquire(timeout=5))
+        backend._guard.release()
+
+    try:
+        with backend._guard, backend._guard:  # reentrant (identities() calls identity() inside)
+            assert backend.identities(["ann"])[0].user == "ann"
+            raise KeyError("inside")
+    except KeyError:
+        pass
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(10)
+    assert got == [True]  # released by leaving, an exception or not
