@@ -83,7 +83,7 @@ class Committer:
                 plan = self.planner.plan(instance, spec, result, pre, new=new)
         else:  # no engine runs in the plan: no ids are made
             plan = self.planner.plan_alone(instance, spec, result, pre, new=new)
-        steps = list(plan.steps.values())  # (plan.ordered())
+        steps = [*plan.steps.values()]  # (plan.ordered())
         self.backend.apply_steps(steps)
         if once.last_write_replayed():  # an Idempotency-Key retry: the first run wrote it (its outbox)
             return plan

@@ -110,7 +110,7 @@ def _deep_field(hint: str) -> str:
     if hint in _SCALAR_HINTS:
         return "{v}"
     if hint == "list[str]":
-        return "list({v})"
+        return "[*{v}]"
     if hint.startswith("dict["):  # an empty plain dict (task variables, mostly) made inline
         return "(c({v}) if {v} or type({v}) is not dict else {{}})"
     return "c({v})"

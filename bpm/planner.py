@@ -220,7 +220,7 @@ class Planner:
         what :meth:`_add` does for this one instance alone."""
         entry = _make_entry(instance, spec, result, pre or _make_pre(), new)
         step = self._step(entry)
-        outbox = _make_outbox(list(result.thrown), list(step.externals))
+        outbox = _make_outbox([*result.thrown], [*step.externals])
         return _make_plan({instance.id: step}, outbox, {instance.id: entry})
 
     # -- one instance ----------------------------------------------------------------
@@ -267,7 +267,7 @@ class Planner:
         return _make_step(
             updated,
             self.tasks(updated, result.created, now) if result.created else [],
-            list(result.cancelled),
+            [*result.cancelled],
             pre.complete_task,
             pre.completed_by,
             now,
@@ -431,11 +431,11 @@ class Planner:
                 new.priority,
                 new.assignee,
                 new.element_id,
-                list(new.candidate_users),
-                list(new.candidate_groups),
-                list(new.candidate_roles),
+                [*new.candidate_users],  # (a list display: no call of list)
+                [*new.candidate_groups],
+                [*new.candidate_roles],
                 new.form_key,
-                dict(new.variables),
+                {**new.variables},
             )
             for new in created
         ]

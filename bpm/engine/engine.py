@@ -99,7 +99,7 @@ class Engine:
             "format": STATE_FORMAT,
             "seq": 0,
             "ended": False,
-            "vars": copy_plain(dict(variables)),
+            "vars": copy_plain({**variables}),
             "tokens": {},
             "scopes": {ROOT: {"el": None, "parent": None, "token": None}},
             "subs": {},
@@ -233,7 +233,7 @@ class Engine:
         if new_state["ended"]:
             raise Unprocessable("the process instance has ended", code="INSTANCE_ENDED")
         if variables:
-            new_state["vars"].update(copy_plain(dict(variables)))
+            new_state["vars"].update(copy_plain({**variables}))
         run = _Run(self, spec, new_state)
         if run.layout.conditional:  # variable changes: those given, and against the state given
             conditions.begin(run, state, variables)

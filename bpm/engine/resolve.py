@@ -85,7 +85,7 @@ def resolve_task(
         _due_date(element, variables, now_ms) if element.due_date is not None else None,
         _priority(element, variables) if element.priority is not None else DEFAULT_PRIORITY,
         element.form_key,
-        dict(local),
+        {**local},
     )
 
 

@@ -93,7 +93,7 @@ class Step:
                 if scope.get("vars"):
                     layers.append(scope["vars"])
                 scope_id = scope.get("parent")
-        merged = dict(self.state["vars"])
+        merged = {**self.state["vars"]}
         if layers:
             for layer in reversed(layers):
                 merged.update(layer)
