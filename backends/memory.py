@@ -236,7 +236,7 @@ class MemoryBackend(MemoryEvents, Backend):
             tasks = list(map(self._tasks.__getitem__, self._instance_tasks.get(instance_id, ())))
             if len(tasks) > 1:
                 tasks.sort(key=lambda t: (t.create_time, t.id))
-            return [_clone_task(t) for t in tasks]
+            return list(map(_clone_task, tasks))
 
     def apply_steps(self, steps: list[Step]) -> None:
         """As :meth:`Backend.apply_steps`. The steps' new tasks and history entries become the

@@ -57,13 +57,11 @@ class Step:
         self.state["seq"] += 1
         return f"{prefix}{self.state['seq']}"
 
-    def spawn(self, element_id: str, scope: str, flow: str | None, **extra: Any) -> str:
+    def spawn(self, element_id: str, scope: str, flow: str | None) -> str:
         state = self.state
         state["seq"] = seq = state["seq"] + 1
         token_id = f"t{seq}"  # next_id("t"), inline: once per token
-        token = self.tokens[token_id] = {"el": element_id, "scope": scope, "flow": flow}
-        if extra:
-            token.update(extra)
+        self.tokens[token_id] = {"el": element_id, "scope": scope, "flow": flow}
         self.queue.append(("enter", token_id))
         return token_id
 
