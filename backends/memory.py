@@ -41,9 +41,9 @@ from backends.memory_stored import (
     TRUNCATED,
     StoredInstance,
     freeze_instance,
+    matching,
     thaw_instance,
     truncated,
-    view,
 )
 from backends.partitions import (
     DEFAULT_PARTITIONS,
@@ -349,10 +349,8 @@ class MemoryBackend(MemoryEvents, Backend):
     def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
         """Filters every stored instance: the memory backend is for one process and tests."""
         with self._guard:
-            views = (view(stored) for stored in self._instances.values())
-            matched = sorted((i for i in views if query.matches(i)), key=query.sort_key)
-            page = matched[query.start : query.start + query.size]
-            return [thaw_instance(self._instances[i.id]) for i in page], len(matched)
+            matched = matching(query, self._instances.values())
+            return [thaw_instance(s) for s in matched[query.start : query.start + query.size]], len(matched)
 
     # -- Idempotency-Key records ------------------------------------------------------
     # A request can only vanish without finishing or releasing its record together with

@@ -9,11 +9,12 @@ walked at all, and full collections come less often.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
 
 from bpm.copying import freeze, maker, thaw
-from bpm.records import Instance
+from bpm.records import Instance, InstanceQuery
 
 #: an instance as the memory backend keeps it (the fields of Instance, in order)
 StoredInstance = tuple[Any, ...]
@@ -37,8 +38,9 @@ FIELDS = (
 )
 if tuple(f.name for f in fields(Instance)) != FIELDS:  # pragma: no cover - a changed record
     raise ImportError("backends.memory_stored.FIELDS no longer lists the fields of Instance")
-STATE, ENDED, REV, BUSINESS_KEY, TRUNCATED = (
-    FIELDS.index(name) for name in ("state", "ended", "rev", "business_key", "history_truncated")
+ID, PROCESS_KEY, STATE, CREATE_TIME, ENDED, REV, BUSINESS_KEY, TRUNCATED = (
+    FIELDS.index(name)
+    for name in ("id", "process_key", "state", "create_time", "ended", "rev", "business_key", "history_truncated")
 )
 #: an Instance of the stored fields, positionally (bpm.copying.maker: no type.__call__)
 _instance = maker(Instance, *FIELDS)
@@ -72,11 +74,25 @@ def thaw_instance(stored: StoredInstance) -> Instance:
     return instance
 
 
-def view(stored: StoredInstance) -> Instance:
-    """A record of the stored fields to match and sort by (its state is the stored form:
-    never handed out)."""
-    record: Instance = _instance(*stored)
-    return record
+def matching(query: InstanceQuery, stored: Iterable[StoredInstance]) -> list[StoredInstance]:
+    """The stored instances ``query`` matches, in its order: ``query.matches`` and
+    ``query.sort_key`` read on the tuples (no record made per stored instance; tested against
+    them, and against the fields InstanceQuery has)."""
+    key, business_key, state = query.process_key, query.business_key, query.state
+    ended = state == "ended"
+    found = [
+        s
+        for s in stored
+        if (key is None or s[PROCESS_KEY] == key)
+        and (business_key is None or s[BUSINESS_KEY] == business_key)
+        and (state is None or s[ENDED] == ended)
+    ]
+    found.sort(key=_newest_first)
+    return found
+
+
+def _newest_first(stored: StoredInstance) -> tuple[int, str]:
+    return (-stored[CREATE_TIME], stored[ID])
 
 
 def truncated(stored: StoredInstance) -> StoredInstance:

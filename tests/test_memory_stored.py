@@ -7,7 +7,7 @@ import gc
 from dataclasses import fields
 
 from backends.memory import MemoryBackend
-from backends.memory_stored import FIELDS, TRUNCATED, freeze_instance, thaw_instance, truncated, view
+from backends.memory_stored import FIELDS, TRUNCATED, freeze_instance, matching, thaw_instance, truncated
 from bpm.records import Instance, InstanceQuery, Step
 
 
@@ -43,7 +43,23 @@ def test_a_stored_instance_thaws_to_the_record_frozen_with_a_fresh_state() -> No
     assert second.state == instance.state
     assert freeze_instance(instance, True)[TRUNCATED] is True
     assert thaw_instance(truncated(stored)) == _instance(history_truncated=True)
-    assert view(stored).process_key == "p" and view(stored).id == "1-a"
+
+
+def test_matching_on_stored_tuples_is_what_instance_queries_match_and_how_they_sort() -> None:
+    assert [f.name for f in fields(InstanceQuery)] == ["process_key", "business_key", "state", "start", "size"]
+    records = [
+        _instance(id=f"1-{n}", process_key=key, business_key=bk, ended=ended, create_time=time)
+        for n, (key, bk, ended, time) in enumerate(
+            [("p", "a", False, 5), ("p", "b", True, 5), ("q", "a", True, 7), ("p", "", False, 9), ("q", "b", False, 1)]
+        )
+    ]
+    stored = [freeze_instance(r, False) for r in records]
+    for key in (None, "p", "q", "x"):
+        for bk in (None, "a", "b", ""):
+            for state in (None, "active", "ended"):
+                query = InstanceQuery(process_key=key, business_key=bk, state=state)
+                expected = sorted(filter(query.matches, records), key=query.sort_key)
+                assert [thaw_instance(s) for s in matching(query, stored)] == expected
 
 
 def test_the_backend_keeps_untracked_tuples_and_hands_out_records() -> None:
