@@ -223,11 +223,16 @@ class MemoryBackend(MemoryEvents, Backend):
             return _clone(found) if found else None
 
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
+        found = self.task_and_instance_to_complete(task_id)
+        return None if found is None else (found[0], found[1])
+
+    def task_and_instance_to_complete(self, task_id: str, *, recent: bool = True) -> tuple[Task, Instance, bool] | None:
+        """As :meth:`Backend.task_and_instance_to_complete` (always read, never a copy), in one call."""
         with self._guard:
             task = self._tasks.get(task_id)
             if task is None:
                 return None
-            return _clone_task(task), thaw_instance(self._instances[task.instance_id])
+            return _clone_task(task), thaw_instance(self._instances[task.instance_id]), False
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
         with self._guard:
