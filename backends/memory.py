@@ -284,7 +284,8 @@ class MemoryBackend(MemoryEvents, Backend):
         """:meth:`claim`, the user's identity read under the same lock."""
         with self._guard:
             task = self._tasks.get(task_id)
-            if task is not None and not task.has_candidates:  # nobody's groups or roles to check
+            if task is not None and not (task.candidate_users or task.candidate_groups or task.candidate_roles):
+                # (not task.has_candidates): nobody's groups or roles to check
                 return self._claim(task_id, user, None, audit)
             identity = self._identities.get(user) or Identity(user)
             return self._claim(task_id, user, identity.principals(), audit)

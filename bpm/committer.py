@@ -141,9 +141,12 @@ class Committer:
             0,
             business_key or "",
         )
-        once.starting(instance.id)  # with an Idempotency-Key, a later run's replay answers this id
+        keyed = once.current()  # the request's Idempotency-Key write, if it has one
+        if keyed is not None:
+            once.starting(instance.id)  # a later run's replay answers this id
         self.commit(instance, spec, result, _started_pre([started]), new=True)
-        return once.committed_instance_id(instance.id)  # a replayed start: the first run's instance
+        # a replayed start: the first run's instance
+        return instance_id if keyed is None else once.committed_instance_id(instance_id)
 
     def audit(
         self,

@@ -29,7 +29,7 @@ from bpm.errors import (
 )
 from bpm.forms import check_task_form
 from bpm.planner import Preconditions
-from bpm.records import Identity, Instance, Principals, Task
+from bpm.records import ACTIVE, Identity, Instance, Principals, Task
 
 __all__ = ["MAX_STEP_RETRIES", "Completion"]
 
@@ -95,7 +95,7 @@ class Completion:
 def check_may_complete(task: Task, user: str, principals: Principals | None) -> None:
     """Raises TaskNotActive, TaskAlreadyClaimed or NotCandidate (``principals``: the user's,
     when the task is unassigned and has candidates)."""
-    if not task.active:
+    if task.status != ACTIVE:  # (not task.active)
         raise TaskNotActive(f"task '{task.id}' is {task.status}")
     if task.assignee is not None and task.assignee != user:
         raise TaskAlreadyClaimed(f"task '{task.id}' is claimed by another user")
