@@ -8,9 +8,9 @@ their result, not the number of tasks stored.
 
 from __future__ import annotations
 
+import _thread
 import heapq
 import itertools
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -34,6 +34,17 @@ from backends.base import (
     task_audit_entry,
 )
 from backends.memory_events import MemoryEvents
+from backends.memory_stored import (
+    BUSINESS_KEY,
+    ENDED,
+    REV,
+    TRUNCATED,
+    StoredInstance,
+    freeze_instance,
+    matching,
+    thaw_instance,
+    truncated,
+)
 from backends.partitions import (
     DEFAULT_PARTITIONS,
     PartitionPicker,
@@ -45,7 +56,7 @@ from backends.partitions import (
 )
 from backends.redis_codec import split_options
 from backends.retention import append_capped
-from bpm.copying import SCALARS, clone, cloner, freeze, shallow_copier, thaw
+from bpm.copying import SCALARS, clone, cloner, freeze, thaw
 from bpm.errors import (
     ConcurrentModification,
     Conflict,
@@ -64,23 +75,8 @@ def _now() -> float:
 
 #: a deep copy of plain data and records (type-dispatched; see bpm.copying)
 _clone = clone
-#: the copiers of the records read and written on every use case (the type known: no dispatch)
+#: the copier of the records read and written on every use case (the type known: no dispatch)
 _clone_task = cloner(Task)
-_copy_instance = shallow_copier(Instance)
-
-
-def _freeze(instance: Instance) -> Instance:
-    """The stored form of an instance: its state marshalled (bytes the garbage collector never walks)."""
-    stored: Instance = _copy_instance(instance)
-    stored.state = freeze(instance.state)
-    return stored
-
-
-def _thaw(stored: Instance) -> Instance:
-    """A stored instance as callers get it: a new record with a fresh copy of the state."""
-    instance: Instance = _copy_instance(stored)
-    instance.state = thaw(stored.state)
-    return instance
 
 
 #: the one empty name list the closed tasks of ended instances share (never changed: a closed
@@ -105,18 +101,17 @@ def _share_empty_lists(task: Task) -> None:
         task.candidate_roles = _NO_NAMES
 
 
-class _Locked:
-    """``with backend._guard:`` the one lock, after removing the instances whose retention
-    ran out (a plain context manager: no generator made per operation)."""
+class _Locked(_thread.RLock):  # type: ignore[misc]  # (typeshed calls it final; CPython lets it be subclassed)
+    """``with backend._guard:`` the one lock (this reentrant lock itself), after removing the
+    instances whose retention ran out. Leaving is the lock's own ``__exit__`` (C code: no
+    Python frame per operation)."""
 
     __slots__ = ("backend",)
+    backend: MemoryBackend
 
-    def __init__(self, backend: MemoryBackend) -> None:
-        self.backend = backend
-
-    def __enter__(self) -> None:
+    def __enter__(self) -> None:  # type: ignore[override]
+        self.acquire()
         backend = self.backend
-        backend._lock.acquire()
         expiring = backend._expiring
         if not expiring or expiring[0][0] > time.time() * 1000:
             return  # nothing expired (the common case: one look at the soonest)
@@ -125,11 +120,8 @@ class _Locked:
             while expiring and expiring[0][0] <= now:
                 backend._forget(heapq.heappop(expiring)[1])
         except BaseException:
-            backend._lock.release()
+            self.release()
             raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.backend._lock.release()
 
 
 class MemoryBackend(MemoryEvents, Backend):
@@ -142,9 +134,11 @@ class MemoryBackend(MemoryEvents, Backend):
         options = split_options(url, ("partitions",))[1]
         self.partitions = check_count(partitions or int(options.get("partitions") or DEFAULT_PARTITIONS))
         self._picker = PartitionPicker(self.partitions)
-        self._lock = threading.RLock()
         #: ``with self._guard:`` the one lock, after removing the instances whose retention ran out
-        self._guard = _Locked(self)
+        self._guard = _Locked()
+        self._guard.backend = self
+        #: (expiry time in wall-clock ms, instance id) of ended instances, soonest first (a heap)
+        self._expiring: list[tuple[float, str]] = []
         self.clear()
 
     # -- ids and health ---------------------------------------------------------------
@@ -161,18 +155,17 @@ class MemoryBackend(MemoryEvents, Backend):
         return None
 
     def clear(self) -> None:
-        with self._lock:
+        with self._guard:
             #: per partition, the counter of its ids (the next one it gives) and their prefix (see make_id)
             self._counters = [itertools.count(1) for _ in range(self.partitions)]
             self._id_prefixes = [make_id(partition, 0)[:-1] for partition in range(self.partitions)]
-            #: (expiry time in wall-clock ms, instance id) of ended instances, soonest first (a heap)
-            self._expiring: list[tuple[float, str]] = []
+            self._expiring = []
             self._idempotency: dict[str, dict[str, Any]] = {}
             # instance -> its task and external ids (a tuple once it has ended: see _settle)
             self._records: dict[str, set[str] | tuple[str, ...]] = {}
             self._definitions: dict[str, list[Definition]] = {}
             self._generation = 0
-            self._instances: dict[str, Instance] = {}
+            self._instances: dict[str, StoredInstance] = {}  # (see backends.memory_stored)
             self._tasks: dict[str, Task] = {}
             self._instance_tasks: dict[str, set[str]] = defaultdict(set)
             self._by_assignee: dict[str, set[str]] = defaultdict(set)
@@ -222,7 +215,7 @@ class MemoryBackend(MemoryEvents, Backend):
     def instance(self, instance_id: str) -> Instance | None:
         with self._guard:
             found = self._instances.get(instance_id)
-            return _thaw(found) if found else None
+            return thaw_instance(found) if found else None
 
     def task(self, task_id: str) -> Task | None:
         with self._guard:
@@ -230,20 +223,25 @@ class MemoryBackend(MemoryEvents, Backend):
             return _clone(found) if found else None
 
     def task_and_instance(self, task_id: str) -> tuple[Task, Instance] | None:
+        found = self.task_and_instance_to_complete(task_id)
+        return None if found is None else (found[0], found[1])
+
+    def task_and_instance_to_complete(self, task_id: str, *, recent: bool = True) -> tuple[Task, Instance, bool] | None:
+        """As :meth:`Backend.task_and_instance_to_complete` (always read, never a copy), in one call."""
         with self._guard:
             task = self._tasks.get(task_id)
             if task is None:
                 return None
-            return _clone_task(task), _thaw(self._instances[task.instance_id])
+            return _clone_task(task), thaw_instance(self._instances[task.instance_id]), False
 
     def instance_tasks(self, instance_id: str) -> list[Task]:
         with self._guard:
             if instance_id not in self._instances:
                 raise InstanceNotFound(f"process instance '{instance_id}' does not exist")
-            tasks = [self._tasks[t] for t in self._instance_tasks.get(instance_id, ())]
+            tasks = list(map(self._tasks.__getitem__, self._instance_tasks.get(instance_id, ())))
             if len(tasks) > 1:
                 tasks.sort(key=lambda t: (t.create_time, t.id))
-            return [_clone_task(t) for t in tasks]
+            return list(map(_clone_task, tasks))
 
     def apply_steps(self, steps: list[Step]) -> None:
         """As :meth:`Backend.apply_steps`. The steps' new tasks and history entries become the
@@ -261,7 +259,7 @@ class MemoryBackend(MemoryEvents, Backend):
 
     def instances(self, instance_ids: Iterable[str]) -> list[Instance | None]:
         with self._guard:
-            return [_thaw(found) if (found := self._instances.get(i)) else None for i in instance_ids]
+            return [thaw_instance(found) if (found := self._instances.get(i)) else None for i in instance_ids]
 
     def claim(
         self, task_id: str, user: str, candidates: Principals | None, *, audit: dict[str, Any] | None = None
@@ -286,7 +284,8 @@ class MemoryBackend(MemoryEvents, Backend):
         """:meth:`claim`, the user's identity read under the same lock."""
         with self._guard:
             task = self._tasks.get(task_id)
-            if task is not None and not task.has_candidates:  # nobody's groups or roles to check
+            if task is not None and not (task.candidate_users or task.candidate_groups or task.candidate_roles):
+                # (not task.has_candidates): nobody's groups or roles to check
                 return self._claim(task_id, user, None, audit)
             identity = self._identities.get(user) or Identity(user)
             return self._claim(task_id, user, identity.principals(), audit)
@@ -348,7 +347,7 @@ class MemoryBackend(MemoryEvents, Backend):
                 t
                 for t in (self._tasks[i] for i in ids)
                 if query.matches(t)
-                and (query.business_key is None or self._instances[t.instance_id].business_key == query.business_key)
+                and (query.business_key is None or self._instances[t.instance_id][BUSINESS_KEY] == query.business_key)
             ]
             page, total = query.page(matched)
             return [_clone(t) for t in page], total
@@ -356,8 +355,8 @@ class MemoryBackend(MemoryEvents, Backend):
     def list_instances(self, query: InstanceQuery) -> tuple[list[Instance], int]:
         """Filters every stored instance: the memory backend is for one process and tests."""
         with self._guard:
-            matched = sorted((i for i in self._instances.values() if query.matches(i)), key=query.sort_key)
-            return [_thaw(i) for i in matched[query.start : query.start + query.size]], len(matched)
+            matched = matching(query, self._instances.values())
+            return [thaw_instance(s) for s in matched[query.start : query.start + query.size]], len(matched)
 
     # -- Idempotency-Key records ------------------------------------------------------
     # A request can only vanish without finishing or releasing its record together with
@@ -421,7 +420,7 @@ class MemoryBackend(MemoryEvents, Backend):
         """Raise the error :meth:`apply_steps` names for ``step``; write nothing."""
         instance_id = step.instance.id
         current = self._instances.get(instance_id)
-        rev = revs.get(instance_id, current.rev if current else None)
+        rev = revs.get(instance_id, current[REV] if current else None)
         if step.new:
             if step.instance.rev != 1:
                 raise ValueError(f"a new process instance starts at rev 1, not {step.instance.rev}")
@@ -432,8 +431,9 @@ class MemoryBackend(MemoryEvents, Backend):
         elif rev != step.instance.rev - 1:
             raise ConcurrentModification(f"process instance '{instance_id}' changed meanwhile")
         revs[instance_id] = step.instance.rev
-        for sub in (*step.subscribed, *step.unsubscribed):
-            check_subscription(sub)
+        if step.subscribed or step.unsubscribed:
+            for sub in (*step.subscribed, *step.unsubscribed):
+                check_subscription(sub)
         if step.complete_task:
             task = self._require_active(step.complete_task)
             if task.assignee is not None and task.assignee != step.completed_by:
@@ -461,15 +461,15 @@ class MemoryBackend(MemoryEvents, Backend):
             self._index_subscription(sub, add=True)
         for sub in step.unsubscribed:
             self._index_subscription(sub, add=False)
-        previous = self._instances.get(step.instance.id)
-        stored = _freeze(step.instance)
-        stored.history_truncated = stored.history_truncated or bool(previous and previous.history_truncated)
-        self._instances[step.instance.id] = stored
-        self._append_history(step.instance.id, step.history)
-        if stored.ended:
-            self._settle(stored.id)
-        if stored.ended and not (previous and previous.ended) and self.retention_ms is not None:
-            heapq.heappush(self._expiring, (time.time() * 1000 + self.retention_ms, stored.id))
+        instance = step.instance
+        previous = self._instances.get(instance.id)
+        was_truncated = bool(previous and previous[TRUNCATED])
+        self._instances[instance.id] = freeze_instance(instance, instance.history_truncated or was_truncated)
+        self._append_history(instance.id, step.history)
+        if instance.ended:
+            self._settle(instance.id)
+            if not (previous and previous[ENDED]) and self.retention_ms is not None:
+                heapq.heappush(self._expiring, (time.time() * 1000 + self.retention_ms, instance.id))
 
     def _append_history(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
         history = self._history.get(instance_id)
@@ -479,7 +479,7 @@ class MemoryBackend(MemoryEvents, Backend):
             history.extend(entries)  # within the limit: nothing to drop
             return
         if append_capped(history, entries, self.history_limit) and instance_id in self._instances:
-            self._instances[instance_id].history_truncated = True
+            self._instances[instance_id] = truncated(self._instances[instance_id])
 
     def _settle(self, instance_id: str) -> None:
         """An ended instance keeps its records in forms the garbage collector does not walk: its

@@ -1,16 +1,25 @@
 """CPU time and Python calls per in-process lifecycle on the memory backend (P1's workload).
 
     python3 bench/bench_p1.py [--n 3000] [--reps 3] [--profile approval|parallel3] [--sort tottime]
+        [--callgrind approval|parallel3]
 
 For each of ``approval`` and ``parallel3`` (the lifecycles of bench_compare.py) prints the median
 over ``--reps`` of CPU ms per lifecycle (time.process_time) and Python function calls per
 lifecycle (cProfile's count, a run of its own). ``--profile`` prints the cProfile table too.
+
+``--callgrind KIND`` runs ``--n`` lifecycles of KIND after a warm-up inside one
+``functools.reduce`` call and prints nothing, for an instruction count of just those, which does
+not move with the machine's load (divide callgrind's "Collected" by ``--n``)::
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \
+        "$(python3 -c 'import sys; print(sys.executable)')" bench/bench_p1.py --callgrind approval --n 500
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import pstats
 import statistics
 import sys
@@ -61,7 +70,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--profile", choices=sorted(KINDS))
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--callgrind", choices=sorted(KINDS), help="run --n lifecycles in one functools.reduce call")
     args = parser.parse_args()
+    if args.callgrind:  # the lifecycles alone inside functools_reduce, callgrind's --toggle-collect
+        fn = KINDS[args.callgrind]
+        runtime = make_runtime(MemoryBackend())
+        for _ in range(50):
+            fn(runtime)
+        functools.reduce(lambda _, __: fn(runtime), range(args.n), None)
+        return
     if args.profile:
         calls(KINDS[args.profile], args.n, args.sort)
         return

@@ -16,6 +16,7 @@ from typing import Any
 
 from backends import once
 from backends.base import Backend, id_scope
+from bpm.copying import maker
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine, StepResult
 from bpm.errors import ConcurrentModification
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 20
 #: starts an instance at a start event (:meth:`Committer.start_at`'s signature)
 StartAt = Callable[..., str]
+#: Preconditions(history=...) and Instance(...), as their classes make them (bpm.copying.maker)
+_started_pre = maker(Preconditions, "history")
+_make_instance = maker(Instance)
 
 
 def _no_outbox(outbox: Outbox) -> None:
@@ -79,7 +83,7 @@ class Committer:
                 plan = self.planner.plan(instance, spec, result, pre, new=new)
         else:  # no engine runs in the plan: no ids are made
             plan = self.planner.plan_alone(instance, spec, result, pre, new=new)
-        steps = list(plan.steps.values())  # (plan.ordered())
+        steps = [*plan.steps.values()]  # (plan.ordered())
         self.backend.apply_steps(steps)
         if once.last_write_replayed():  # an Idempotency-Key retry: the first run wrote it (its outbox)
             return plan
@@ -123,7 +127,7 @@ class Committer:
         instance_id = self.backend.new_id()
         with id_scope(instance_id):  # its tasks and children in its partition
             result = self.engine.start(spec, variables, user, start_event)
-        instance = Instance(  # positionally: id, definition_id, process_key, process_name, state, create_time,
+        instance = _make_instance(  # positionally: id, definition_id, process_key, process_name, state, create_time,
             instance_id,  # create_by, app_name, ended, end_time, rev, business_key
             definition_id,
             definition.key,
@@ -137,9 +141,12 @@ class Committer:
             0,
             business_key or "",
         )
-        once.starting(instance.id)  # with an Idempotency-Key, a later run's replay answers this id
-        self.commit(instance, spec, result, Preconditions(history=[started]), new=True)
-        return once.committed_instance_id(instance.id)  # a replayed start: the first run's instance
+        keyed = once.current()  # the request's Idempotency-Key write, if it has one
+        if keyed is not None:
+            once.starting(instance.id)  # a later run's replay answers this id
+        self.commit(instance, spec, result, _started_pre([started]), new=True)
+        # a replayed start: the first run's instance
+        return instance_id if keyed is None else once.committed_instance_id(instance_id)
 
     def audit(
         self,

@@ -110,10 +110,68 @@ def _deep_field(hint: str) -> str:
     if hint in _SCALAR_HINTS:
         return "{v}"
     if hint == "list[str]":
-        return "list({v})"
+        return "[*{v}]"
     if hint.startswith("dict["):  # an empty plain dict (task variables, mostly) made inline
         return "(c({v}) if {v} or type({v}) is not dict else {{}})"
     return "c({v})"
+
+
+def maker(kind: type, *given: str) -> Callable[..., Any]:
+    """A function that makes a ``kind`` record as ``kind(...)`` does (same parameters, defaults and
+    default factories), without ``type.__call__`` running the generated ``__init__``. With
+    ``given`` field names: it takes just those, positionally in that order, and gives the other
+    fields their defaults. (Calling a record's class costs several times a plain function call,
+    and binding many keyword arguments about twice a positional call: hot paths call a maker of
+    the fields they set, positionally.)
+
+    Only for plain records: a dataclass, not frozen, without ``__post_init__``, every field in
+    ``__init__`` and not keyword-only, and that ``__init__`` the dataclass's own (else TypeError)."""
+    made = _MAKERS.get((kind, given))
+    if made is not None:
+        return made
+    init = getattr(kind, "__init__", None)
+    if (
+        not dataclasses.is_dataclass(kind)
+        or kind.__setattr__ is not object.__setattr__  # type: ignore[comparison-overlap]
+        or hasattr(kind, "__post_init__")
+        or any(not f.init or f.kw_only for f in dataclasses.fields(kind))
+        or getattr(getattr(init, "__code__", None), "co_filename", None) != "<string>"  # not a hand-written one
+    ):
+        raise TypeError(f"{kind.__name__} is not a plain record")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    if len(set(given)) != len(given) or not fields.keys() >= set(given):
+        raise TypeError(f"{kind.__name__} has no fields {given}, or they repeat")
+    # the function's own names start with "_m_": no field's parameter hides them
+    namespace: dict[str, Any] = {"_m_kind": kind, "_m_new": object.__new__, "_m_missing": _MISSING}
+    params, body = [], ["    _m_record = _m_new(_m_kind)"]
+    for f in fields.values():
+        if f.name.startswith("_m_"):
+            raise TypeError(f"{kind.__name__}.{f.name}: a field name maker reserves")
+        value = f.name
+        if f.default is not dataclasses.MISSING:
+            namespace[f"_m_default_{f.name}"] = f.default
+            default = f"_m_default_{f.name}"
+        elif f.default_factory is not dataclasses.MISSING:
+            namespace[f"_m_factory_{f.name}"] = f.default_factory
+            default = "_m_missing"
+            value = f"_m_factory_{f.name}() if {f.name} is _m_missing else {f.name}"
+        elif given and f.name not in given:
+            raise TypeError(f"{kind.__name__}.{f.name} has no default: it must be given")
+        else:
+            default = ""
+        if not given:
+            params.append(f"{f.name}={default}" if default else f.name)
+        elif f.name not in given:
+            value = f"_m_factory_{f.name}()" if default == "_m_missing" else default
+        body.append(f"    _m_record.{f.name} = {value}")
+    source = f"def _m_make({', '.join(given or params)}):\n" + "\n".join(body) + "\n    return _m_record\n"
+    exec(source, namespace)  # field names are identifiers: nothing else goes in
+    made = _MAKERS[(kind, given)] = namespace["_m_make"]
+    return made
+
+
+_MISSING = object()
+_MAKERS: dict[tuple[type, tuple[str, ...]], Callable[..., Any]] = {}
 
 
 def _generate(kind: type, field_copy: Callable[[str], str]) -> Callable[[Any], Any]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bpm.copying import shallow_copier
+from bpm.copying import maker, shallow_copier
 from bpm.definitions import DefinitionCache
 from bpm.engine import Engine
 from bpm.engine.results import CallRequest, NewTask, StepResult, Subscription, Thrown, UncaughtError
@@ -82,6 +82,35 @@ class _Entry:
     new: bool
 
 
+#: makers of the records built on every step (as their classes make them, without type.__call__)
+_make_entry = maker(_Entry)
+_make_plan = maker(Plan)
+_make_outbox = maker(Outbox)
+_make_step = maker(Step)
+#: the fields of a new task that Planner.tasks sets (the others keep their defaults)
+_TASK_FIELDS = (
+    "id",
+    "name",
+    "description",
+    "instance_id",
+    "definition_id",
+    "process_name",
+    "create_time",
+    "create_by",
+    "due_date",
+    "priority",
+    "assignee",
+    "task_definition_key",
+    "candidate_users",
+    "candidate_groups",
+    "candidate_roles",
+    "form_key",
+    "variables",
+)
+_make_task = maker(Task, *_TASK_FIELDS)
+_make_pre = maker(Preconditions)
+
+
 def reaches_others(instance: Instance, result: StepResult) -> bool:
     """Whether a step of ``instance`` reaches other instances (children to start or cancel, an error
     to throw to a caller, a parent to return to): else its plan is its own step alone."""
@@ -97,6 +126,11 @@ def _tidy(result: StepResult) -> StepResult:
     result.externals = [e for e in result.externals if e.id not in gone_ext]
     result.externals_cancelled = [e for e in result.externals_cancelled if e not in gone_ext]
     return result
+
+
+def _others(ids: list[str], excluded: str | None) -> list[str]:
+    """``ids`` but ``excluded`` (a comprehension of its own: no closure cells in the caller)."""
+    return [i for i in ids if i != excluded]
 
 
 def _indexes(instance_id: str, subscriptions: list[Subscription]) -> list[SubscriptionIndex]:
@@ -184,10 +218,10 @@ class Planner:
     ) -> Plan:
         """:meth:`plan` of a step that reaches no other instance (``not reaches_others(instance, result)``):
         what :meth:`_add` does for this one instance alone."""
-        entry = _Entry(instance, spec, result, pre or Preconditions(), new)
+        entry = _make_entry(instance, spec, result, pre or _make_pre(), new)
         step = self._step(entry)
-        outbox = Outbox(list(result.thrown), list(step.externals))
-        return Plan({instance.id: step}, outbox, {instance.id: entry})
+        outbox = _make_outbox([*result.thrown], [*step.externals])
+        return _make_plan({instance.id: step}, outbox, {instance.id: entry})
 
     # -- one instance ----------------------------------------------------------------
 
@@ -230,17 +264,17 @@ class Planner:
         updated.rev = 1 if entry.new else instance.rev + 1
         updated.ended = ended
         updated.end_time = now if ended and not instance.ended else instance.end_time
-        return Step(
+        return _make_step(
             updated,
             self.tasks(updated, result.created, now) if result.created else [],
-            list(result.cancelled),
+            [*result.cancelled],
             pre.complete_task,
             pre.completed_by,
             now,
             [*pre.history, *result.history],
             entry.new,
-            [self.external(updated, e, now) for e in result.externals] if result.externals else [],
-            [e for e in result.externals_cancelled if e != pre.complete_external] if result.externals_cancelled else [],
+            self.externals(updated, result.externals, now) if result.externals else [],
+            _others(result.externals_cancelled, pre.complete_external) if result.externals_cancelled else [],
             pre.complete_external,
             pre.external_worker,
             _indexes(updated.id, result.subscribed) if result.subscribed else [],
@@ -384,27 +418,30 @@ class Planner:
 
     def tasks(self, instance: Instance, created: list[NewTask], now: int) -> list[Task]:
         return [
-            Task(
-                id=new.id,
-                name=new.name,
-                description=new.description,
-                instance_id=instance.id,
-                definition_id=instance.definition_id,
-                process_name=instance.process_name,
-                create_time=now,
-                create_by=instance.create_by,
-                due_date=new.due_date,
-                priority=new.priority,
-                assignee=new.assignee,
-                task_definition_key=new.element_id,
-                candidate_users=list(new.candidate_users),
-                candidate_groups=list(new.candidate_groups),
-                candidate_roles=list(new.candidate_roles),
-                form_key=new.form_key,
-                variables=dict(new.variables),
+            _make_task(  # the fields of _TASK_FIELDS, in that order
+                new.id,
+                new.name,
+                new.description,
+                instance.id,
+                instance.definition_id,
+                instance.process_name,
+                now,
+                instance.create_by,
+                new.due_date,
+                new.priority,
+                new.assignee,
+                new.element_id,
+                [*new.candidate_users],  # (a list display: no call of list)
+                [*new.candidate_groups],
+                [*new.candidate_roles],
+                new.form_key,
+                {**new.variables},
             )
             for new in created
         ]
+
+    def externals(self, instance: Instance, created: list[Any], now: int) -> list[ExternalTaskRecord]:
+        return [self.external(instance, new, now) for new in created]
 
     @staticmethod
     def external(instance: Instance, new: Any, now: int) -> ExternalTaskRecord:

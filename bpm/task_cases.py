@@ -17,6 +17,7 @@ from typing import Any
 
 from backends.base import id_scope
 from bpm.committer import Committer
+from bpm.copying import maker
 from bpm.errors import (
     BackendUnavailable,
     BpmError,
@@ -28,12 +29,14 @@ from bpm.errors import (
 )
 from bpm.forms import check_task_form
 from bpm.planner import Preconditions
-from bpm.records import Identity, Instance, Principals, Task
+from bpm.records import ACTIVE, Identity, Instance, Principals, Task
 
 __all__ = ["MAX_STEP_RETRIES", "Completion"]
 
 #: how often a use case reads and decides again when a concurrent step changed its instance
 MAX_STEP_RETRIES = 20
+#: Preconditions(complete_task=..., completed_by=..., history=...) (bpm.copying.maker)
+_completing = maker(Preconditions, "complete_task", "completed_by", "history")
 
 
 class Completion:
@@ -67,10 +70,10 @@ class Completion:
                 spec = committer.planner.spec_of(instance)
                 check_task_form(spec, task, variables, instance.state.get("vars", {}))
                 with id_scope(instance.id):
-                    result = committer.engine.complete_task(spec, instance.state, task_id, variables, owned=True)
+                    result = committer.engine.complete_task(spec, instance.state, task_id, variables, True)  # owned
                 # at the engine step's time (one clock read for the use case)
                 completed = committer.audit("task.completed", task=task, user=user, actor=actor or user, now=result.now)
-                pre = Preconditions(complete_task=task_id, completed_by=user, history=[completed])
+                pre = _completing(task_id, user, [completed])
                 committer.commit(instance, spec, result, pre)
                 return
             except ConcurrentModification:
@@ -92,7 +95,7 @@ class Completion:
 def check_may_complete(task: Task, user: str, principals: Principals | None) -> None:
     """Raises TaskNotActive, TaskAlreadyClaimed or NotCandidate (``principals``: the user's,
     when the task is unassigned and has candidates)."""
-    if not task.active:
+    if task.status != ACTIVE:  # (not task.active)
         raise TaskNotActive(f"task '{task.id}' is {task.status}")
     if task.assignee is not None and task.assignee != user:
         raise TaskAlreadyClaimed(f"task '{task.id}' is claimed by another user")

@@ -7,6 +7,8 @@ import datetime as dt
 from collections import OrderedDict
 from typing import Any
 
+import pytest
+
 from backends.base import Identity, Instance, Step, Task
 from backends.memory import MemoryBackend
 from bpm.copying import clone, copy_plain, freeze, shallow_copy, thaw
@@ -102,3 +104,47 @@ def test_freeze_and_thaw_give_fresh_copies_and_shallow_copy_shares_fields() -> N
     instance = Instance(id="1-0", definition_id="p:1", process_key="p", process_name="P", state=_state(), create_time=1)
     copied = shallow_copy(instance)
     assert copied == instance and copied is not instance and copied.state is instance.state
+
+
+def test_maker_makes_what_the_class_makes() -> None:
+    from bpm.copying import maker
+    from bpm.engine.results import NewTask, StepResult
+    from bpm.planner import _TASK_FIELDS, Outbox, Plan, Preconditions, _make_task
+
+    make = maker(Task)
+    given: dict[str, Any] = dict(
+        id="1-a", name="R", instance_id="1-0", definition_id="p:1", process_name="P", create_time=5
+    )
+    assert make(**given, task_definition_key="r") == Task(**given, task_definition_key="r")
+    first, second = make(*given.values(), "r"), make(*given.values(), "r")
+    assert first.candidate_users == [] and first.candidate_users is not second.candidate_users  # factories run
+    values: list[Any] = [
+        "1-a",
+        "R",
+        "d",
+        "1-0",
+        "p:1",
+        "P",
+        5,
+        "ann",
+        7,
+        60,
+        "bob",
+        "r",
+        ["u"],
+        ["g"],
+        ["x"],
+        "f",
+        {"v": 1},
+    ]
+    assert _make_task(*values) == Task(**dict(zip(_TASK_FIELDS, values, strict=True)))
+    assert maker(Preconditions, "history")([{"a": 1}]) == Preconditions(history=[{"a": 1}])
+    assert maker(Preconditions)() == Preconditions() and maker(Plan)() == Plan() and maker(Outbox)() == Outbox()
+    new_task = ("t", "e", "n", "d", None, ("u",), (), (), None, 50)
+    assert maker(NewTask)(*new_task) == NewTask(*new_task)
+    assert maker(Task) is make  # one per type and fields
+    for refused in (StepResult, Identity):  # a hand-written __init__; a frozen record
+        with pytest.raises(TypeError):
+            maker(refused)
+    with pytest.raises(TypeError):
+        maker(Task, "name")  # id has no default

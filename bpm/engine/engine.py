@@ -99,7 +99,7 @@ class Engine:
             "format": STATE_FORMAT,
             "seq": 0,
             "ended": False,
-            "vars": copy_plain(dict(variables)),
+            "vars": copy_plain({**variables}),
             "tokens": {},
             "scopes": {ROOT: {"el": None, "parent": None, "token": None}},
             "subs": {},
@@ -129,13 +129,13 @@ class Engine:
         state: Mapping[str, Any],
         task_id: str,
         variables: Mapping[str, Any] | None = None,
-        *,
         owned: bool = False,
     ) -> StepResult:
         """Complete the user task ``task_id``: merge ``variables``, leave the task, run on.
 
         ``owned``: ``state`` is the caller's private copy (a fresh read), which the step may
-        take as its own working copy instead of copying it again."""
+        take as its own working copy instead of copying it again. (Positional for the
+        completion's call: keywords through the :func:`evaluating` wrapper make a dict.)"""
         return self._resume(spec, state, "task", task_id, variables, owned)
 
     @evaluating
@@ -233,7 +233,7 @@ class Engine:
         if new_state["ended"]:
             raise Unprocessable("the process instance has ended", code="INSTANCE_ENDED")
         if variables:
-            new_state["vars"].update(copy_plain(dict(variables)))
+            new_state["vars"].update(copy_plain({**variables}))
         run = _Run(self, spec, new_state)
         if run.layout.conditional:  # variable changes: those given, and against the state given
             conditions.begin(run, state, variables)
@@ -320,7 +320,7 @@ class _Run(Events, Executions, Gateways):
     def finish(self) -> StepResult:
         queue, tokens, layout = self.queue, self.tokens, self.layout
         popleft = queue.popleft
-        acts = {"enter": self.enter, "leave": self.leave, "execute": self.execute}
+        acts = _ACTIONS  # (the methods, called with self: no bound methods made per step)
         while True:
             steps = self.steps
             while queue:
@@ -332,7 +332,7 @@ class _Run(Events, Executions, Gateways):
                     )
                 action, token_id = popleft()
                 if token_id in tokens:  # else removed meanwhile (terminate, interrupting event)
-                    acts[action](token_id)
+                    acts[action](self, token_id)
             self.steps = steps
             if layout.inclusive_joins and self.fire_inclusive_joins():
                 continue
@@ -469,6 +469,9 @@ class _Run(Events, Executions, Gateways):
         for flow_id in flows:
             self.spawn(self.flows[flow_id].target, scope, flow_id)
 
+
+#: the queued token moves, by name (what finish calls)
+_ACTIONS: dict[str, Callable[[_Run, str], None]] = {"enter": _Run.enter, "leave": _Run.leave, "execute": _Run.execute}
 
 #: what executing an element does, by its class (anything else: the token leaves at once)
 _EXECUTE: dict[type, Callable[[_Run, str, Any], None]] = {

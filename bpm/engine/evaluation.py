@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from bpm.expressions import use_clock
-from bpm.expressions.beans import BeanRegistry, reset_beans, set_beans, use_beans
+from bpm.expressions.beans import EMPTY, BeanRegistry, active_beans, reset_beans, set_beans, use_beans
 from bpm.expressions.temporal import reset_clock, set_clock
 
 P = ParamSpec("P")
@@ -44,6 +44,11 @@ def evaluating(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S
     def wrapped(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
         # evaluation_context, without the generator-based context managers (once per step)
         clock = set_clock(self.now_ms())
+        if active_beans() is (self.beans if self.beans is not None else EMPTY):
+            try:  # the beans in effect already (the usual case): a context variable less to set
+                return method(self, *args, **kwargs)
+            finally:
+                reset_clock(clock)
         beans = set_beans(self.beans)
         try:
             return method(self, *args, **kwargs)

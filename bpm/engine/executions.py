@@ -198,7 +198,10 @@ class Executions(Step):
 
     def consume(self, token_id: str) -> None:
         scope = self.tokens.pop(token_id)["scope"]
-        if scope in self.scopes and not any(t["scope"] == scope for t in self.tokens.values()):
+        if scope in self.scopes:
+            for token in self.tokens.values():  # (a loop: a generator would make a closure per call)
+                if token["scope"] == scope:
+                    return
             self.complete_scope(scope)
 
     def outer_token(self, token_id: str) -> str:
@@ -227,11 +230,11 @@ class Executions(Step):
 
     def clear_scope(self, scope: str) -> None:
         """Remove every token of ``scope`` and its nested scopes, cancelling what they wait for."""
-        for tid in [t for t, tok in self.tokens.items() if tok["scope"] == scope]:
+        for tid in _of_scope(self.tokens, scope):
             self.cancel_token(tid)
         if self.subs:
             self.drop_subs(scope=scope)
-            for sub_id in [s for s, sub in self.subs.items() if sub["scope"] == scope]:
+            for sub_id in _of_scope(self.subs, scope):
                 self.unsubscribe(sub_id)
 
     def complete_scope(self, scope: str) -> None:
@@ -245,3 +248,9 @@ class Executions(Step):
         token = self.tokens[owner]
         token.pop("sub", None)
         self.queue.append(("leave", owner))
+
+
+def _of_scope(entries: dict[str, dict[str, Any]], scope: str) -> list[str]:
+    """The ids of the tokens or subscriptions of ``scope`` (a function of its own: the
+    comprehension's closure cell is made only where it runs)."""
+    return [entry_id for entry_id, entry in entries.items() if entry["scope"] == scope]

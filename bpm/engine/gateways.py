@@ -17,8 +17,9 @@ class Gateways(Step):
         if isinstance(element, InclusiveGateway):
             return  # fired by fire_inclusive_joins once no other token can still arrive
         waiting = self.join_waiters(element.id, token["scope"])
-        if not all(waiting.get(flow) for flow in element.incoming):
-            return
+        for flow in element.incoming:  # (a loop: a generator would make a closure per arrival)
+            if not waiting.get(flow):
+                return
         for flow in element.incoming:  # one token per flow; extra arrivals wait for the next round
             del self.tokens[waiting[flow][0]]
         merged = self.next_id("t")
@@ -81,7 +82,7 @@ class Gateways(Step):
             return list(element.outgoing)
         if isinstance(element, ExclusiveGateway):
             return [self.choose_exclusive(element, token_id)]
-        taken = [f for f in element.outgoing if f != element.default and self.condition_holds(f, token_id)]
+        taken = self.holding(element, token_id)
         if not taken and element.default:
             taken = [element.default]
         if element.outgoing and not taken:
@@ -89,6 +90,11 @@ class Gateways(Step):
                 f"no outgoing sequence flow of '{element.label}' ({element.id}) has a condition that holds"
             )
         return taken
+
+    def holding(self, element: Element, token_id: str) -> list[str]:
+        """The outgoing flows of ``element`` but its default whose conditions hold (a method of its
+        own: the comprehension's closure cells are made only where it runs)."""
+        return [f for f in element.outgoing if f != element.default and self.condition_holds(f, token_id)]
 
     def choose_exclusive(self, element: ExclusiveGateway, token_id: str) -> str:
         for flow_id in element.outgoing:

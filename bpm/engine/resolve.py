@@ -7,10 +7,14 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from bpm.copying import maker
 from bpm.engine import mappings, timers
 from bpm.engine.results import NewTask
 from bpm.errors import ExpressionError
 from bpm.model.spec import CallActivity, Element, EventDefinition, UserTask
+
+#: NewTask(...), positionally as the class takes it (bpm.copying.maker: no type.__call__)
+_make_new_task = maker(NewTask)
 
 DEFAULT_PRIORITY = 50
 
@@ -69,7 +73,7 @@ def resolve_task(
     task_id: str, element: UserTask, variables: Mapping[str, Any], now_ms: int, local: Mapping[str, Any]
 ) -> NewTask:
     """A user task's assignment, due date and priority, evaluated against ``variables``."""
-    return NewTask(  # (each part evaluated only when the element has it)
+    return _make_new_task(  # (each part evaluated only when the element has it)
         task_id,
         element.id,
         element.label,
@@ -81,7 +85,7 @@ def resolve_task(
         _due_date(element, variables, now_ms) if element.due_date is not None else None,
         _priority(element, variables) if element.priority is not None else DEFAULT_PRIORITY,
         element.form_key,
-        dict(local),
+        {**local},
     )
 
 

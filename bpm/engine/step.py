@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bpm.engine.layout import layout
-from bpm.engine.results import StepResult
+from bpm.engine.results import new_result
 from bpm.errors import BpmError
 from bpm.expressions.temporal import fixed_now_ms
 from bpm.model.spec import Element, EventDefinition, ProcessSpec
@@ -45,7 +45,7 @@ class Step:
         self.subs: dict[str, dict[str, Any]] = state["subs"]
         self.bodies: dict[str, dict[str, Any]] = state["mi"]
         self.queue: deque[tuple[str, str]] = deque()
-        self.result = StepResult(state)
+        self.result = new_result(state)
         self.steps = 0
         # the clock its engine method set from now_ms on entry (bpm.engine.evaluation): no second read
         now = fixed_now_ms()
@@ -57,13 +57,11 @@ class Step:
         self.state["seq"] += 1
         return f"{prefix}{self.state['seq']}"
 
-    def spawn(self, element_id: str, scope: str, flow: str | None, **extra: Any) -> str:
+    def spawn(self, element_id: str, scope: str, flow: str | None) -> str:
         state = self.state
         state["seq"] = seq = state["seq"] + 1
         token_id = f"t{seq}"  # next_id("t"), inline: once per token
-        token = self.tokens[token_id] = {"el": element_id, "scope": scope, "flow": flow}
-        if extra:
-            token.update(extra)
+        self.tokens[token_id] = {"el": element_id, "scope": scope, "flow": flow}
         self.queue.append(("enter", token_id))
         return token_id
 
@@ -93,7 +91,7 @@ class Step:
                 if scope.get("vars"):
                     layers.append(scope["vars"])
                 scope_id = scope.get("parent")
-        merged = dict(self.state["vars"])
+        merged = {**self.state["vars"]}
         if layers:
             for layer in reversed(layers):
                 merged.update(layer)
