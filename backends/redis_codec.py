@@ -26,6 +26,7 @@ from bpm.errors import (
     TaskNotActive,
     TaskNotFound,
 )
+from bpm.jsontext import one_shot
 
 R = TypeVar("R", Definition, ExternalTaskRecord, Instance, Task)
 _INT_FIELDS = frozenset(
@@ -104,7 +105,7 @@ def split_prefix(url: str) -> tuple[str, str | None]:
 
 
 #: json.dumps(value, ensure_ascii=False, separators=(",", ":")) without making an encoder per call
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODE = one_shot(json.JSONEncoder(ensure_ascii=False, separators=(",", ":")))
 #: a str as a JSON string (what _ENCODE writes for it)
 _STRING = json.encoder.encode_basestring
 
