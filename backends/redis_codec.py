@@ -256,6 +256,15 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
     element entry as an array; else an object (see HISTORY_KEYS) where, with ``created``,
     an int time is ``~r``, ms after it, and with ``definition_id`` (its instance's) a
     definitionId equal to it is ``"~d": 0``; a user followed by an equal actor is ``~U``."""
+    if created is not None and type(entry) is dict and len(entry) == 5:
+        try:  # an element entry seen before: its array after the time is known
+            tail = _ELEMENT_TAILS[(entry["type"], entry["elementId"], entry["elementType"], entry["elementName"])]
+            time = entry["time"]
+        except (KeyError, TypeError):  # another entry, one not seen, or an unhashable value
+            pass
+        else:
+            if type(time) is int:
+                return f"[{time - created}{tail}"
     kind = entry.get("type")
     if (
         created is not None
@@ -273,7 +282,12 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
         if code is not None and number is not None and type(element_id) is str and type(element_name) is str:
             # the common case written out (the bytes as_json writes for the list below)
             name = "," + _STRING(element_name) if element_name else ""
-            return f"[{entry['time'] - created},{code},{_STRING(element_id)},{number}{name}]"
+            tail = f",{code},{_STRING(element_id)},{number}{name}]"
+            if type(kind) is str:
+                if len(_ELEMENT_TAILS) >= _ELEMENT_TAILS_SIZE:
+                    _ELEMENT_TAILS.clear()
+                _ELEMENT_TAILS[(kind, element_id, element_type, element_name)] = tail
+            return f"[{entry['time'] - created}{tail}"
         values = [entry[name] for name in _ELEMENT_KEYS]
         values[0] -= created
         values[1] = _ELEMENT_TYPES.get(kind, kind)
@@ -283,14 +297,14 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
             del values[4]
         return as_json(values)
     short: dict[str, Any] = {}
-    names = list(entry)
-    for i, name in enumerate(names):
-        value = entry[name]
-        if name == "time" and created is not None and type(value) is int:
+    for name, value in entry.items():
+        if name not in _SHORTENED_BY_VALUE:
+            short[HISTORY_KEYS.get(name, name)] = value
+        elif name == "time" and created is not None and type(value) is int:
             short["~r"] = value - created
         elif name == "definitionId" and definition_id is not None and value == definition_id:
             short["~d"] = 0
-        elif name == "user" and i + 1 < len(names) and names[i + 1] == "actor" and entry["actor"] == value:
+        elif name == "user" and _actor_follows(entry, value):
             short["~U"] = value
         elif name == "actor" and "~U" in short:
             continue
@@ -299,6 +313,22 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
         else:
             short[HISTORY_KEYS.get(name, name)] = value
     return as_json(short)
+
+
+#: (type, elementId, elementType, elementName) of element entries (all str) -> their stored
+#: array after its time: ``,<code>,<elementId>,<number>[,<elementName>]]`` (an entry whose
+#: values equal these is written so by the general path too); emptied when it reaches the size
+_ELEMENT_TAILS: dict[tuple[Any, ...], str] = {}
+_ELEMENT_TAILS_SIZE = 4096
+#: the entry members history_json stores under another name or leaves out depending on their value
+_SHORTENED_BY_VALUE = frozenset({"time", "definitionId", "user", "actor", "type"})
+
+
+def _actor_follows(entry: Mapping[str, Any], user: Any) -> bool:
+    """Whether the member after ``user`` in ``entry`` is an ``actor`` equal to it."""
+    names = list(entry)
+    following = names.index("user") + 1
+    return following < len(names) and names[following] == "actor" and entry["actor"] == user
 
 
 def history_entry(stored: str, created: int, definition_id: str | None = None) -> dict[str, Any]:
