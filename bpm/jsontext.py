@@ -22,7 +22,7 @@ def one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
     """A function writing what ``encoder.encode`` writes for a value; ``encoder.encode``
     itself when it is not the standard library's compact one-shot path (no C encoder, an
     indent, or a subclass overriding ``encode``/``iterencode``)."""
-    make = _stdlib.c_make_encoder
+    make = getattr(_stdlib, "c_make_encoder", None)  # None without the C accelerator
     if (
         make is None
         or encoder.indent is not None
