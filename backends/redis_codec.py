@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -122,6 +122,8 @@ _RECORD_NAMES: dict[type, frozenset[str]] = {
 def build(kind: type[R], data: Mapping[str, Any]) -> R:
     """``kind.from_dict(data)`` (unknown names left out) without reading the dataclass's fields each time."""
     names = _RECORD_NAMES[kind]
+    if names.issuperset(data):  # nothing to leave out
+        return kind(**data)
     return kind(**{name: value for name, value in data.items() if name in names})
 
 
@@ -194,18 +196,55 @@ def _empty_defaults(kind: type) -> frozenset[str]:
 
 def decode_fields(data: Mapping[str, str]) -> dict[str, Any]:
     """Hash fields back to Python values (the inverse of :func:`encode`)."""
+    return _decoded(data.items())
+
+
+def decode_flat(flat: list[str]) -> dict[str, Any]:
+    """``decode_fields(pairs(flat))`` without the dict between them, for a flat reply of a
+    hash (each field named once, as HGETALL answers)."""
+    if len(flat) % 2:
+        pairs(flat)  # raises what it raises for an odd count
+    values = iter(flat)
+    return _decoded(zip(values, values, strict=False))  # an even count
+
+
+def _decoded(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for stored, raw in data.items():
-        name = _LONG_NAMES.get(stored, stored)
-        if name in _JSON_FIELDS:
-            out[name] = json.loads(raw)
-        elif name in _INT_FIELDS:
-            out[name] = int(raw)
-        elif name in _BOOL_FIELDS:
-            out[name] = raw == "1"
-        else:
+    for stored, raw in items:
+        read = _READS.get(stored)
+        if read is None:  # a field of no other name, read as text
+            out[stored] = raw
+            continue
+        name, kind = read
+        if kind is _TEXT:
             out[name] = raw
+        elif kind is _JSON:
+            out[name] = json.loads(raw)
+        elif kind is _INT:
+            out[name] = int(raw)
+        else:
+            out[name] = raw == "1"
     return out
+
+
+_TEXT, _JSON, _INT, _BOOL = "text", "json", "int", "bool"
+
+
+def _read_of(stored: str) -> tuple[str, str]:
+    """How :func:`decode_fields` reads a hash field: (the record field, its kind)."""
+    name = _LONG_NAMES.get(stored, stored)
+    if name in _JSON_FIELDS:
+        return name, _JSON
+    if name in _INT_FIELDS:
+        return name, _INT
+    if name in _BOOL_FIELDS:
+        return name, _BOOL
+    return name, _TEXT
+
+
+#: every hash field read otherwise than as text under its own name -> how it is read (any
+#: other field: as text, under its own name)
+_READS = {stored: _read_of(stored) for stored in (*_LONG_NAMES, *_JSON_FIELDS, *_INT_FIELDS, *_BOOL_FIELDS)}
 
 
 #: history entries are stored with their common keys and types shortened ("~" +

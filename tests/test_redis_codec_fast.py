@@ -1,15 +1,18 @@
-"""history_json's shortcuts (backends/redis_codec.py) write what its general path writes: an
-element entry seen before (its array's tail remembered) and the object form's members."""
+"""The Redis codec's shortcuts (backends/redis_codec.py) against its general paths: history_json
+of an element entry seen before (its array's tail remembered) and of the object form's
+members; hash fields read through a table (decode_flat, decode_fields); build."""
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from typing import Any
 
 import pytest
 
 from backends import redis_codec
-from backends.redis_codec import ELEMENT_TYPE_CODES, history_json
+from backends.base import Task
+from backends.redis_codec import ELEMENT_TYPE_CODES, encode, history_json
 
 
 class Text(str):
@@ -101,3 +104,57 @@ def test_the_remembered_tails_are_bounded(monkeypatch: pytest.MonkeyPatch) -> No
 def test_object_entries(entry: dict[str, Any], created: int | None, definition_id: str | None, stored: str) -> None:
     assert history_json(entry, created, definition_id) == stored
     assert redis_codec.history_entry(stored, created or 0, definition_id) == entry
+
+
+def general_decode(data: dict[str, str]) -> dict[str, Any]:
+    """decode_fields as it read each field before its table (backends/redis_codec.py)."""
+    out: dict[str, Any] = {}
+    for stored, raw in data.items():
+        name = redis_codec._LONG_NAMES.get(stored, stored)
+        if name in redis_codec._JSON_FIELDS:
+            out[name] = json.loads(raw)
+        elif name in redis_codec._INT_FIELDS:
+            out[name] = int(raw)
+        elif name in redis_codec._BOOL_FIELDS:
+            out[name] = raw == "1"
+        else:
+            out[name] = raw
+    return out
+
+
+def test_hash_fields_read_as_before() -> None:
+    """(A flat reply of a hash names each field once; a short and a long name may both be there.)"""
+    task = Task(
+        id="1-2",
+        name="Review",
+        instance_id="1-1",
+        definition_id="p:1",
+        process_name="P",
+        task_definition_key="review",
+        candidate_users=["ann"],
+        candidate_groups=["clerks"],
+        priority=7,
+        variables={"x": [1]},
+        create_time=5,
+        due_date=9,
+        form_key="f",
+    )
+    flat = [v for pair in encode(task).items() for v in pair]
+    flat += ["id", "1-2", "ended", "1", "incident", "0", "rev", "3", "unknown", "u", "name", "Long"]
+    flat += ["v", "{}", "state", '{"a":1}', "k", "kind", "retries", "2"]
+    data = redis_codec.pairs(flat)
+    assert redis_codec.decode_flat(flat) == redis_codec.decode_fields(data) == general_decode(data)
+    assert list(redis_codec.decode_flat(flat)) == list(general_decode(data))  # the same order
+    for stored in {*redis_codec._READS, *data}:
+        assert redis_codec.decode_fields({stored: "1"}) == general_decode({stored: "1"})
+    with pytest.raises(ValueError) as odd:
+        redis_codec.decode_flat(["a", "b", "c"])
+    with pytest.raises(ValueError) as odd_pairs:
+        redis_codec.pairs(["a", "b", "c"])
+    assert str(odd.value) == str(odd_pairs.value)
+
+
+def test_a_record_built_with_unknown_names_leaves_them_out() -> None:
+    fields: dict[str, Any] = {"id": "1-2", "name": "n", "instance_id": "1-1", "definition_id": "p:1"}
+    fields |= {"process_name": "P", "task_definition_key": "t", "create_time": 1}
+    assert redis_codec.build(Task, {**fields, "not_a_field": 1}) == redis_codec.build(Task, fields) == Task(**fields)
