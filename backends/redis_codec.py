@@ -484,14 +484,33 @@ def _state_body(state: Mapping[str, Any]) -> Any:
     """An engine state in an instance's body: one of format 2 with only the known members as
     ``[seq, vars, tokens]`` and an object of its other members not at their default, if any;
     else as :func:`state_json` stores it."""
-    if state.get("format") != 2 or not {"seq", "vars", "tokens"} <= set(state) <= set(_STATE_ORDER):
+    if state.get("format") != 2 or not _STATE_CORE <= state.keys() <= _STATE_MEMBERS:
         return _compact_state(state)
-    rest = {n: v for n, v in _compact_state(state).items() if n not in ("format", "seq", "vars", "tokens")}
+    # _compact_state's members but the four of the list
+    rest = {n: v for n, v in state.items() if n not in _STATE_LISTED and _STATE_DEFAULTS.get(n, state) != v}
     tokens = {
         name: [token[key] for key in _TOKEN_KEYS] if isinstance(token, dict) and tuple(token) == _TOKEN_KEYS else token
         for name, token in state["tokens"].items()
     }
     return [state["seq"], state["vars"], tokens, rest] if rest else [state["seq"], state["vars"], tokens]
+
+
+#: the members of a state of format 2 that _state_body needs, may keep, and lists
+_STATE_CORE = frozenset({"seq", "vars", "tokens"})
+_STATE_MEMBERS = frozenset(_STATE_ORDER)
+_STATE_LISTED = frozenset({"format", "seq", "vars", "tokens"})
+#: JSON text's scanner (json.loads' own, without its checks for what our compact text never has)
+_SCAN: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in its __init__
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``: the scanner's value when it reads all of ``text``; else json.loads
+    itself (surrounding whitespace, a byte-order mark, extra data, an error)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 #: a token of exactly these members (in this order) is stored as the list of their values
@@ -509,7 +528,7 @@ def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
     if not stored:
         return None
     rev, flags, _, _, body = split_instance(stored)
-    values = json.loads(body)
+    values = _loads(body)
     data = {_BODY_LONG_NAMES.get(name, name): value for name, value in (values[5] if len(values) > 5 else {}).items()}
     data.update(zip(_BODY_FIELDS, values, strict=False))
     state = data["state"]
@@ -518,8 +537,23 @@ def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
             name: dict(zip(_TOKEN_KEYS, token, strict=True)) if isinstance(token, list) else token
             for name, token in state[2].items()
         }
-        state = {"format": 2, "seq": state[0], "vars": state[1], "tokens": tokens, **(state[3:] or [{}])[0]}
-    data["state"] = _full_state(state)
+        if len(state) == 3:  # no other members: _full_state's result made directly
+            defaults = _state_defaults()
+            data["state"] = {
+                "format": 2,
+                "seq": state[0],
+                "ended": defaults["ended"],
+                "vars": state[1],
+                "tokens": tokens,
+                "scopes": defaults["scopes"],
+                "subs": defaults["subs"],
+                "mi": defaults["mi"],
+            }
+        else:
+            state = {"format": 2, "seq": state[0], "vars": state[1], "tokens": tokens, **(state[3:] or [{}])[0]}
+            data["state"] = _full_state(state)
+    else:
+        data["state"] = _full_state(state)
     data.setdefault("process_key", data["definition_id"].rpartition(":")[0])
     data.update(id=instance_id, rev=int(rev), ended="e" in flags, history_truncated="t" in flags)
     return build(Instance, data)

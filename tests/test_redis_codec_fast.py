@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from backends import redis_codec
-from backends.base import Task
+from backends.base import Instance, Task
 from backends.redis_codec import ELEMENT_TYPE_CODES, encode, history_json
 
 
@@ -158,3 +158,84 @@ def test_a_record_built_with_unknown_names_leaves_them_out() -> None:
     fields: dict[str, Any] = {"id": "1-2", "name": "n", "instance_id": "1-1", "definition_id": "p:1"}
     fields |= {"process_name": "P", "task_definition_key": "t", "create_time": 1}
     assert redis_codec.build(Task, {**fields, "not_a_field": 1}) == redis_codec.build(Task, fields) == Task(**fields)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[1,{"a":[true,null]},"x"]',
+        " [1] ",
+        "\ufeff[1]",
+        "[1] x",
+        "[1",
+        "",
+        "nope",
+        '"s"',
+        "1.5e3",
+        "[NaN]",
+        '{"a":1}\n',
+    ],
+)
+def test_json_text_reads_as_json_loads_reads_it(text: str) -> None:
+    def outcome(read: Any) -> Any:
+        try:
+            return "value", read(text)
+        except ValueError as exc:
+            return type(exc).__name__, str(exc)
+
+    assert outcome(redis_codec._loads) == outcome(json.loads)
+
+
+STATES: list[dict[str, Any]] = [
+    {
+        "format": 2,
+        "seq": 2,
+        "vars": {"a": 1},
+        "tokens": {"t2": {"el": "r", "scope": "root", "flow": "f", "task": "0-2"}},
+    },
+    {"format": 2, "seq": 3, "vars": {}, "tokens": {"t1": {"el": "r", "scope": "root"}}, "ended": True},
+    {"format": 2, "seq": 3, "vars": {}, "tokens": {}, "subs": {"x": 1}, "mi": {}, "scopes": {"root": {"el": None}}},
+    {"format": 2, "seq": 1, "vars": {}, "tokens": {}, "other": 1},
+    {"format": 2, "seq": 1, "vars": {}},
+    {"format": 1, "anything": [1]},
+    {"legacy": True},
+    {},
+]
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_an_instance_reads_back_as_written_and_as_the_general_path_reads_it(state: dict[str, Any]) -> None:
+    full = redis_codec._full_state(json.loads(json.dumps(state)))
+    instance = Instance(id="0-1", definition_id="p:1", process_key="p", process_name="P", state=full, create_time=5)
+    stored = f"1|||0-9|{redis_codec.instance_body(instance)}"
+    read = redis_codec.decode_instance("0-1", stored)
+    assert read == instance and read is not None and list(read.state) == list(full)
+    # the state member of the body as the general path reads it (the list form, then _full_state)
+    listed = json.loads(redis_codec.split_instance(stored)[4])[4]
+    if isinstance(listed, list):
+        tokens = {
+            n: dict(zip(redis_codec._TOKEN_KEYS, t, strict=True)) if isinstance(t, list) else t
+            for n, t in listed[2].items()
+        }
+        general = {"format": 2, "seq": listed[0], "vars": listed[1], "tokens": tokens, **(listed[3:] or [{}])[0]}
+        assert list(redis_codec._full_state(general).items()) == list(read.state.items())
+    # every read gets defaults of its own (a caller may change them)
+    again = redis_codec.decode_instance("0-1", stored)
+    assert again is not None and again.state == read.state
+    for name in ("scopes", "subs", "mi") if "format" in full else ():
+        assert again.state[name] is not read.state[name]
+
+
+def test_the_state_body_is_the_general_one() -> None:
+    for state in STATES:
+        general: Any = redis_codec._compact_state(state)
+        if state.get("format") == 2 and {"seq", "vars", "tokens"} <= set(state) <= set(redis_codec._STATE_ORDER):
+            rest = {n: v for n, v in general.items() if n not in ("format", "seq", "vars", "tokens")}
+            tokens = {
+                n: [t[k] for k in redis_codec._TOKEN_KEYS]
+                if isinstance(t, dict) and tuple(t) == redis_codec._TOKEN_KEYS
+                else t
+                for n, t in state["tokens"].items()
+            }
+            general = [state["seq"], state["vars"], tokens, rest] if rest else [state["seq"], state["vars"], tokens]
+        assert redis_codec._state_body(state) == general
