@@ -125,6 +125,7 @@ from backends.redis_codec import (
     as_json,
     build,
     decode_fields,
+    decode_flat,
     decode_instance,
     encode,
     history_entry,
@@ -249,7 +250,7 @@ class RedisBackend(RedisStore, Backend):
         self.recent.keep_instance(instance_id, stored)
         tasks = []
         for flat in found:
-            task = self.decode_task(pairs(flat))
+            task = build(Task, decode_flat(flat))
             self.recent.keep_task(task.id, flat)
             tasks.append(task)
         return sorted(tasks, key=lambda t: (t.create_time, t.id))
@@ -506,12 +507,14 @@ class RedisBackend(RedisStore, Backend):
 
     @staticmethod
     def _external(flat: list[str]) -> ExternalTaskRecord:
-        return build(ExternalTaskRecord, decode_fields(pairs(flat)))
+        return build(ExternalTaskRecord, decode_flat(flat))
 
     @staticmethod
     def _task(flat: list[str], task_id: str) -> Task:
         """A task from a script's flat reply of its hash (which has no id)."""
-        return build(Task, {**decode_fields(pairs(flat)), "id": task_id})
+        fields = decode_flat(flat)
+        fields["id"] = task_id
+        return build(Task, fields)
 
     @staticmethod
     def decode_task(data: Mapping[str, str], task_id: str | None = None) -> Task:
@@ -524,7 +527,7 @@ class RedisBackend(RedisStore, Backend):
 
     @staticmethod
     def _definition(flat: list[str]) -> Definition:
-        return build(Definition, decode_fields(pairs(flat)))
+        return build(Definition, decode_flat(flat))
 
     @staticmethod
     def _audit(audit: Mapping[str, Any] | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -26,6 +26,7 @@ from bpm.errors import (
     TaskNotActive,
     TaskNotFound,
 )
+from bpm.jsontext import one_shot
 
 R = TypeVar("R", Definition, ExternalTaskRecord, Instance, Task)
 _INT_FIELDS = frozenset(
@@ -104,7 +105,7 @@ def split_prefix(url: str) -> tuple[str, str | None]:
 
 
 #: json.dumps(value, ensure_ascii=False, separators=(",", ":")) without making an encoder per call
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODE = one_shot(json.JSONEncoder(ensure_ascii=False, separators=(",", ":")))
 #: a str as a JSON string (what _ENCODE writes for it)
 _STRING = json.encoder.encode_basestring
 
@@ -121,6 +122,8 @@ _RECORD_NAMES: dict[type, frozenset[str]] = {
 def build(kind: type[R], data: Mapping[str, Any]) -> R:
     """``kind.from_dict(data)`` (unknown names left out) without reading the dataclass's fields each time."""
     names = _RECORD_NAMES[kind]
+    if names.issuperset(data):  # nothing to leave out
+        return kind(**data)
     return kind(**{name: value for name, value in data.items() if name in names})
 
 
@@ -193,18 +196,55 @@ def _empty_defaults(kind: type) -> frozenset[str]:
 
 def decode_fields(data: Mapping[str, str]) -> dict[str, Any]:
     """Hash fields back to Python values (the inverse of :func:`encode`)."""
+    return _decoded(data.items())
+
+
+def decode_flat(flat: list[str]) -> dict[str, Any]:
+    """``decode_fields(pairs(flat))`` without the dict between them, for a flat reply of a
+    hash (each field named once, as HGETALL answers)."""
+    if len(flat) % 2:
+        pairs(flat)  # raises what it raises for an odd count
+    values = iter(flat)
+    return _decoded(zip(values, values, strict=False))  # an even count
+
+
+def _decoded(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for stored, raw in data.items():
-        name = _LONG_NAMES.get(stored, stored)
-        if name in _JSON_FIELDS:
-            out[name] = json.loads(raw)
-        elif name in _INT_FIELDS:
-            out[name] = int(raw)
-        elif name in _BOOL_FIELDS:
-            out[name] = raw == "1"
-        else:
+    for stored, raw in items:
+        read = _READS.get(stored)
+        if read is None:  # a field of no other name, read as text
+            out[stored] = raw
+            continue
+        name, kind = read
+        if kind is _TEXT:
             out[name] = raw
+        elif kind is _JSON:
+            out[name] = json.loads(raw)
+        elif kind is _INT:
+            out[name] = int(raw)
+        else:
+            out[name] = raw == "1"
     return out
+
+
+_TEXT, _JSON, _INT, _BOOL = "text", "json", "int", "bool"
+
+
+def _read_of(stored: str) -> tuple[str, str]:
+    """How :func:`decode_fields` reads a hash field: (the record field, its kind)."""
+    name = _LONG_NAMES.get(stored, stored)
+    if name in _JSON_FIELDS:
+        return name, _JSON
+    if name in _INT_FIELDS:
+        return name, _INT
+    if name in _BOOL_FIELDS:
+        return name, _BOOL
+    return name, _TEXT
+
+
+#: every hash field read otherwise than as text under its own name -> how it is read (any
+#: other field: as text, under its own name)
+_READS = {stored: _read_of(stored) for stored in (*_LONG_NAMES, *_JSON_FIELDS, *_INT_FIELDS, *_BOOL_FIELDS)}
 
 
 #: history entries are stored with their common keys and types shortened ("~" +
@@ -255,6 +295,15 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
     element entry as an array; else an object (see HISTORY_KEYS) where, with ``created``,
     an int time is ``~r``, ms after it, and with ``definition_id`` (its instance's) a
     definitionId equal to it is ``"~d": 0``; a user followed by an equal actor is ``~U``."""
+    if created is not None and type(entry) is dict and len(entry) == 5:
+        try:  # an element entry seen before: its array after the time is known
+            tail = _ELEMENT_TAILS[(entry["type"], entry["elementId"], entry["elementType"], entry["elementName"])]
+            time = entry["time"]
+        except (KeyError, TypeError):  # another entry, one not seen, or an unhashable value
+            pass
+        else:
+            if type(time) is int:
+                return f"[{time - created}{tail}"
     kind = entry.get("type")
     if (
         created is not None
@@ -272,7 +321,12 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
         if code is not None and number is not None and type(element_id) is str and type(element_name) is str:
             # the common case written out (the bytes as_json writes for the list below)
             name = "," + _STRING(element_name) if element_name else ""
-            return f"[{entry['time'] - created},{code},{_STRING(element_id)},{number}{name}]"
+            tail = f",{code},{_STRING(element_id)},{number}{name}]"
+            if type(kind) is str:
+                if len(_ELEMENT_TAILS) >= _ELEMENT_TAILS_SIZE:
+                    _ELEMENT_TAILS.clear()
+                _ELEMENT_TAILS[(kind, element_id, element_type, element_name)] = tail
+            return f"[{entry['time'] - created}{tail}"
         values = [entry[name] for name in _ELEMENT_KEYS]
         values[0] -= created
         values[1] = _ELEMENT_TYPES.get(kind, kind)
@@ -282,14 +336,14 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
             del values[4]
         return as_json(values)
     short: dict[str, Any] = {}
-    names = list(entry)
-    for i, name in enumerate(names):
-        value = entry[name]
-        if name == "time" and created is not None and type(value) is int:
+    for name, value in entry.items():
+        if name not in _SHORTENED_BY_VALUE:
+            short[HISTORY_KEYS.get(name, name)] = value
+        elif name == "time" and created is not None and type(value) is int:
             short["~r"] = value - created
         elif name == "definitionId" and definition_id is not None and value == definition_id:
             short["~d"] = 0
-        elif name == "user" and i + 1 < len(names) and names[i + 1] == "actor" and entry["actor"] == value:
+        elif name == "user" and _actor_follows(entry, value):
             short["~U"] = value
         elif name == "actor" and "~U" in short:
             continue
@@ -298,6 +352,22 @@ def history_json(entry: Mapping[str, Any], created: int | None = None, definitio
         else:
             short[HISTORY_KEYS.get(name, name)] = value
     return as_json(short)
+
+
+#: (type, elementId, elementType, elementName) of element entries (all str) -> their stored
+#: array after its time: ``,<code>,<elementId>,<number>[,<elementName>]]`` (an entry whose
+#: values equal these is written so by the general path too); emptied when it reaches the size
+_ELEMENT_TAILS: dict[tuple[Any, ...], str] = {}
+_ELEMENT_TAILS_SIZE = 4096
+#: the entry members history_json stores under another name or leaves out depending on their value
+_SHORTENED_BY_VALUE = frozenset({"time", "definitionId", "user", "actor", "type"})
+
+
+def _actor_follows(entry: Mapping[str, Any], user: Any) -> bool:
+    """Whether the member after ``user`` in ``entry`` is an ``actor`` equal to it."""
+    names = list(entry)
+    following = names.index("user") + 1
+    return following < len(names) and names[following] == "actor" and entry["actor"] == user
 
 
 def history_entry(stored: str, created: int, definition_id: str | None = None) -> dict[str, Any]:
@@ -414,14 +484,33 @@ def _state_body(state: Mapping[str, Any]) -> Any:
     """An engine state in an instance's body: one of format 2 with only the known members as
     ``[seq, vars, tokens]`` and an object of its other members not at their default, if any;
     else as :func:`state_json` stores it."""
-    if state.get("format") != 2 or not {"seq", "vars", "tokens"} <= set(state) <= set(_STATE_ORDER):
+    if state.get("format") != 2 or not _STATE_CORE <= state.keys() <= _STATE_MEMBERS:
         return _compact_state(state)
-    rest = {n: v for n, v in _compact_state(state).items() if n not in ("format", "seq", "vars", "tokens")}
+    # _compact_state's members but the four of the list
+    rest = {n: v for n, v in state.items() if n not in _STATE_LISTED and _STATE_DEFAULTS.get(n, state) != v}
     tokens = {
         name: [token[key] for key in _TOKEN_KEYS] if isinstance(token, dict) and tuple(token) == _TOKEN_KEYS else token
         for name, token in state["tokens"].items()
     }
     return [state["seq"], state["vars"], tokens, rest] if rest else [state["seq"], state["vars"], tokens]
+
+
+#: the members of a state of format 2 that _state_body needs, may keep, and lists
+_STATE_CORE = frozenset({"seq", "vars", "tokens"})
+_STATE_MEMBERS = frozenset(_STATE_ORDER)
+_STATE_LISTED = frozenset({"format", "seq", "vars", "tokens"})
+#: JSON text's scanner (json.loads' own, without its checks for what our compact text never has)
+_SCAN: Any = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in its __init__
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``: the scanner's value when it reads all of ``text``; else json.loads
+    itself (surrounding whitespace, a byte-order mark, extra data, an error)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 #: a token of exactly these members (in this order) is stored as the list of their values
@@ -439,7 +528,7 @@ def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
     if not stored:
         return None
     rev, flags, _, _, body = split_instance(stored)
-    values = json.loads(body)
+    values = _loads(body)
     data = {_BODY_LONG_NAMES.get(name, name): value for name, value in (values[5] if len(values) > 5 else {}).items()}
     data.update(zip(_BODY_FIELDS, values, strict=False))
     state = data["state"]
@@ -448,8 +537,23 @@ def decode_instance(instance_id: str, stored: str | None) -> Instance | None:
             name: dict(zip(_TOKEN_KEYS, token, strict=True)) if isinstance(token, list) else token
             for name, token in state[2].items()
         }
-        state = {"format": 2, "seq": state[0], "vars": state[1], "tokens": tokens, **(state[3:] or [{}])[0]}
-    data["state"] = _full_state(state)
+        if len(state) == 3:  # no other members: _full_state's result made directly
+            defaults = _state_defaults()
+            data["state"] = {
+                "format": 2,
+                "seq": state[0],
+                "ended": defaults["ended"],
+                "vars": state[1],
+                "tokens": tokens,
+                "scopes": defaults["scopes"],
+                "subs": defaults["subs"],
+                "mi": defaults["mi"],
+            }
+        else:
+            state = {"format": 2, "seq": state[0], "vars": state[1], "tokens": tokens, **(state[3:] or [{}])[0]}
+            data["state"] = _full_state(state)
+    else:
+        data["state"] = _full_state(state)
     data.setdefault("process_key", data["definition_id"].rpartition(":")[0])
     data.update(id=instance_id, rev=int(rev), ended="e" in flags, history_truncated="t" in flags)
     return build(Instance, data)

@@ -22,6 +22,7 @@ from werkzeug.sansio.utils import get_content_length
 from bpm.api.envelope import PlainEnvelope
 from bpm.api.flaskapp import BpmResponse, app_context, current_request
 from bpm.errors import ExternalTaskNotFound, InstanceNotFound, NotFound, TaskNotFound, ValidationError
+from bpm.jsontext import one_shot
 from bpm.runtime import Runtime
 
 BASE_PATH = "/BPMREST/service/runtime"
@@ -278,21 +279,22 @@ def json_response(body: Any, status: int) -> Response:
         response.status_code = status
         return response
     settings = (provider.ensure_ascii, provider.sort_keys, provider.default)
-    encoder = _ENCODERS.get(settings)
-    if encoder is None:
-        encoder = json.JSONEncoder(
-            ensure_ascii=settings[0], sort_keys=settings[1], default=settings[2], separators=(",", ":")
+    encode = _ENCODERS.get(settings)
+    if encode is None:
+        ensure_ascii, sort_keys, default = settings
+        encode = one_shot(
+            json.JSONEncoder(ensure_ascii=ensure_ascii, sort_keys=sort_keys, default=default, separators=(",", ":"))
         )
-        _ENCODERS[settings] = encoder
-    text = f"{encoder.encode(body)}\n".encode()
+        _ENCODERS[settings] = encode
+    text = f"{encode(body)}\n".encode()
     response_class = app.response_class
     if issubclass(response_class, BpmResponse):
         return response_class.json_body(text, status)
     return cast(Response, response_class(text, status=status, mimetype="application/json"))
 
 
-#: (ensure_ascii, sort_keys, default) -> the compact encoder Flask's provider would use
-_ENCODERS: dict[tuple[Any, ...], json.JSONEncoder] = {}
+#: (ensure_ascii, sort_keys, default) -> the compact encoder Flask's provider would use (its encode)
+_ENCODERS: dict[tuple[Any, ...], Callable[[Any], str]] = {}
 
 
 #: ``arguments`` keywords that only document (the rest go to webargs' ``use_args``)
