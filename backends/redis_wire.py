@@ -51,32 +51,9 @@ class _Packer:
 _PYTHON = _python_packer()
 
 
-class _Lengths(dict[int, str]):
-    """``$<n>``, an argument's length as RESP writes it before the argument (the first 1024 made once)."""
-
-    def __missing__(self, length: int) -> str:
-        return f"${length}"
-
-
-_LENGTHS = _Lengths((n, f"${n}") for n in range(1024))
-#: from how many arguments (name included) pack_plain writes the text itself
-_MANY = 20
-
-
 def pack_plain(args: tuple[str, ...]) -> list[bytes]:
     """A command of one-word name and str arguments, packed as :func:`command_packer`'s
-    packer packs it, without the argument conversions redis-py's serializer makes first.
-
-    A command of many arguments, all ASCII, is written here as one text: the same bytes,
-    for about two thirds of what hiredis spends formatting each argument's length."""
-    if len(args) >= _MANY:
-        parts = [""] * (2 * len(args) + 2)
-        parts[0] = f"*{len(args)}"
-        parts[1:-1:2] = map(_LENGTHS.__getitem__, map(len, args))
-        parts[2:-1:2] = args
-        text = "\r\n".join(parts)  # ends in the last argument's \r\n
-        if text.isascii():  # (then a length in characters is one in bytes)
-            return [text.encode("ascii")]
+    packer packs it, without the argument conversions redis-py's serializer makes first."""
     if _hiredis_pack is not None:
         try:
             return [_hiredis_pack(args)]

@@ -15,7 +15,7 @@ from redis.connection import AbstractConnection
 
 from backends.redis_store import RedisStore
 from backends.redis_trip import round_trip
-from backends.redis_wire import command_packer, pack_plain
+from backends.redis_wire import pack_plain
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -160,15 +160,3 @@ def test_a_push_message_before_the_reply_is_handled_as_redis_py_handles_it(clien
     assert client.connection_pool.connection_kwargs.get("protocol", 3) in (3, "3")
     lean, slow = both(client, "ECHO", "after", before=tracking)
     assert lean == slow == (("reply", "'after'"), True)
-
-
-@pytest.mark.parametrize("count", [1, 19, 20, 21, 40])
-@pytest.mark.parametrize("argument", ["", "plain", "x" * 1023, "y" * 1024, "z" * 70000, "ünï", "\udc80", "a\r\nb"])
-def test_a_command_of_many_arguments_is_packed_as_hiredis_and_redis_py_pack_it(count: int, argument: str) -> None:
-    args = ("FCALL", *(f"{i}{argument}" if i % 3 else argument for i in range(count)))
-    ours = b"".join(pack_plain(args))
-    reference = b"".join(_PACKER.pack(*args))  # what the connection's own packer sends
-    assert ours == reference
-
-
-_PACKER = command_packer()
