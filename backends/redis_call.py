@@ -9,14 +9,12 @@ uses underneath, minus the layers above them:
 
 * the command is packed by hiredis (redis-py's Python packer with
   ``surrogatepass`` for what hiredis refuses: :mod:`backends.redis_wire`);
-* it is written and its reply read on the pool's own connection objects as their
-  ``send_packed_command``/``read_response`` do it (:mod:`backends.redis_trip`: redis-py's
-  health check, timeouts, error mapping and disconnect-on-error, the reply decoded as
-  every other reply);
+* it is written and its reply read by the pool's own connection objects
+  (``send_packed_command``/``read_response``: redis-py's health check, timeouts,
+  error mapping and disconnect-on-error, the reply decoded as every other reply);
 * a dropped connection is retried exactly as redis-py retries it, with the
   connection's ``retry`` (the client's ``Retry``: one immediate retry on a
-  ConnectionError, the connection closed first; the first attempt is made directly and
-  its failure handed to the retry as its first) — a retried write script finds
+  ConnectionError, the connection closed first) — a retried write script finds
   its first run's reply (``_once.lua``), as under redis-py;
 * with ``mark_first_send`` a call's first send marks its ARGV[1] as such
   (:data:`FIRST_SEND` before it; see ``_common.lua``): a write script
@@ -39,12 +37,11 @@ reconnect by themselves on their next use). A forked worker drops its parent's.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
-from backends.redis_trip import round_trip
 from backends.redis_wire import pack_plain
 
 __all__ = ["ScriptCaller"]
@@ -69,7 +66,6 @@ class ScriptCaller:
         self._scripts = scripts
         self._library = library
         self.functions = library is not None  # False once the server refused the library
-        self._functions = _FunctionNames(library[0] if library is not None else "")
         self._mark = FIRST_SEND if mark_first_send else None
 
     def __call__(self, script: str, keys: list[str], args: list[str]) -> Any:
@@ -81,23 +77,18 @@ class ScriptCaller:
             conn = self._idle.pop()
         except IndexError:
             conn = self._pool.get_connection()
-        first = self._mark is not None and len(args) > 0  # whether the next send is the call's first
+        sends = _Sends(args, self._mark)
         try:
             count = str(len(keys))
             if self.functions:
-                call = ("FCALL", self._functions[script], count, *keys)
-                try:
-                    return self._round_trip(conn, call, args, first)
-                except ResponseError as exc:
-                    reply = self._function_missing(conn, call, args, exc)
+                reply = self._function(conn, script, count, keys, sends)
                 if reply is not _REFUSED:
                     return reply
-                first = False
             sha, source = self._scripts[script]
             try:
-                return self._round_trip(conn, ("EVALSHA", sha, count, *keys), args, first)
+                return sends.round_trip(conn, ("EVALSHA", sha, count, *keys))
             except NoScriptError:
-                return self._round_trip(conn, ("EVAL", source, count, *keys), args, False)
+                return sends.round_trip(conn, ("EVAL", source, count, *keys))
         except ResponseError:
             raise  # an error reply: the connection read all of it and is ready for the next command
         except BaseException:
@@ -106,58 +97,58 @@ class ScriptCaller:
         finally:
             self._idle.append(conn)
 
-    def _function_missing(self, conn: Any, call: tuple[str, ...], args: list[str], exc: ResponseError) -> Any:
-        """After FCALL's error reply ``exc``: the library loaded and FCALL sent again (unmarked);
-        _REFUSED when the server cannot load it or run functions; ``exc`` raised for any other error."""
+    def _function(self, conn: Any, script: str, count: str, keys: list[str], sends: _Sends) -> Any:
+        """FCALL; the library loaded first when the server lacks it; _REFUSED when it cannot load it."""
         assert self._library is not None
-        if isinstance(exc, NoPermissionError):  # an ACL that allows scripts but not FCALL
-            self.functions = False
-            return _REFUSED
-        message = str(exc)
-        if "Function not found" not in message and "unknown command" not in message.lower():
-            raise exc
+        name, code = self._library
+        call = ("FCALL", f"{name}_{script}", count, *keys)
+        try:
+            return sends.round_trip(conn, call)
+        except ResponseError as exc:
+            message = str(exc)
+            if isinstance(exc, NoPermissionError):  # an ACL that allows scripts but not FCALL
+                self.functions = False
+                return _REFUSED
+            if "Function not found" not in message and "unknown command" not in message.lower():
+                raise
         try:  # a new, restarted or flushed server: load the library (REPLACE: a racing worker loads the same)
-            self._round_trip(conn, ("FUNCTION", "LOAD", "REPLACE", self._library[1]), (), False)
+            sends.round_trip(conn, ("FUNCTION", "LOAD", "REPLACE", code), plain=True)
         except ResponseError:  # Redis before 7, or an ACL without FUNCTION: scripts it is
             self.functions = False
             return _REFUSED
-        return self._round_trip(conn, call, args, False)
-
-    def _round_trip(self, conn: Any, command: tuple[str, ...], args: Sequence[str], first: bool) -> Any:
-        """``command`` with ``args`` (ARGV[1] marked when ``first``), retried as redis-py retries
-        (every resend unmarked): the first attempt made here, the retries by the connection's
-        ``retry`` with the first attempt's error as its first failure."""
-        sent = (*command, f"{self._mark}{args[0]}", *args[1:]) if first else (*command, *args)
-        packed = pack_plain(sent)
-        try:
-            return round_trip(conn, packed)
-        except ResponseError:
-            raise  # an error reply: never retried
-        except Exception as error:
-            failed: list[Exception] = [error]
-
-            def again() -> Any:
-                if failed:
-                    raise failed.pop()  # the first attempt's failure, counted by the retry as its first
-                return round_trip(conn, pack_plain((*command, *args)))
-
-            return conn.retry.call_with_retry(again, lambda _, __: conn.disconnect(), with_failure_count=True)
-
-
-class _FunctionNames(dict[str, str]):
-    """A script's function name in the library ``<library>_<script>``, made once per script."""
-
-    def __init__(self, library: str) -> None:
-        super().__init__()
-        self._library = library
-
-    def __missing__(self, script: str) -> str:
-        name = self[script] = f"{self._library}_{script}"
-        return name
+        return sends.round_trip(conn, call)
 
 
 #: the mark of a call's first send: the first character of its ARGV[1] (see _common.lua)
 FIRST_SEND = "!"
+
+
+class _Sends:
+    """The sends of one call's arguments: the first with ARGV[1] marked by ``mark`` (None:
+    never), every later one (after any failure or refusal) unmarked."""
+
+    __slots__ = ("_args", "_mark", "first")
+
+    def __init__(self, args: list[str], mark: str | None) -> None:
+        self._args = args
+        self._mark = mark
+        self.first = mark is not None and len(args) > 0
+
+    def round_trip(self, conn: Any, command: tuple[str, ...], plain: bool = False) -> Any:
+        """``command`` with the call's arguments (``plain``: without), retried as redis-py retries."""
+
+        def once() -> Any:
+            if plain:
+                packed = pack_plain(command)
+            elif self.first:
+                self.first = False  # whatever comes back, a later send is not the first
+                packed = pack_plain((*command, f"{self._mark}{self._args[0]}", *self._args[1:]))
+            else:
+                packed = pack_plain((*command, *self._args))
+            conn.send_packed_command(packed)
+            return conn.read_response()
+
+        return conn.retry.call_with_retry(once, lambda error, failures: conn.disconnect(), with_failure_count=True)
 
 
 _REFUSED = object()
