@@ -47,7 +47,9 @@ def backend_from_url(url: str) -> Backend:
     if factory is None:
         known = ", ".join(f"{s}://" for s in SCHEMES)
         if not scheme:
-            raise ValueError(f"BPM_BACKEND={url!r} is not a backend URL (one of: {known}; e.g. memory:// or redis://host:6379/0)")
+            raise ValueError(
+                f"BPM_BACKEND={url!r} is not a backend URL (one of: {known}; e.g. memory:// or redis://host:6379/0)"
+            )
         raise ValueError(f"unknown backend URL scheme '{scheme}://' in BPM_BACKEND (known: {known})")
     return factory(url)
 
