@@ -15,11 +15,12 @@ Prints one table per run and the medians over the runs:
   writes, also shown apart), on a second ``redis-server`` of its own;
 - **P2** HTTP lifecycles/s (start, instance tasks, claim, complete) on gunicorn + Redis ÷ (an empty
   Flask POST route's requests/s ÷ 4), both under the same gunicorn settings and the same client,
-  each timed after its workers have booted and served ``--warmup`` seconds of the same load.
+  each timed after its workers have booted and served ``--warmup`` seconds of the same load,
+  both servers up at once and timed in ``--slices`` alternating slices.
 
 Not a test: run it by hand on a quiet machine and compare ratios from one run::
 
-    python3 bench/bench_compare.py [--runs 3] [--seconds 4] [--warmup 1] [--skip-http] [--skip-spiff]
+    python3 bench/bench_compare.py [--runs 3] [--seconds 4] [--warmup 1] [--slices 4] [--skip-http] [--skip-spiff]
         [--workers 2] [--threads 4] [--worker-class gthread|sync] [--clients 4]
 """
 
@@ -344,8 +345,9 @@ def gunicorn(
             proc.wait(20)
 
 
-def _client(port: int, kind: str, seconds: float, out: Any) -> None:
-    """One client process: lifecycles (or units of 4 empty POSTs) for ``seconds``.
+def _client(port: int, kind: str, seconds: float, out: Any, ready: Any = None, go: Any = None) -> None:
+    """One client process: lifecycles (or units of 4 empty POSTs) for ``seconds`` (once ``go``
+    is set, after saying it is ``ready``: every client's window is the same).
 
     Each unit runs on a new keep-alive connection. With one connection per client for the
     whole run, gunicorn hands each connection to one worker for good, and 4 connections
@@ -370,6 +372,9 @@ def _client(port: int, kind: str, seconds: float, out: Any) -> None:
         resp = conn.getresponse()
         return json.loads(resp.read())
 
+    if ready is not None:
+        ready.put(True)
+        go.wait()
     done = 0
     began = time.perf_counter()
     while time.perf_counter() - began < seconds:
@@ -389,11 +394,16 @@ def _client(port: int, kind: str, seconds: float, out: Any) -> None:
 
 
 def http_rate(port: int, kind: str, clients: int, seconds: float) -> float:
+    """Units per second of ``clients`` processes together, all timed over the same window (they
+    start it together once every one of them has started up)."""
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(port, kind, seconds, queue)) for _ in range(clients)]
+    queue, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_client, args=(port, kind, seconds, queue, ready, go)) for _ in range(clients)]
     for p in procs:
         p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    go.set()
     total = sum(queue.get(timeout=seconds + 60) for _ in procs)
     for p in procs:
         p.join()
@@ -408,7 +418,25 @@ def warmed_up_rate(port: int, kind: str, clients: int, seconds: float, warmup: f
     ~15% lower than the steady state it is meant to compare."""
     if warmup > 0:
         http_rate(port, kind, clients, warmup)  # each client's first request waits for a booted worker
-    return http_rate(port, kind, clients, seconds)
+    return http_rate(port, kind, clients, seconds) if seconds > 0 else 0.0
+
+
+def interleaved(empty_port: int, port: int, args: argparse.Namespace) -> dict[str, float]:
+    """The empty route's requests/s and the service's lifecycles/s, each warmed up, then timed in
+    ``--slices`` alternating slices of ``--seconds / --slices`` (the mean of each side's slice
+    rates): both servers run at once, so a drift of the machine's speed while it runs reaches
+    both sides instead of only the one measured then. (Timed one after the other, the same code's
+    P2 ranged 0.40-0.56 on one machine: the same instructions cost up to 1.5x more CPU time in
+    some seconds than in others.)"""
+    slices = max(1, getattr(args, "slices", 1))
+    share = args.seconds / slices
+    warmed_up_rate(empty_port, "empty", args.clients, 0, args.warmup)
+    warmed_up_rate(port, "lifecycle", args.clients, 0, args.warmup)
+    empty, lifecycles = [], []
+    for _ in range(slices):
+        empty.append(http_rate(empty_port, "empty", args.clients, share))
+        lifecycles.append(http_rate(port, "lifecycle", args.clients, share))
+    return {"empty_req_s": statistics.fmean(empty), "http_lifecycles_s": statistics.fmean(lifecycles)}
 
 
 def http_figures(args: argparse.Namespace, url: str) -> dict[str, float]:
@@ -420,16 +448,17 @@ def http_figures(args: argparse.Namespace, url: str) -> dict[str, float]:
         procs.mkdir()
         shutil.copy(APPROVAL, procs / "approval.bpmn")
         settings = (args.workers, args.threads, getattr(args, "worker_class", "gthread"))
-        with gunicorn("empty_app:create_app()", {"PWD": str(tmp), "PYTHONPATH": str(tmp)}, *settings) as port:
-            figures["empty_req_s"] = warmed_up_rate(port, "empty", args.clients, args.seconds, args.warmup)
         env = {
             "BPM_BACKEND": url.rsplit("/", 1)[0] + "/1",
             "BPM_PROCESS_DIR": str(procs),
             "BPM_TIMERS_IN_WEB": "off",
             "PWD": str(ROOT),
         }
-        with gunicorn("app:create_app()", env, *settings) as port:
-            figures["http_lifecycles_s"] = warmed_up_rate(port, "lifecycle", args.clients, args.seconds, args.warmup)
+        with (
+            gunicorn("empty_app:create_app()", {"PWD": str(tmp), "PYTHONPATH": str(tmp)}, *settings) as empty_port,
+            gunicorn("app:create_app()", env, *settings) as port,
+        ):
+            figures.update(interleaved(empty_port, port, args))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     figures["p2"] = figures["http_lifecycles_s"] / (figures["empty_req_s"] / 4)
@@ -497,6 +526,9 @@ def main() -> None:
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
     parser.add_argument(
         "--clients", type=int, default=4, help="client processes (HTTP, and the concurrent Redis figure)"
+    )
+    parser.add_argument(
+        "--slices", type=int, default=4, help="P2: alternate the empty route and the service this many times"
     )
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-spiff", action="store_true")
