@@ -75,18 +75,11 @@ def thaw_instance(stored: StoredInstance) -> Instance:
 
 
 def matching(query: InstanceQuery, stored: Iterable[StoredInstance]) -> list[StoredInstance]:
-    """The stored instances ``query`` matches, in its order: ``query.matches`` and
-    ``query.sort_key`` read on the tuples (no record made per stored instance; tested against
+    """The stored instances ``query`` matches, in its order (``query.matches_fields`` and
+    ``query.sort_key`` read on the tuples: no record made per stored instance; tested against
     them, and against the fields InstanceQuery has)."""
-    key, business_key, state = query.process_key, query.business_key, query.state
-    ended = state == "ended"
-    found = [
-        s
-        for s in stored
-        if (key is None or s[PROCESS_KEY] == key)
-        and (business_key is None or s[BUSINESS_KEY] == business_key)
-        and (state is None or s[ENDED] == ended)
-    ]
+    test = query.matches_fields
+    found = [s for s in stored if test(s[PROCESS_KEY], s[BUSINESS_KEY], s[ENDED])]
     found.sort(key=_newest_first)
     return found
 

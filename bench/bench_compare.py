@@ -410,15 +410,14 @@ def http_rate(port: int, kind: str, clients: int, seconds: float) -> float:
     return float(total)
 
 
-def warmed_up_rate(port: int, kind: str, clients: int, seconds: float, warmup: float) -> float:
-    """:func:`http_rate` once gunicorn's workers serve: the same load for ``warmup`` seconds
-    first, untimed. The port accepts connections as soon as gunicorn's master binds it, before
-    its workers have imported the app (~0.8 s for this service, ~0.1 s for the empty route),
-    and a timed window that began then would count the boot: measured that way, P2 came out
-    ~15% lower than the steady state it is meant to compare."""
-    if warmup > 0:
-        http_rate(port, kind, clients, warmup)  # each client's first request waits for a booted worker
-    return http_rate(port, kind, clients, seconds) if seconds > 0 else 0.0
+def warm_up(port: int, kind: str, clients: int, seconds: float) -> None:
+    """The same load for ``seconds``, untimed, before a rate is timed. The port accepts
+    connections as soon as gunicorn's master binds it, before its workers have imported the app
+    (~0.8 s for this service, ~0.1 s for the empty route), and a timed window that began then
+    would count the boot: measured that way, P2 came out ~15% lower than the steady state it is
+    meant to compare. (Each client's first request waits for a booted worker.)"""
+    if seconds > 0:
+        http_rate(port, kind, clients, seconds)
 
 
 def interleaved(empty_port: int, port: int, args: argparse.Namespace) -> dict[str, float]:
@@ -428,10 +427,10 @@ def interleaved(empty_port: int, port: int, args: argparse.Namespace) -> dict[st
     both sides instead of only the one measured then. (Timed one after the other, the same code's
     P2 ranged 0.40-0.56 on one machine: the same instructions cost up to 1.5x more CPU time in
     some seconds than in others.)"""
-    slices = max(1, getattr(args, "slices", 1))
+    slices = max(1, args.slices)
     share = args.seconds / slices
-    warmed_up_rate(empty_port, "empty", args.clients, 0, args.warmup)
-    warmed_up_rate(port, "lifecycle", args.clients, 0, args.warmup)
+    warm_up(empty_port, "empty", args.clients, args.warmup)
+    warm_up(port, "lifecycle", args.clients, args.warmup)
     empty, lifecycles = [], []
     for _ in range(slices):
         empty.append(http_rate(empty_port, "empty", args.clients, share))

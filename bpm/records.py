@@ -333,11 +333,15 @@ class InstanceQuery:
     size: int = 100
 
     def matches(self, instance: Instance) -> bool:
-        if self.process_key is not None and instance.process_key != self.process_key:
+        return self.matches_fields(instance.process_key, instance.business_key, instance.ended)
+
+    def matches_fields(self, process_key: str, business_key: str | None, ended: bool) -> bool:
+        """:meth:`matches` on an instance's fields (for a store that keeps them without a record)."""
+        if self.process_key is not None and process_key != self.process_key:
             return False
-        if self.business_key is not None and instance.business_key != self.business_key:
+        if self.business_key is not None and business_key != self.business_key:
             return False
-        return self.state is None or instance.ended == (self.state == "ended")
+        return self.state is None or ended == (self.state == "ended")
 
     @staticmethod
     def sort_key(instance: Instance) -> tuple[int, str]:
